@@ -1,0 +1,145 @@
+"""Chip specification: what a crossbar chip is, as a frozen, validated config.
+
+A chip is its array geometry, the device model in each cell, the input DAC, the output
+ADC, the analog noise at the column outputs, the weight-to-conductance mapping and the
+wire resistance. All analog quantities inside a tile are normalised: inputs to
+``[-1, 1]`` of the DAC full scale, weights to ``[-1, 1]`` of the conductance range
+``g_max - g_min``; an output of 1 is the current of one device at ``g_max`` driven at full
+input voltage. The ADC full scale (``adc.bound``) and the output noise are in those units,
+as in aihwkit's ``out_bound``/``out_noise``.
+
+Example:
+    >>> from aimc.chips import load
+    >>> chip = load("pcm-hermes")
+    >>> chip.rows, chip.adc.bits
+    (256, 8)
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SerializeAsAny, field_validator
+
+from aimc.config import BaseConfig
+from aimc.physics import DEVICES, DeviceModel
+
+__all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig"]
+
+
+class DACConfig(BaseConfig):
+    """Input digital-to-analog conversion.
+
+    Attributes:
+        bits: signed resolution (sign + magnitude), e.g. 8 gives 255 levels; ``None`` = exact.
+        noise_management: ``abs_max`` scales each input vector by its largest magnitude
+            before conversion (undone digitally after the ADC); ``none`` clips to ``bound``.
+        bound: input full scale used when ``noise_management`` is ``none``.
+    """
+
+    bits: int | None = Field(8, ge=1, le=24)
+    noise_management: Literal["abs_max", "none"] = "abs_max"
+    bound: float = Field(1.0, gt=0.0)
+
+
+class ADCConfig(BaseConfig):
+    """Output analog-to-digital conversion, one conversion per tile column per MVM.
+
+    Attributes:
+        bits: signed resolution; ``None`` = exact (digital accumulation, as in SRAM DIMC).
+        bound: full scale in device units (module doc); outputs beyond it saturate.
+        bound_management: re-run saturated input vectors with the input scaled down by
+            2 each time (at most ``bm_max_iter`` extra passes), as in aihwkit.
+        bm_max_iter: maximal number of extra passes.
+    """
+
+    bits: int | None = Field(8, ge=1, le=24)
+    bound: float = Field(12.0, gt=0.0)
+    bound_management: bool = True
+    bm_max_iter: int = Field(3, ge=0, le=16)
+
+
+class NoiseConfig(BaseConfig):
+    """Analog noise at the column outputs, before the ADC.
+
+    Attributes:
+        read_noise: draw the device model's read noise on every MVM (output-referred:
+            ``sqrt(sum_i x_i^2 sigma_ij^2)`` per column, exact for independent devices).
+        out_noise: std of additive Gaussian output noise (integrator/ADC thermal noise)
+            in device units, per tile column per MVM.
+    """
+
+    read_noise: bool = True
+    out_noise: float = Field(0.0, ge=0.0, le=100.0)
+
+
+class MappingConfig(BaseConfig):
+    """How weights become conductances.
+
+    Attributes:
+        weight_scaling: ``per_column`` maps each tile column's largest weight to
+            ``g_max`` (a digital scale per column undoes it); ``per_tensor`` uses one scale
+            for the whole matrix.
+        slices: devices pairs per weight (G+ - G-), each digitised separately.
+        slice_base: significance ratio between consecutive slices; 1 splits the weight
+            equally over the slices (noise averages out), ``b > 1`` stores the residual of
+            the previous slices amplified by ``b`` (bit slicing).
+    """
+
+    weight_scaling: Literal["per_column", "per_tensor"] = "per_column"
+    slices: int = Field(1, ge=1, le=8)
+    slice_base: float = Field(1.0, ge=1.0, le=1024.0)
+
+
+class IRDropConfig(BaseConfig):
+    """Wire resistance. ``mode``: ``none``, ``first_order`` (fast closed form) or ``exact``
+    (sparse nodal solve, arrays up to 256x256); ``r_wire_ohm``: per cell segment."""
+
+    mode: Literal["none", "first_order", "exact"] = "none"
+    r_wire_ohm: float = Field(0.0, ge=0.0, le=1e4)
+
+
+class ChipSpec(BaseConfig):
+    """A chip: array geometry, device model, peripherals, noise, mapping and wires.
+
+    Attributes:
+        name: preset name or user label.
+        description: free text; ``sources``: citations for the numbers.
+        rows, cols: unit cells per tile (inputs x outputs).
+        n_tiles: tiles on the chip (used by the compiler and cost models).
+    """
+
+    name: str = "custom"
+    description: str = ""
+    sources: list[str] = Field(default_factory=list)
+    rows: int = Field(256, ge=1, le=65536)
+    cols: int = Field(256, ge=1, le=65536)
+    n_tiles: int = Field(64, ge=1, le=1_000_000)
+    device: SerializeAsAny[DeviceModel] = Field(default_factory=lambda: DEVICES.get("ideal")())
+    dac: DACConfig = Field(default_factory=DACConfig)
+    adc: ADCConfig = Field(default_factory=ADCConfig)
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
+    ir_drop: IRDropConfig = Field(default_factory=IRDropConfig)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_from_registry(cls, v: Any) -> Any:
+        if isinstance(v, DeviceModel):
+            return v
+        if not isinstance(v, dict) or "kind" not in v:
+            raise ValueError(f"must be a mapping with a 'kind' (one of: {', '.join(DEVICES.names())})")
+        kind = v["kind"]
+        if kind not in DEVICES:
+            raise ValueError(f"unknown device kind {kind!r}; allowed: {', '.join(DEVICES.names())}")
+        return DEVICES.get(kind).model_validate(v)
+
+    @property
+    def is_ideal(self) -> bool:
+        """No noise, no quantisation, no wire resistance: the MVM is exact."""
+        return (
+            self.device.is_exact
+            and self.dac.bits is None
+            and self.adc.bits is None
+            and self.noise.out_noise == 0.0
+            and self.ir_drop.mode == "none"
+        )

@@ -1,0 +1,142 @@
+"""Shared machinery of the analog layers: programming, time, compensation, reads.
+
+An analog layer keeps the torch layer's ``weight`` (the programming target) and adds
+buffers for the programmed chip state, so ``state_dict`` round-trips it:
+
+* ``g_uS`` and ``drift_state``: per-device conductance at programming and drift
+  parameter, shape ``(slices, 2, tiles_in, rows, out)``;
+* ``out_scale``: digital scale per tile column; ``t_s``: seconds since programming;
+* ``gdc_ref``/``gdc``: global drift compensation reference and factor;
+* ``read_seed``: seed of the per-read noise stream (-1: not programmed).
+
+An unprogrammed layer reads its weights as if programmed exactly (no programming noise,
+no drift) but with every peripheral non-ideality and read noise of the chip.
+"""
+from __future__ import annotations
+
+import torch
+
+from aimc.chips import ChipSpec, load
+from aimc.physics.devices import DeviceState
+from aimc.physics.drift import gdc_factor
+from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
+
+__all__ = ["AnalogLayerMixin"]
+
+_BUFFERS = ("g_uS", "drift_state", "out_scale")
+_GDC_READS = 8
+
+
+class AnalogLayerMixin:
+    """Mixed into ``nn.Linear``/``nn.Conv*`` subclasses; see module doc."""
+
+    chip: ChipSpec
+
+    def _init_analog(self, chip: ChipSpec | str | None) -> None:
+        self.chip = load(chip if chip is not None else "ideal")
+        dev = self.weight.device
+        for name in _BUFFERS:
+            self.register_buffer(name, torch.empty(0, device=dev))
+        self.register_buffer("t_s", torch.zeros((), dtype=torch.float64, device=dev))
+        self.register_buffer("gdc_ref", torch.zeros((), device=dev))
+        self.register_buffer("gdc", torch.ones((), device=dev))
+        self.register_buffer("read_seed", torch.full((), -1, dtype=torch.int64, device=dev))
+        self._cache: tuple | None = None
+        self._read_gen: torch.Generator | None = None
+
+    # -- the matrix this layer stores on tiles -----------------------------------------
+    def analog_weight(self) -> torch.Tensor:
+        """The (out, in) matrix programmed on the tiles."""
+        return self.weight.reshape(self.weight.shape[0], -1)
+
+    @property
+    def is_programmed(self) -> bool:
+        return int(self.read_seed) >= 0
+
+    @property
+    def layout(self) -> TileLayout:
+        return TileLayout.of(tuple(self.analog_weight().shape), self.chip)
+
+    # -- chip operations ----------------------------------------------------------------
+    def program_analog(self, generator: torch.Generator) -> None:
+        """Write the current weights to the chip (programming noise drawn once)."""
+        with torch.no_grad():
+            tiles = program_tiles(encode(self.analog_weight(), self.chip), self.chip, generator)
+            self.g_uS = tiles.state.g_uS
+            self.drift_state = tiles.state.drift
+            self.out_scale = tiles.scale
+            self.read_seed.fill_(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
+            self.t_s.zero_()
+            self.gdc.fill_(1.0)
+            self._invalidate()
+            self.gdc_ref.copy_(self._calibration_read())
+
+    def set_time(self, t_s: float) -> None:
+        """Set the time since programming (drift/retention are applied on the next read)."""
+        if not (t_s >= 0.0):
+            raise ValueError(f"t_s must be a time >= 0 seconds, got {t_s}")
+        self.t_s.fill_(float(t_s))
+        self._invalidate()
+
+    def compensate_drift(self, enable: bool = True) -> None:
+        """Global drift compensation: rescale outputs by a0 / a(t) (see physics.drift)."""
+        if not enable:
+            self.gdc.fill_(1.0)
+            return
+        if not self.is_programmed:
+            raise RuntimeError(f"{type(self).__name__}: program the layer before compensating drift")
+        with torch.no_grad():
+            self.gdc.copy_(gdc_factor(self.gdc_ref, self._calibration_read()))
+
+    def _calibration_read(self) -> torch.Tensor:
+        """Sum of |outputs| for an all-ones input, averaged over a few reads."""
+        n_in = self.analog_weight().shape[1]
+        x = torch.ones(_GDC_READS, n_in, device=self.weight.device, dtype=self.weight.dtype)
+        return self.analog_mvm(x).abs().sum() / _GDC_READS
+
+    # -- reads ----------------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        self._cache = None
+        self._read_gen = None
+
+    def _read_matrices(self) -> ReadMatrices:
+        w = self.analog_weight()
+        key = (w.device, w.dtype, float(self.t_s), self.is_programmed)
+        if self._cache is not None and self._cache[0] == key and self.is_programmed:
+            return self._cache[1]
+        if self.is_programmed:
+            tiles = ProgrammedTiles(self.layout, DeviceState(self.g_uS, self.drift_state), self.out_scale)
+        else:
+            enc = encode(w, self.chip)
+            tiles = ProgrammedTiles(enc.layout, DeviceState(enc.g_target_uS, torch.zeros_like(enc.g_target_uS)), enc.scale)
+        rm = read_matrices(tiles, self.chip, float(self.t_s))
+        self._cache = (key, rm)
+        return rm
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        if self._read_gen is None or self._read_gen.device != device:
+            seed = int(self.read_seed) if self.is_programmed else 0
+            self._read_gen = torch.Generator(device=device).manual_seed(seed)
+        return self._read_gen
+
+    def analog_mvm(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in) -> (B, out) through the tiles, without bias or drift compensation."""
+        return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__)
+
+    # -- state_dict: programmed buffers change shape on load -----------------------------
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in _BUFFERS:
+            key = prefix + name
+            if key in state_dict and getattr(self, name).shape != state_dict[key].shape:
+                setattr(self, name, torch.empty_like(state_dict[key], device=self.weight.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._invalidate()
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        self._invalidate()
+        return out
+
+    def extra_repr(self) -> str:
+        state = f"programmed, t={float(self.t_s):g}s" if self.is_programmed else "unprogrammed"
+        return f"{super().extra_repr()}, chip={self.chip.name}, {state}"

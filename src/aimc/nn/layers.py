@@ -1,0 +1,132 @@
+"""Drop-in analog layers: ``AnalogLinear``, ``AnalogConv1d``, ``AnalogConv2d``.
+
+Each keeps its torch constructor and adds one keyword, ``chip=`` (a preset name, a YAML
+path or a :class:`aimc.chips.ChipSpec`), plus ``from_digital(layer, chip)``. Convolutions
+run as im2col patches through the same tiles: one MVM per output pixel, as on a chip.
+Bias, drift compensation and everything outside the MVM are digital.
+
+Example:
+    >>> import torch
+    >>> from aimc.nn import AnalogLinear
+    >>> layer = AnalogLinear(8, 4, chip="ideal")
+    >>> layer(torch.randn(2, 8)).shape
+    torch.Size([2, 4])
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aimc.nn.base import AnalogLayerMixin
+
+__all__ = ["AnalogLinear", "AnalogConv1d", "AnalogConv2d"]
+
+
+def _copy_params(dst: nn.Module, src: nn.Module) -> None:
+    with torch.no_grad():
+        dst.weight.copy_(src.weight)
+        if src.bias is not None:
+            dst.bias.copy_(src.bias)
+
+
+class AnalogLinear(AnalogLayerMixin, nn.Linear):
+    """``nn.Linear`` whose matrix-vector products run on analog crossbar tiles."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None, *, chip=None):
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        self._init_analog(chip)
+
+    @classmethod
+    def from_digital(cls, layer: nn.Linear, chip) -> "AnalogLinear":
+        new = cls(layer.in_features, layer.out_features, layer.bias is not None,
+                  device=layer.weight.device, dtype=layer.weight.dtype, chip=chip)
+        _copy_params(new, layer)
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"AnalogLinear({self.in_features}, {self.out_features}): input's last "
+                             f"dimension must be {self.in_features}, got shape {tuple(x.shape)}")
+        y = self.analog_mvm(x.reshape(-1, self.in_features)) * self.gdc
+        if self.bias is not None:
+            y = y + self.bias
+        return y.view(*x.shape[:-1], self.out_features)
+
+
+class _AnalogConvNd(AnalogLayerMixin):
+    """im2col convolution through the tiles (groups=1; any stride, padding, dilation)."""
+
+    _nd = 2
+
+    def _conv_analog(self, x: torch.Tensor) -> torch.Tensor:
+        nd = self._nd
+        if x.dim() != nd + 2 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, "
+                             f"{'spatial dims' if nd > 1 else 'length'}), got shape {tuple(x.shape)}")
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = (0,) * nd
+        elif isinstance(self.padding, str):
+            x = F.pad(x, self._reversed_padding_repeated_twice)
+            padding = (0,) * nd
+        else:
+            padding = self.padding
+        x4 = x.unsqueeze(2) if nd == 1 else x
+        ks = (1, *self.kernel_size) if nd == 1 else self.kernel_size
+        pad = (0, *padding) if nd == 1 else padding
+        st = (1, *self.stride) if nd == 1 else self.stride
+        dl = (1, *self.dilation) if nd == 1 else self.dilation
+        cols = F.unfold(x4, ks, dilation=dl, padding=pad, stride=st)  # (B, C*k, L)
+        B, K, L = cols.shape
+        out_h = (x4.shape[2] + 2 * pad[0] - dl[0] * (ks[0] - 1) - 1) // st[0] + 1
+        out_w = (x4.shape[3] + 2 * pad[1] - dl[1] * (ks[1] - 1) - 1) // st[1] + 1
+        y = self.analog_mvm(cols.transpose(1, 2).reshape(B * L, K)) * self.gdc  # (B*L, out)
+        if self.bias is not None:
+            y = y + self.bias
+        y = y.view(B, L, self.out_channels).transpose(1, 2)
+        return y.reshape(B, self.out_channels, out_w) if nd == 1 else y.reshape(B, self.out_channels, out_h, out_w)
+
+    @classmethod
+    def from_digital(cls, layer, chip):
+        if layer.groups != 1:
+            raise ValueError(f"{type(layer).__name__} with groups={layer.groups}: only groups=1 maps onto tiles")
+        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
+                  padding=layer.padding, dilation=layer.dilation, bias=layer.bias is not None,
+                  padding_mode=layer.padding_mode, device=layer.weight.device, dtype=layer.weight.dtype, chip=chip)
+        _copy_params(new, layer)
+        return new
+
+
+class AnalogConv1d(_AnalogConvNd, nn.Conv1d):
+    """``nn.Conv1d`` (groups=1) on analog tiles."""
+
+    _nd = 1
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None, *, chip=None):
+        if groups != 1:
+            raise ValueError(f"AnalogConv1d: groups must be 1, got {groups}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self._init_analog(chip)
+
+    def forward(self, x):
+        return self._conv_analog(x)
+
+
+class AnalogConv2d(_AnalogConvNd, nn.Conv2d):
+    """``nn.Conv2d`` (groups=1) on analog tiles."""
+
+    _nd = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None, *, chip=None):
+        if groups != 1:
+            raise ValueError(f"AnalogConv2d: groups must be 1, got {groups}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self._init_analog(chip)
+
+    def forward(self, x):
+        return self._conv_analog(x)

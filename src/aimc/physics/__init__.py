@@ -1,0 +1,7 @@
+"""Device physics: pure functions and cited, frozen parameter sets (no nn.Module here)."""
+from aimc.physics.devices import DEVICES, DeviceModel, DeviceState, Ideal
+
+# Importing the family modules registers them.
+from aimc.physics import pcm, rram, ecram  # noqa: E402,F401
+
+__all__ = ["DEVICES", "DeviceModel", "DeviceState", "Ideal"]

@@ -1,0 +1,103 @@
+"""Device-model interface and registry; the ideal device.
+
+A device model turns target conductances into programmed ones (programming noise,
+level quantisation, faults), evolves them in time (drift, retention) and says how noisy
+one read is. Units: conductance in microsiemens (``_uS``), time in seconds (``_s``).
+
+Every model is a frozen config whose ``kind`` selects it from :data:`DEVICES`; YAML chip
+specs name it as ``device: {kind: pcm, ...}``.
+
+Example:
+    >>> import torch
+    >>> from aimc.physics.devices import DEVICES
+    >>> dev = DEVICES.get("ideal")()
+    >>> st = dev.program(torch.tensor([1.0, 2.0]), torch.Generator().manual_seed(0))
+    >>> st.g_uS.tolist()
+    [1.0, 2.0]
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from pydantic import Field, model_validator
+
+from aimc.config import BaseConfig
+from aimc.registry import Registry
+
+__all__ = ["DEVICES", "DeviceModel", "DeviceState", "Ideal", "quantise_to_levels"]
+
+DEVICES: Registry[type["DeviceModel"]] = Registry("device model")
+
+
+class DeviceState(NamedTuple):
+    """Per-device programmed state.
+
+    Attributes:
+        g_uS: conductance right after programming (at the reference time ``t0``).
+        drift: per-device time-evolution parameter: the drift exponent nu for PCM, a
+            standard-normal relaxation draw for RRAM retention, zeros otherwise.
+    """
+
+    g_uS: torch.Tensor
+    drift: torch.Tensor
+
+
+def quantise_to_levels(g_uS: torch.Tensor, g_min_uS: float, g_max_uS: float, n_levels: int) -> torch.Tensor:
+    """Round conductances to ``n_levels`` equally spaced levels in [g_min, g_max]."""
+    step = (g_max_uS - g_min_uS) / (n_levels - 1)
+    k = torch.round((g_uS - g_min_uS) / step).clamp_(0, n_levels - 1)
+    return g_min_uS + k * step
+
+
+class DeviceModel(BaseConfig):
+    """Interface of all device models.
+
+    Attributes:
+        g_max_uS: largest programmable conductance (µS).
+        g_min_uS: conductance of a device programmed to "zero" (µS).
+    """
+
+    kind: str
+    g_max_uS: float = Field(25.0, gt=0.0, le=1e6)
+    g_min_uS: float = Field(0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check_range(self):
+        if self.g_min_uS >= self.g_max_uS:
+            raise ValueError(
+                f"g_min_uS ({self.g_min_uS}) must be below g_max_uS ({self.g_max_uS})"
+            )
+        return self
+
+    # -- interface -------------------------------------------------------------------
+    def program(self, g_target_uS: torch.Tensor, generator: torch.Generator) -> DeviceState:
+        """Write target conductances; returns the programmed state (noise drawn once)."""
+        raise NotImplementedError
+
+    def at_time(self, state: DeviceState, t_s: float) -> torch.Tensor:
+        """Conductance ``t_s`` seconds after programming (deterministic given the state)."""
+        return state.g_uS
+
+    def read_noise_std_uS(self, g_uS: torch.Tensor, t_s: float) -> torch.Tensor | None:
+        """Standard deviation of one read of each device at time ``t_s`` (None: noiseless)."""
+        return None
+
+    @property
+    def is_exact(self) -> bool:
+        """True when programming and reads are noise-free and unquantised."""
+        return False
+
+
+@DEVICES.register("ideal")
+class Ideal(DeviceModel):
+    """Ideal device: conductance equals its target exactly, forever, without noise."""
+
+    kind: str = "ideal"
+
+    def program(self, g_target_uS, generator):
+        return DeviceState(g_target_uS.clone(), torch.zeros_like(g_target_uS))
+
+    @property
+    def is_exact(self) -> bool:
+        return True

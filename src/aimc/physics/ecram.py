@@ -1,0 +1,65 @@
+"""Electrochemical RAM (ECRAM) and SRAM bit cells.
+
+``ecram`` — many near-linear, symmetric conductance levels with low noise and no drift.
+Numbers: Tang et al., IEDM 2018 ("ECRAM as scalable synaptic cell", Li-ion, >1000
+near-symmetric states, 0.1 % read noise class) and Onen et al., Science 377, 539 (2022)
+(protonic ECRAM, nanosecond pulses, ~ 1000 states, retention of hours without decay).
+Programming: the target is rounded to the nearest of ``n_levels`` levels and a Gaussian
+write error of ``prog_noise_levels`` level steps is added; a read adds Gaussian noise of
+``read_noise_rel`` times the conductance.
+
+``sram`` — digital in-memory computing bit cells: a weight is an exact ``bits``-bit signed
+integer (sign + magnitude split over the differential pair); no noise, no drift.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from aimc.physics.devices import DEVICES, DeviceModel, DeviceState, quantise_to_levels
+
+__all__ = ["ECRAM", "SRAM"]
+
+
+@DEVICES.register("ecram")
+class ECRAM(DeviceModel):
+    """ECRAM device (Tang 2018; Onen 2022); formulas in the module doc."""
+
+    kind: Literal["ecram"] = "ecram"
+    g_max_uS: float = Field(10.0, gt=0.0, le=1e6)
+    g_min_uS: float = Field(0.0, ge=0.0)
+    n_levels: int = Field(1000, ge=2, le=1_000_000)
+    prog_noise_levels: float = Field(0.5, ge=0.0)
+    read_noise_rel: float = Field(0.001, ge=0.0, le=1.0)
+
+    def program(self, g_target_uS, generator):
+        g = quantise_to_levels(g_target_uS, self.g_min_uS, self.g_max_uS, self.n_levels)
+        if self.prog_noise_levels > 0:
+            step = (self.g_max_uS - self.g_min_uS) / (self.n_levels - 1)
+            z = torch.randn(g.shape, generator=generator, device=g.device, dtype=g.dtype)
+            g = (g + self.prog_noise_levels * step * z).clamp(self.g_min_uS, self.g_max_uS)
+        return DeviceState(g, torch.zeros_like(g))
+
+    def read_noise_std_uS(self, g_uS, t_s):
+        return None if self.read_noise_rel == 0 else g_uS.abs() * self.read_noise_rel
+
+
+@DEVICES.register("sram")
+class SRAM(DeviceModel):
+    """SRAM bit cells for digital IMC: exact ``bits``-bit signed weights."""
+
+    kind: Literal["sram"] = "sram"
+    g_max_uS: float = Field(1.0, gt=0.0, le=1e6)
+    g_min_uS: float = Field(0.0, ge=0.0, le=0.0)
+    bits: int = Field(8, ge=2, le=16)
+
+    @property
+    def n_levels(self) -> int:
+        """Magnitude levels per polarity: 2^(bits-1) (0 ... 2^(bits-1) - 1)."""
+        return 2 ** (self.bits - 1)
+
+    def program(self, g_target_uS, generator):
+        g = quantise_to_levels(g_target_uS, 0.0, self.g_max_uS, self.n_levels)
+        return DeviceState(g, torch.zeros_like(g))

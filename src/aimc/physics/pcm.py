@@ -1,0 +1,101 @@
+"""Phase-change memory (PCM): IBM's statistical model and its HERMES-chip fit.
+
+``pcm`` — Nandakumar et al., IEEE ICECS 2019 / J. Appl. Phys. 2018 and Joshi et al.,
+Nat. Commun. 11, 2473 (2020), Methods (the model aihwkit ships as ``PCMLikeNoiseModel``),
+fitted on doped-Ge2Sb2Te5 mushroom cells, 90 nm, g_max = 25 µS:
+
+* programming noise (after iterative program-and-verify), x = g_T / g_max:
+  ``sigma_prog(g_T) = (0.26348 + 1.9650 x - 1.1731 x^2) * (g_max / 25)`` µS,
+  ``g_prog = max(g_T + sigma_prog * z, 0)``;
+* drift exponent per device, ``nu ~ N(mu(g_T), sigma_nu(g_T))`` clipped at 0, with
+  ``mu = clip(-0.0155 ln(g_T/g_max) + 0.0244, 0.049, 0.1)``,
+  ``sigma_nu = clip(-0.0125 ln(g_T/g_max) - 0.0059, 0.008, 0.045)``;
+  ``g(t) = g_prog (t / t0)^(-nu)``, t0 = 20 s (see :mod:`aimc.physics.drift`);
+* 1/f read noise of one read at time t:
+  ``sigma_read = g(t) Q_s sqrt(ln((t + t_read) / (2 t_read)))``, t_read = 250 ns,
+  ``Q_s = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2)``.
+
+``pcm-hermes`` — the same family refitted to IBM's 14 nm 64-core HERMES chip (Le Gallo
+et al., Nat. Electron. 6, 680 (2023)); parameters in :class:`PCMHermes`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from aimc.physics.devices import DEVICES, DeviceModel, DeviceState
+from aimc.physics.drift import power_law_drift
+
+__all__ = ["PCM", "PCMHermes", "polynomial"]
+
+
+def polynomial(x: torch.Tensor, coeffs: tuple[float, ...]) -> torch.Tensor:
+    """``sum_k coeffs[k] * x**k`` (Horner)."""
+    out = torch.full_like(x, coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        out = out * x + c
+    return out
+
+
+@DEVICES.register("pcm")
+class PCM(DeviceModel):
+    """IBM's statistical PCM model (Nandakumar 2019; Joshi 2020). Formulas: module doc.
+
+    The ``*_scale`` fields multiply each non-ideality (1 = as published, 0 = off).
+    """
+
+    kind: Literal["pcm"] = "pcm"
+    g_max_uS: float = Field(25.0, gt=0.0, le=1e6)
+    prog_coeffs_uS: tuple[float, ...] = Field((0.26348, 1.9650, -1.1731), min_length=1, max_length=6)
+    prog_noise_scale: float = Field(1.0, ge=0.0, le=100.0)
+    t0_s: float = Field(20.0, gt=0.0)
+    drift_mean: tuple[float, float] = (-0.0155, 0.0244)
+    drift_mean_clip: tuple[float, float] = (0.049, 0.1)
+    drift_std: tuple[float, float] = (-0.0125, -0.0059)
+    drift_std_clip: tuple[float, float] = (0.008, 0.045)
+    drift_scale: float = Field(1.0, ge=0.0, le=100.0)
+    t_read_s: float = Field(250e-9, gt=0.0)
+    read_q_s: float = Field(0.0088, ge=0.0)
+    read_q_exp: float = Field(0.65, ge=0.0)
+    read_q_min_ratio: float = Field(1e-3, gt=0.0)
+    read_q_max: float = Field(0.2, ge=0.0)
+    read_noise_scale: float = Field(1.0, ge=0.0, le=100.0)
+
+    # -- the three published relations, as pure functions of conductance ------------
+    def prog_noise_std_uS(self, g_target_uS: torch.Tensor) -> torch.Tensor:
+        """sigma_prog(g_T) in µS (module doc)."""
+        x = g_target_uS / self.g_max_uS
+        return polynomial(x, self.prog_coeffs_uS) * (self.g_max_uS / 25.0) * self.prog_noise_scale
+
+    def drift_mean_std(self, g_target_uS: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of the drift exponent nu for target conductance g_T."""
+        lg = torch.log((g_target_uS / self.g_max_uS).clamp(min=1e-7))
+        mu = (self.drift_mean[0] * lg + self.drift_mean[1]).clamp(*self.drift_mean_clip)
+        sd = (self.drift_std[0] * lg + self.drift_std[1]).clamp(*self.drift_std_clip)
+        return mu, sd
+
+    def read_noise_std_uS(self, g_uS: torch.Tensor, t_s: float) -> torch.Tensor | None:
+        if self.read_noise_scale == 0.0:
+            return None
+        t = max(t_s, 0.0)
+        log_term = math.sqrt(math.log((t + self.t_read_s) / (2.0 * self.t_read_s))) if t > self.t_read_s else 0.0
+        g = g_uS.abs()
+        q = (self.read_q_s / (g / self.g_max_uS).pow(self.read_q_exp).clamp(min=self.read_q_min_ratio)).clamp(max=self.read_q_max)
+        return g * q * (log_term * self.read_noise_scale)
+
+    # -- interface --------------------------------------------------------------------
+    def sample_drift_exponent(self, g_target_uS: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        mu, sd = self.drift_mean_std(g_target_uS)
+        z = torch.randn(g_target_uS.shape, generator=generator, device=g_target_uS.device, dtype=g_target_uS.dtype)
+        return ((mu + sd * z).clamp(min=0.0)) * self.drift_scale
+
+    def program(self, g_target_uS, generator):
+        z = torch.randn(g_target_uS.shape, generator=generator, device=g_target_uS.device, dtype=g_target_uS.dtype)
+        g = (g_target_uS + self.prog_noise_std_uS(g_target_uS) * z).clamp(min=0.0)
+        return DeviceState(g, self.sample_drift_exponent(g_target_uS, generator))
+
+    def at_time(self, state, t_s):
+        return power_law_drift(state.g_uS, state.drift, t_s, self.t0_s)

@@ -1,0 +1,300 @@
+"""Crossbar tiles: weight encoding, programming, and the tiled analog MVM.
+
+A weight matrix ``W`` (out x in) is stored transposed on tiles of ``rows x cols`` unit
+cells: inputs drive rows, outputs are column currents. A matrix larger than one tile is
+split into ``T = ceil(in / rows)`` tiles along the input and ``ceil(out / cols)`` along
+the output; each tile column is digitised by its own ADC and the partial sums are added
+digitally (as on IBM HERMES, Le Gallo et al. 2023). Every unit cell holds ``S`` slices
+of a differential pair, ``w ∝ G+ - G-``.
+
+The MVM is one batched matmul over tiles — ``(T, B, rows) @ (T, rows, S*out)`` — followed
+by output-referred noise, per-column ADC quantisation and the digital reduction. Read
+noise of independent devices is exactly Gaussian at the column output with variance
+``sum_i x_i^2 (sigma+_ij^2 + sigma-_ij^2)``, computed with one extra batched matmul; that
+matmul runs in bfloat16 (8-bit mantissa, fp32 accumulation: < 0.4 % relative error on
+the variance, < 0.2 % on the noise std — far inside its sampling spread).
+
+Example:
+    >>> import torch
+    >>> from aimc.chips import load
+    >>> from aimc.tiles import encode, program_tiles, read_matrices, mvm
+    >>> chip = load("ideal")
+    >>> w = torch.randn(3, 5)
+    >>> tiles = program_tiles(encode(w, chip), chip, torch.Generator().manual_seed(0))
+    >>> x = torch.randn(2, 5)
+    >>> y = mvm(x, read_matrices(tiles, chip, 0.0), chip)
+    >>> torch.allclose(y, x @ w.t(), atol=1e-5)
+    True
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from aimc.chips.spec import ChipSpec
+from aimc.physics.devices import DeviceState, quantise_to_levels
+from aimc.tiles.rng import standard_normal
+
+__all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
+           "read_matrices", "mvm"]
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """How an ``out x in`` matrix sits on ``rows x cols`` tiles with ``slices`` slices."""
+
+    in_features: int
+    out_features: int
+    rows: int
+    cols: int
+    slices: int
+
+    @property
+    def t_in(self) -> int:
+        return -(-self.in_features // self.rows)
+
+    @property
+    def t_out(self) -> int:
+        return -(-self.out_features // self.cols)
+
+    @property
+    def n_tiles(self) -> int:
+        return self.t_in * self.t_out
+
+    @classmethod
+    def of(cls, weight_shape: tuple[int, int], chip: ChipSpec) -> "TileLayout":
+        out_f, in_f = weight_shape
+        return cls(in_f, out_f, chip.rows, chip.cols, chip.mapping.slices)
+
+
+@dataclass
+class Encoded:
+    """Target conductances ``(S, 2, T, rows, out)`` (µS) and digital scales ``(S, T, out)``."""
+
+    layout: TileLayout
+    g_target_uS: torch.Tensor
+    scale: torch.Tensor
+
+
+@dataclass
+class ProgrammedTiles:
+    """Programmed devices (``state``: each ``(S, 2, T, rows, out)``) and digital scales."""
+
+    layout: TileLayout
+    state: DeviceState
+    scale: torch.Tensor
+
+
+@dataclass
+class ReadMatrices:
+    """What one read of the tiles needs, precomputed for time ``t``.
+
+    Inside the hot path inputs are DAC codes and outputs ADC codes, so the matrices are
+    pre-scaled to those units: ``w = (G+ - G-) / (g_max - g_min) / (lsb_adc * lsb_dac)``.
+
+    Attributes:
+        w: effective weights ``(T, rows, S*out)`` in output-code units per input code.
+        var: per-device read-noise variance in the same units squared, bfloat16, or None.
+        out_var: variance of the additive output noise, output codes squared.
+        post: digital scale applied to each tile column's code ``(T, 1, S*out)``.
+        code_max: largest ADC code (saturation), or None for an exact ADC.
+    """
+
+    layout: TileLayout
+    w: torch.Tensor
+    var: torch.Tensor | None
+    out_var: float
+    post: torch.Tensor
+    code_max: int | None
+
+
+def dac_levels(chip: ChipSpec) -> int | None:
+    """Largest DAC code ``2^(bits-1) - 1`` (None: exact inputs)."""
+    return None if chip.dac.bits is None else 2 ** (chip.dac.bits - 1) - 1
+
+
+def adc_levels(chip: ChipSpec) -> int | None:
+    """Largest ADC code ``2^(bits-1) - 1`` (None: exact outputs)."""
+    return None if chip.adc.bits is None else 2 ** (chip.adc.bits - 1) - 1
+
+
+def _check_weight(weight: torch.Tensor) -> None:
+    if weight.dim() != 2:
+        raise ValueError(f"weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
+    if not torch.isfinite(weight).all():
+        raise ValueError(f"weight of shape {tuple(weight.shape)} contains NaN or Inf")
+
+
+def _significance(chip: ChipSpec) -> list[float]:
+    s, b = chip.mapping.slices, chip.mapping.slice_base
+    return [1.0 / s] * s if b == 1.0 else [b ** -k for k in range(s)]
+
+
+def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
+    """Map a weight matrix (out x in) to differential target conductances.
+
+    Per tile column (``per_column``) or per matrix (``per_tensor``) the largest |w| is
+    mapped to ``g_max``; ``w/scale`` in [-1, 1] becomes ``G+ = g_min + max(w,0) Δg`` and
+    ``G- = g_min + max(-w,0) Δg``. Slicing: see :class:`aimc.chips.MappingConfig`.
+    Cells of a tile that hold no weight get ``G = 0`` (never programmed).
+    """
+    _check_weight(weight)
+    lay = TileLayout.of(tuple(weight.shape), chip)
+    dev = chip.device
+    dg = dev.g_max_uS - dev.g_min_uS
+    w = weight.detach().t()  # (in, out)
+    w = F.pad(w, (0, 0, 0, lay.t_in * lay.rows - lay.in_features)).view(lay.t_in, lay.rows, lay.out_features)
+    if chip.mapping.weight_scaling == "per_column":
+        scale = w.abs().amax(dim=1)  # (T, out)
+    else:
+        scale = w.abs().amax().expand(lay.t_in, lay.out_features)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    wn = w / scale[:, None, :]
+    parts, base, levels = [], chip.mapping.slice_base, getattr(dev, "n_levels", None)
+    r = wn
+    for _ in range(lay.slices):
+        if base == 1.0:
+            parts.append(wn)
+            continue
+        q = r if levels is None else torch.sign(r) * quantise_to_levels(r.abs(), 0.0, 1.0, levels)
+        parts.append(q)
+        r = (r - q) * base
+    p = torch.stack(parts)  # (S, T, rows, out)
+    used = torch.zeros(lay.t_in * lay.rows, dtype=torch.bool, device=w.device)
+    used[: lay.in_features] = True
+    used = used.view(1, lay.t_in, lay.rows, 1)
+    g_pos = torch.where(used, dev.g_min_uS + p.clamp(min=0) * dg, 0.0)
+    g_neg = torch.where(used, dev.g_min_uS + (-p).clamp(min=0) * dg, 0.0)
+    sig = torch.tensor(_significance(chip), dtype=w.dtype, device=w.device)
+    return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), scale.unsqueeze(0) * sig[:, None, None])
+
+
+def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator) -> ProgrammedTiles:
+    """Write the targets to the devices once: programming noise, levels, faults."""
+    st = chip.device.program(enc.g_target_uS, generator)
+    unused = enc.g_target_uS == 0
+    if unused.any():
+        st = DeviceState(st.g_uS.masked_fill(unused, 0.0), st.drift.masked_fill(unused, 0.0))
+    return ProgrammedTiles(enc.layout, st, enc.scale)
+
+
+def _apply_ir_drop(g: torch.Tensor, lay: TileLayout, chip: ChipSpec) -> torch.Tensor:
+    """Replace each physical tile's conductances by its effective (IR-drop) response."""
+    mode = chip.ir_drop.mode
+    if mode == "none" or chip.ir_drop.r_wire_ohm == 0.0:
+        return g
+    S, two, T, R, n_out = g.shape
+    pad = lay.t_out * lay.cols - n_out
+    gt = F.pad(g, (0, pad)).view(S, two, T, R, lay.t_out, lay.cols).movedim(4, 3)  # (S,2,T,To,R,C)
+    from aimc.physics import circuit  # scipy is only needed here
+
+    if mode == "first_order":
+        ge = circuit.effective_conductance_first_order(gt, chip.ir_drop.r_wire_ohm)
+    else:
+        flat = gt.reshape(-1, R, lay.cols)
+        ge = torch.stack([circuit.effective_conductance_exact(m, chip.ir_drop.r_wire_ohm) for m in flat])
+        ge = ge.view_as(gt)
+    return ge.movedim(3, 4).reshape(S, two, T, R, lay.t_out * lay.cols)[..., :n_out]
+
+
+def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMatrices:
+    """Precompute the effective weights and read-noise variances at time ``t_s``.
+
+    Drift (or retention), IR drop and the read-noise statistics change only with time,
+    so they are computed once here, not on every MVM.
+    """
+    dev, lay = chip.device, tiles.layout
+    dg = dev.g_max_uS - dev.g_min_uS
+    g = dev.at_time(tiles.state, t_s)  # (S, 2, T, R, out)
+    ge = _apply_ir_drop(g, lay, chip)
+    S, _, T, R, n_out = g.shape
+
+    def to_tiles(a: torch.Tensor) -> torch.Tensor:  # (S, T, R, out) -> (T, R, S*out)
+        return a.permute(1, 2, 0, 3).reshape(T, R, S * n_out).contiguous()
+
+    n_dac, n_adc = dac_levels(chip), adc_levels(chip)
+    unit = (1.0 / n_dac if n_dac else 1.0) / (chip.adc.bound / n_adc if n_adc else 1.0)  # codes per device unit
+    w = to_tiles((ge[:, 0] - ge[:, 1]) * (unit / dg))
+    var = None
+    if chip.noise.read_noise:
+        sd = dev.read_noise_std_uS(g, t_s)
+        if sd is not None:
+            var = to_tiles((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).to(torch.bfloat16)
+    out_var = (chip.noise.out_noise * (n_adc / chip.adc.bound if n_adc else 1.0)) ** 2
+    lsb = chip.adc.bound / n_adc if n_adc else 1.0
+    post = (tiles.scale * lsb).permute(1, 0, 2).reshape(T, 1, S * n_out).contiguous()
+    return ReadMatrices(lay, w, var, out_var, post, n_adc)
+
+
+def _analog_pass(codes: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None):
+    """DAC codes (B, in) -> digital outputs (B, out) and ADC saturation mask (B,) or None."""
+    lay = rm.layout
+    B = codes.shape[0]
+    pad = lay.t_in * lay.rows - lay.in_features
+    if pad:
+        codes = F.pad(codes, (0, pad))
+    xt = codes.view(B, lay.t_in, lay.rows).transpose(0, 1)  # (T, B, R)
+    y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
+    if rm.var is not None or rm.out_var > 0:
+        if generator is None:
+            raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
+        z = standard_normal(y.shape, generator, device=y.device, dtype=y.dtype)
+        if rm.var is not None:
+            std = torch.bmm((xt * xt).to(torch.bfloat16), rm.var).float()
+            if rm.out_var > 0:
+                std.add_(rm.out_var)
+            y.addcmul_(std.sqrt_(), z)
+        else:
+            y.add_(z, alpha=math.sqrt(rm.out_var))
+    sat = None
+    if rm.code_max is not None:
+        if chip.adc.bound_management:
+            sat = (y.amax(dim=(0, 2)) > rm.code_max) | (y.amin(dim=(0, 2)) < -rm.code_max)  # (B,)
+        y.clamp_(-rm.code_max, rm.code_max).round_()
+    y = (y * rm.post).sum(dim=0)  # (B, S*out)
+    if lay.slices > 1:
+        y = y.view(B, lay.slices, lay.out_features).sum(dim=1)
+    return y, sat
+
+
+def _dac(x: torch.Tensor, chip: ChipSpec) -> torch.Tensor:
+    """Inputs already scaled to the DAC full scale -> DAC codes (integers, or exact)."""
+    levels = dac_levels(chip)
+    x = x.clamp(-1.0, 1.0)
+    return x if levels is None else torch.round_(x.mul_(levels))
+
+
+def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None = None,
+        name: str = "mvm") -> torch.Tensor:
+    """One analog matrix-vector product per row of ``x`` (B, in) -> (B, out).
+
+    Noise management scales each input vector by its abs-max before the DAC (undone
+    after the ADC); bound management re-runs vectors whose ADC saturated with the input
+    halved, up to ``adc.bm_max_iter`` times. Raises ValueError naming ``name`` on a wrong
+    shape or a NaN/Inf input.
+    """
+    lay = rm.layout
+    if x.dim() != 2 or x.shape[1] != lay.in_features:
+        raise ValueError(f"{name}: input must be (batch, {lay.in_features}), got shape {tuple(x.shape)}")
+    amax = x.detach().abs().amax(dim=1, keepdim=True)  # (B, 1)
+    if not bool(torch.isfinite(amax).all()):
+        raise ValueError(f"{name}: input of shape {tuple(x.shape)} contains NaN or Inf")
+    if chip.dac.noise_management == "abs_max":
+        amax = torch.where(amax > 0, amax, torch.ones_like(amax))
+    else:
+        amax = torch.full_like(amax, chip.dac.bound)
+    y, sat = _analog_pass(_dac(x / amax, chip), rm, chip, generator)
+    if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):
+        idx = sat.nonzero().squeeze(1)
+        factor = 1.0
+        for _ in range(chip.adc.bm_max_iter):
+            factor *= 2.0
+            y_re, sat_re = _analog_pass(_dac(x[idx] / (amax[idx] * factor), chip), rm, chip, generator)
+            y[idx] = y_re * factor
+            idx = idx[sat_re]
+            if idx.numel() == 0:
+                break
+    return y * amax

@@ -1,0 +1,13 @@
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)  # only for tests that build torch layers with default init
+    yield
+
+
+def zscore_ok(estimate: float, expected: float, std_error: float, z: float = 5.0) -> bool:
+    """True when |estimate - expected| <= z standard errors."""
+    return abs(estimate - expected) <= z * std_error
