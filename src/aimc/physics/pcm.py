@@ -16,7 +16,20 @@ fitted on doped-Ge2Sb2Te5 mushroom cells, 90 nm, g_max = 25 µS:
   ``Q_s = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2)``.
 
 ``pcm-hermes`` — the same family refitted to IBM's 14 nm 64-core HERMES chip (Le Gallo
-et al., Nat. Electron. 6, 680 (2023)); parameters in :class:`PCMHermes`.
+et al., Nat. Electron. 6, 680 (2023); core: Khaddam-Aljameh et al., IEEE JSSC 2022), with
+two PCM devices per polarity (the combination is one "device" here), as published in
+aihwkit's ``HermesNoiseModel`` (``num_devices=2``): g_max = 20.7 µS, t0 = 300 s,
+t_read = 512 ns, x = g/g_max,
+
+* ``sigma_prog = (0.16603 + 4.71806 x - 8.48101 x^2 + 4.68961 x^3) * (g_max / 20.7)`` µS;
+* ``mu_nu = clip(-0.0387 ln x - 0.0182, 0.072, 0.13)`` for x < 0.0945, else
+  ``0.0736 - 0.0126 x - 0.0436 x^2``; ``sigma_nu = clip(-0.0117 ln x - 0.0057, 0.0091,
+  0.04)`` for x < 0.3055, else ``0.0073 + 0.0093 x - 0.0118 x^2``;
+* ``Q_s = clip(-0.0117 ln x - 0.0069, 0.015, 0.04)`` for x < 0.16, else
+  ``0.0123 + 0.0211 x - 0.0280 x^2 + 0.0069 x^3``.
+
+Both models draw nu clipped at 0 (aihwkit takes |nu|; the two differ only where the
+mean is within a few sigma of 0, which the fits never reach above x ~ 0.01).
 """
 from __future__ import annotations
 
@@ -50,6 +63,7 @@ class PCM(DeviceModel):
     kind: Literal["pcm"] = "pcm"
     g_max_uS: float = Field(25.0, gt=0.0, le=1e6)
     prog_coeffs_uS: tuple[float, ...] = Field((0.26348, 1.9650, -1.1731), min_length=1, max_length=6)
+    prog_ref_g_max_uS: float = Field(25.0, gt=0.0)
     prog_noise_scale: float = Field(1.0, ge=0.0, le=100.0)
     t0_s: float = Field(20.0, gt=0.0)
     drift_mean: tuple[float, float] = (-0.0155, 0.0244)
@@ -68,7 +82,7 @@ class PCM(DeviceModel):
     def prog_noise_std_uS(self, g_target_uS: torch.Tensor) -> torch.Tensor:
         """sigma_prog(g_T) in µS (module doc)."""
         x = g_target_uS / self.g_max_uS
-        return polynomial(x, self.prog_coeffs_uS) * (self.g_max_uS / 25.0) * self.prog_noise_scale
+        return polynomial(x, self.prog_coeffs_uS) * (self.g_max_uS / self.prog_ref_g_max_uS) * self.prog_noise_scale
 
     def drift_mean_std(self, g_target_uS: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std of the drift exponent nu for target conductance g_T."""
@@ -83,8 +97,12 @@ class PCM(DeviceModel):
         t = max(t_s, 0.0)
         log_term = math.sqrt(math.log((t + self.t_read_s) / (2.0 * self.t_read_s))) if t > self.t_read_s else 0.0
         g = g_uS.abs()
-        q = (self.read_q_s / (g / self.g_max_uS).pow(self.read_q_exp).clamp(min=self.read_q_min_ratio)).clamp(max=self.read_q_max)
-        return g * q * (log_term * self.read_noise_scale)
+        return g * self.read_q(g) * (log_term * self.read_noise_scale)
+
+    def read_q(self, g_uS: torch.Tensor) -> torch.Tensor:
+        """Relative 1/f noise amplitude Q_s(g) (module doc)."""
+        x = g_uS / self.g_max_uS
+        return (self.read_q_s / x.pow(self.read_q_exp).clamp(min=self.read_q_min_ratio)).clamp(max=self.read_q_max)
 
     # -- interface --------------------------------------------------------------------
     def sample_drift_exponent(self, g_target_uS: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -99,3 +117,47 @@ class PCM(DeviceModel):
 
     def at_time(self, state, t_s):
         return power_law_drift(state.g_uS, state.drift, t_s, self.t0_s)
+
+
+def _piecewise(x: torch.Tensor, brk: float, log_ab: tuple[float, float], clip: tuple[float, float],
+               poly: tuple[float, ...]) -> torch.Tensor:
+    """``clip(a ln x + b)`` below ``brk``, ``polynomial(x, poly)`` above (HERMES fits)."""
+    low = (log_ab[0] * torch.log(x.clamp(min=1e-7)) + log_ab[1]).clamp(*clip)
+    return torch.where(x < brk, low, polynomial(x, poly))
+
+
+@DEVICES.register("pcm-hermes")
+class PCMHermes(PCM):
+    """PCM as fitted on IBM HERMES (Le Gallo 2023; aihwkit HermesNoiseModel, 2 devices).
+
+    Piecewise fits (module doc) are stored as ``(break, (a, b) of the log branch, clip,
+    ascending polynomial coefficients of the upper branch)``.
+    """
+
+    kind: Literal["pcm-hermes"] = "pcm-hermes"
+    g_max_uS: float = Field(20.7, gt=0.0, le=1e6)
+    prog_coeffs_uS: tuple[float, ...] = Field((0.16603222, 4.71806468, -8.48101252, 4.68961419), min_length=1, max_length=6)
+    prog_ref_g_max_uS: float = Field(20.7, gt=0.0)
+    t0_s: float = Field(300.0, gt=0.0)
+    t_read_s: float = Field(512e-9, gt=0.0)
+    drift_mean_break: float = 0.0945
+    drift_mean: tuple[float, float] = (-0.0387, -0.0182)
+    drift_mean_clip: tuple[float, float] = (0.072, 0.13)
+    drift_mean_poly: tuple[float, ...] = (0.0736, -0.0126, -0.0436)
+    drift_std_break: float = 0.3055
+    drift_std: tuple[float, float] = (-0.0117, -0.0057)
+    drift_std_clip: tuple[float, float] = (0.0091, 0.04)
+    drift_std_poly: tuple[float, ...] = (0.0073, 0.0093, -0.0118)
+    read_q_break: float = 0.16
+    read_q_log: tuple[float, float] = (-0.0117, -0.0069)
+    read_q_clip: tuple[float, float] = (0.015, 0.04)
+    read_q_poly: tuple[float, ...] = (0.0123, 0.0211, -0.0280, 0.0069)
+
+    def drift_mean_std(self, g_target_uS):
+        x = g_target_uS / self.g_max_uS
+        mu = _piecewise(x, self.drift_mean_break, self.drift_mean, self.drift_mean_clip, self.drift_mean_poly)
+        sd = _piecewise(x, self.drift_std_break, self.drift_std, self.drift_std_clip, self.drift_std_poly)
+        return mu, sd
+
+    def read_q(self, g_uS):
+        return _piecewise(g_uS / self.g_max_uS, self.read_q_break, self.read_q_log, self.read_q_clip, self.read_q_poly)
