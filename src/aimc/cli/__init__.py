@@ -1,0 +1,1 @@
+"""Command-line interface of aimc (``aimc --help``); see :mod:`aimc.cli.main`."""

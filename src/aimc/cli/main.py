@@ -1,0 +1,155 @@
+"""The ``aimc`` command: parses arguments and calls the library; nothing more.
+
+Commands:
+    aimc demo [--dataset digits|fashion-mnist] [--chip pcm-hermes] [--chips 10] [--seed 0]
+              [--out aimc-demo.png] [--force] [--json]
+    aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--json]
+    aimc chips
+
+Bad input (unknown dataset or chip, ``--chips 0``, an existing ``--out`` without
+``--force``) prints one ``error: ...`` line to stderr and exits with status 2.
+
+Example:
+    >>> from typer.testing import CliRunner
+    >>> from aimc.cli.main import app
+    >>> "ideal" in CliRunner().invoke(app, ["chips"]).stdout
+    True
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+import aimc
+from aimc.config import ConfigError
+
+app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
+bench_app = typer.Typer(help="Benchmarks of the simulator's speed.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    """Print ``error: message`` to stderr (no markup, no wrapping) and exit 2."""
+    _err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the library's input errors into one-line messages instead of tracebacks."""
+    try:
+        yield
+    except KeyError as e:
+        _fail(str(e.args[0]) if e.args else "unknown key")
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator:
+    """A ``progress(advance, total, description)`` hook drawing a Rich bar on stderr."""
+    if not enabled or not _err.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def hook(advance: int, total: int, description: str) -> None:
+            bar.update(task, advance=advance, total=total, description=description)
+
+        yield hook
+
+
+def _pct(mean: float, std: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+@app.command()
+def demo(
+    dataset: str = typer.Option("digits", help="Data set: digits or fashion-mnist."),
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name (see `aimc chips`) or a YAML file."),
+    chips: int = typer.Option(10, help="Number of chip instances (programming seeds), >= 1."),
+    seed: int = typer.Option(0, help="Seed of the split, training and chips."),
+    out: Path = typer.Option(Path("aimc-demo.png"), help="Where to save the accuracy-vs-time plot (PNG)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the JSON result to stdout."),
+    max_test: Optional[int] = typer.Option(None, help="Evaluate on at most this many test images."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder of the data files (fashion-mnist)."),
+) -> None:
+    """Train a CNN, run it on drifting analog chips from 1 s to 1 year, table and plot."""
+    from aimc.demo import plot_demo, run_demo
+
+    if chips < 1:
+        _fail(f"--chips must be >= 1, got {chips}")
+    if out.exists() and not force:
+        _fail(f"{out} exists; pass --force to overwrite it or --out to choose another file")
+    with _user_errors(), _progress(enabled=True) as hook:
+        result = run_demo(dataset=dataset, chip=chip, n_chips=chips, seed=seed, progress=hook,
+                          root=data_root, max_test=max_test)
+    plot_demo(result, out)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    fp = result["fp_accuracy"]
+    table = Table(title=f"{result['dataset']} CNN ({result['n_params']:,} params) on {result['chip']}: "
+                        f"test accuracy (%), mean ± std over {result['n_chips']} chips, {result['n_test']} images")
+    for col in ("time", "digital (FP)", "no compensation", "with GDC"):
+        table.add_column(col, justify="left" if col == "time" else "right")
+    for row in result["rows"]:
+        table.add_row(row["label"], f"{100 * fp:.2f}", _pct(row["no_gdc_mean"], row["no_gdc_std"]),
+                      _pct(row["gdc_mean"], row["gdc_std"]))
+    _out.print(table)
+    _out.print(f"plot saved to {out} ({result['elapsed_s']:.1f} s)", highlight=False, soft_wrap=True)
+
+
+@app.command("chips")
+def chips_cmd() -> None:
+    """List the chip presets with a one-line description each."""
+    for name in aimc.chips.names():
+        try:
+            text = " ".join(aimc.chips.load(name).description.split())
+        except ConfigError as e:
+            text = f"(invalid preset: {str(e).splitlines()[0]})"
+        first = text.split(". ")[0].rstrip(".") + "."
+        typer.echo(f"{name:<14} {first}")
+
+
+@bench_app.command("mvm")
+def bench_mvm_cmd(
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name or YAML file."),
+    repeats: int = typer.Option(20, help="Timed passes per layer."),
+    warmup: int = typer.Option(3, help="Untimed passes first."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line per shape."),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", hidden=True, help="IN x OUT x BATCH, repeatable."),
+) -> None:
+    """Time AnalogLinear against nn.Linear (median ms, analog/digital ratio)."""
+    from aimc.bench import DEFAULT_SHAPES, bench_mvm, parse_shape
+
+    with _user_errors():
+        shapes = [parse_shape(s) for s in shape] if shape else DEFAULT_SHAPES
+        rows = bench_mvm(shapes=shapes, chip=chip, repeats=repeats, warmup=warmup)
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+        return
+    table = Table(title=f"analog vs digital linear layer on {rows[0]['chip']} "
+                        f"(median of {repeats}, {rows[0]['threads']} torch threads)")
+    for col in ("in x out x batch", "analog (ms)", "digital (ms)", "ratio"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row("x".join(map(str, r["shape"])), f"{r['analog_ms']:.3f}", f"{r['digital_ms']:.3f}",
+                      f"{r['ratio']:.1f}" if r["ratio"] is not None else "-")
+    _out.print(table)
