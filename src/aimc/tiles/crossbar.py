@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState, quantise_to_levels
-from aimc.tiles.rng import standard_normal
+from aimc.tiles.rng import standard_normal_async
 
 __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
            "read_matrices", "mvm"]
@@ -238,15 +238,20 @@ def _analog_pass(codes: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generato
     if pad:
         codes = F.pad(codes, (0, pad))
     xt = codes.view(B, lay.t_in, lay.rows).transpose(0, 1)  # (T, B, R)
-    y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
-    if rm.var is not None or rm.out_var > 0:
+    noisy = rm.var is not None or rm.out_var > 0
+    if noisy:  # the noise is drawn in the background while the matmul runs
         if generator is None:
             raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
-        z = standard_normal(y.shape, generator, device=y.device, dtype=y.dtype)
+        pending = standard_normal_async((lay.t_in, B, rm.w.shape[2]), generator, device=codes.device, dtype=rm.w.dtype)
+    y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
+    if noisy:
+        z = pending.wait()
         if rm.var is not None:
-            var = torch.bmm((xt * xt).to(torch.bfloat16), rm.var)  # (T, B, S*out), bf16
-            if rm.out_var > 0:
-                var.add_(rm.out_var)
+            x2 = (xt * xt).to(torch.bfloat16)
+            if rm.out_var > 0:  # out_var + x^2 @ var in one call
+                var = torch.baddbmm(x2.new_full((1, 1, 1), rm.out_var), x2, rm.var)
+            else:
+                var = torch.bmm(x2, rm.var)  # (T, B, S*out), bf16
             y.addcmul_(var.sqrt_().float(), z)
         else:
             y.add_(z, alpha=math.sqrt(rm.out_var))

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-__all__ = ["standard_normal"]
+__all__ = ["standard_normal", "standard_normal_async", "PendingNormal"]
 
 _CHUNKS = 8
 _PARALLEL_MIN = 1 << 16
@@ -39,17 +39,38 @@ def _fill(chunk: torch.Tensor, seed: int) -> None:
     chunk.normal_(generator=torch.Generator().manual_seed(seed))
 
 
-def standard_normal(shape, generator: torch.Generator, *, device=None, dtype=torch.float32) -> torch.Tensor:
-    """N(0, 1) samples of ``shape`` drawn from ``generator`` (deterministic)."""
+class PendingNormal:
+    """Standard normals being drawn in the background; :meth:`wait` returns them."""
+
+    def __init__(self, out: torch.Tensor, futures: list):
+        self._out, self._futures = out, futures
+
+    def wait(self) -> torch.Tensor:
+        for f in self._futures:
+            f.result()
+        self._futures = []
+        return self._out
+
+
+def standard_normal_async(shape, generator: torch.Generator, *, device=None, dtype=torch.float32) -> PendingNormal:
+    """Start drawing N(0, 1) samples of ``shape``; overlap other work, then ``.wait()``.
+
+    The seeds of the chunks are drawn from ``generator`` immediately, so the result is
+    the same whatever runs in between.
+    """
     device = torch.device(device) if device is not None else generator.device
     out = torch.empty(shape, device=device, dtype=dtype)
     n = out.numel()
     if device.type != "cpu" or n < _PARALLEL_MIN:
-        return out.normal_(generator=generator)
+        out.normal_(generator=generator)
+        return PendingNormal(out, [])
     seeds = torch.randint(0, 2**62, (_CHUNKS,), generator=generator).tolist()
     flat = out.view(-1)
     step = -(-n // _CHUNKS)
     futures = [_executor().submit(_fill, flat[i * step:(i + 1) * step], s) for i, s in enumerate(seeds)]
-    for f in futures:
-        f.result()
-    return out
+    return PendingNormal(out, futures)
+
+
+def standard_normal(shape, generator: torch.Generator, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """N(0, 1) samples of ``shape`` drawn from ``generator`` (deterministic)."""
+    return standard_normal_async(shape, generator, device=device, dtype=dtype).wait()
