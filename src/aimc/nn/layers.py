@@ -59,6 +59,17 @@ class _AnalogConvNd(AnalogLayerMixin):
 
     _nd = 2
 
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None, *, chip=None):
+        if groups != 1:
+            raise ValueError(f"{type(self).__name__}: groups must be 1, got {groups}")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device, dtype)
+        self._init_analog(chip)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_analog(x)
+
     def _conv_analog(self, x: torch.Tensor) -> torch.Tensor:
         nd = self._nd
         if x.dim() != nd + 2 or x.shape[1] != self.in_channels:
@@ -103,30 +114,8 @@ class AnalogConv1d(_AnalogConvNd, nn.Conv1d):
 
     _nd = 1
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None, *, chip=None):
-        if groups != 1:
-            raise ValueError(f"AnalogConv1d: groups must be 1, got {groups}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device, dtype)
-        self._init_analog(chip)
-
-    def forward(self, x):
-        return self._conv_analog(x)
-
 
 class AnalogConv2d(_AnalogConvNd, nn.Conv2d):
     """``nn.Conv2d`` (groups=1) on analog tiles."""
 
     _nd = 2
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None, *, chip=None):
-        if groups != 1:
-            raise ValueError(f"AnalogConv2d: groups must be 1, got {groups}")
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-                         padding_mode, device, dtype)
-        self._init_analog(chip)
-
-    def forward(self, x):
-        return self._conv_analog(x)
