@@ -122,3 +122,22 @@ def test_encode_rejects_bad_weights():
         encode(torch.tensor([[1.0, float("nan")]]), IDEAL)
     with pytest.raises(ValueError, match="2-D"):
         encode(torch.ones(2, 2, 2), IDEAL)
+
+
+def test_read_noise_per_device_matches_formula_on_10000_devices():
+    """One input row, 10,000 columns: each output is one device pair read once."""
+    dev = PCM(prog_noise_scale=0.0, drift_scale=0.0)
+    chip = IDEAL.replace(device=dev, cols=10_000, noise=NoiseConfig(read_noise=True, out_noise=0.0))
+    lin = nn.Linear(1, 10_000, bias=False)
+    a = analog(lin, chip)
+    t = 86_400.0
+    aimc.drift(a, t)
+    with torch.no_grad():
+        y = a(torch.ones(1, 1))[0]
+    g = a.g_uS[0, :, 0, 0, :]  # (2, out): G+ and G- of each weight
+    sd = dev.read_noise_std_uS(g, t)
+    sigma = (sd[0] ** 2 + sd[1] ** 2).sqrt() * a.out_scale[0, 0] / dev.g_max_uS
+    z = (y - lin.weight[:, 0].detach()) / sigma  # standardised read errors: N(0, 1) if the formula holds
+    n = z.numel()
+    assert abs(float(z.mean())) <= 5 / math.sqrt(n)
+    assert abs(float(z.std()) - 1) <= 5 / math.sqrt(2 * (n - 1)) + 0.005  # + bf16 variance
