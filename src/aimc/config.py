@@ -8,7 +8,7 @@ source (a file, or the class), each field path at fault, the value given and wha
 allowed.
 
 Example:
-    >>> from aimc.physics.devices import PCM
+    >>> from aimc.physics.pcm import PCM
     >>> d = PCM().to_dict()
     >>> PCM.from_dict(d) == PCM()
     True

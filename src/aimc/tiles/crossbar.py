@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState, quantise_to_levels
+from aimc.physics.periphery import adc_codes_, dac_codes, max_code
 from aimc.tiles.rng import standard_normal_async
 
 __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
@@ -110,16 +111,6 @@ class ReadMatrices:
     out_var: float
     post: torch.Tensor
     code_max: int | None
-
-
-def dac_levels(chip: ChipSpec) -> int | None:
-    """Largest DAC code ``2^(bits-1) - 1`` (None: exact inputs)."""
-    return None if chip.dac.bits is None else 2 ** (chip.dac.bits - 1) - 1
-
-
-def adc_levels(chip: ChipSpec) -> int | None:
-    """Largest ADC code ``2^(bits-1) - 1`` (None: exact outputs)."""
-    return None if chip.adc.bits is None else 2 ** (chip.adc.bits - 1) - 1
 
 
 def _check_weight(weight: torch.Tensor) -> None:
@@ -216,7 +207,7 @@ def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMat
     def to_tiles(a: torch.Tensor) -> torch.Tensor:  # (S, T, R, out) -> (T, R, S*out)
         return a.permute(1, 2, 0, 3).reshape(T, R, S * n_out).contiguous()
 
-    n_dac, n_adc = dac_levels(chip), adc_levels(chip)
+    n_dac, n_adc = max_code(chip.dac.bits), max_code(chip.adc.bits)
     unit = (1.0 / n_dac if n_dac else 1.0) / (chip.adc.bound / n_adc if n_adc else 1.0)  # codes per device unit
     w = to_tiles((ge[:, 0] - ge[:, 1]) * (unit / dg))
     var = None
@@ -259,18 +250,11 @@ def _analog_pass(codes: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generato
     if rm.code_max is not None:
         if chip.adc.bound_management:
             sat = (y.amax(dim=(0, 2)) > rm.code_max) | (y.amin(dim=(0, 2)) < -rm.code_max)  # (B,)
-        y.clamp_(-rm.code_max, rm.code_max).round_()
+        adc_codes_(y, rm.code_max)
     y = y.mul_(rm.post).sum(dim=0)  # (B, S*out)
     if lay.slices > 1:
         y = y.view(B, lay.slices, lay.out_features).sum(dim=1)
     return y, sat
-
-
-def _dac(x: torch.Tensor, chip: ChipSpec) -> torch.Tensor:
-    """Inputs already scaled to the DAC full scale -> DAC codes (integers, or exact)."""
-    levels = dac_levels(chip)
-    x = x.clamp(-1.0, 1.0)
-    return x if levels is None else torch.round_(x.mul_(levels))
 
 
 def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None = None,
@@ -292,13 +276,13 @@ def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Gene
         amax = torch.where(amax > 0, amax, torch.ones_like(amax))
     else:
         amax = torch.full_like(amax, chip.dac.bound)
-    y, sat = _analog_pass(_dac(x / amax, chip), rm, chip, generator)
+    y, sat = _analog_pass(dac_codes(x / amax, chip.dac.bits), rm, chip, generator)
     if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):
         idx = sat.nonzero().squeeze(1)
         factor = 1.0
         for _ in range(chip.adc.bm_max_iter):
             factor *= 2.0
-            y_re, sat_re = _analog_pass(_dac(x[idx] / (amax[idx] * factor), chip), rm, chip, generator)
+            y_re, sat_re = _analog_pass(dac_codes(x[idx] / (amax[idx] * factor), chip.dac.bits), rm, chip, generator)
             y[idx] = y_re * factor
             idx = idx[sat_re]
             if idx.numel() == 0:
