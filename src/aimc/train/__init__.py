@@ -1,0 +1,1 @@
+"""On-chip analog training: pulsed in-place weight updates and their optimizers."""
