@@ -43,6 +43,9 @@ class AnalogLayerMixin:
         self.register_buffer("read_seed", torch.full((), -1, dtype=torch.int64, device=dev))
         self._cache: tuple | None = None
         self._read_gen: torch.Generator | None = None
+        #: Optional ``f(layer, x) -> y`` used instead of the tile read while ``training``
+        #: (hardware-aware training, :mod:`aimc.train.hat`, installs one).
+        self.train_forward = None
 
     # -- the matrix this layer stores on tiles -----------------------------------------
     def analog_weight(self) -> torch.Tensor:
@@ -121,6 +124,8 @@ class AnalogLayerMixin:
 
     def analog_mvm(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in) -> (B, out) through the tiles, without bias or drift compensation."""
+        if self.training and self.train_forward is not None:
+            return self.train_forward(self, x)
         return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__)
 
     # -- state_dict: programmed buffers change shape on load -----------------------------
