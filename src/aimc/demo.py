@@ -87,7 +87,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 10,
              times_s: Sequence[float] = DEFAULT_TIMES_S, seed: int = 0, progress: Progress | None = None,
-             root: str | Path | None = None, max_test: int | None = None) -> dict[str, Any]:
+             root: str | Path | None = None, max_test: int | None = None,
+             checkpoint: str | Path | None = None) -> dict[str, Any]:
     """Train a CNN digitally, then measure its accuracy on ``n_chips`` drifting analog chips.
 
     For chip ``i`` the model is programmed with ``aimc.program(seed=1_000_000 * seed + i)``;
@@ -106,6 +107,8 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
         root: folder of the data files (fashion-mnist only).
         max_test: evaluate on a seeded random subset of at most this many test images
             (default: the data set's recipe, see :data:`RECIPES`).
+        checkpoint: evaluate the weights saved by ``aimc train`` instead of training
+            (its data set must match ``dataset``).
 
     Returns:
         A JSON-able dict with ``dataset``, ``chip``, ``n_chips``, ``seed``, ``chip_seeds``,
@@ -140,10 +143,10 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
         raise ValueError(f"max_test must be >= 1, got {max_test}")
     spec = aimc.chips.load(chip)  # fail on a bad chip before any work
     with _num_threads(recipe["threads"]):
-        return _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test)
+        return _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, checkpoint)
 
 
-def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test) -> dict[str, Any]:
+def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, checkpoint=None) -> dict[str, Any]:
     """:func:`run_demo` after its arguments were checked."""
     start = time.perf_counter()
 
@@ -156,8 +159,19 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test) 
         x_te, y_te = x_te[keep], y_te[keep]
 
     model = recipe["model"](seed=seed)
-    train_digital(model, x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
-                  seed=seed, progress=lambda a, _t, _d: report(a, total, "training digitally"))
+    method = "digital"
+    if checkpoint is not None:
+        from aimc.train.fit import load_checkpoint
+
+        state, meta = load_checkpoint(checkpoint)
+        if meta.get("dataset") != dataset:
+            raise ValueError(f"{checkpoint} was trained on {meta.get('dataset')!r}, not {dataset!r}")
+        model.load_state_dict(state)
+        method = meta.get("method", "unknown")
+        report(recipe["epochs"], total, "loaded checkpoint")
+    else:
+        train_digital(model, x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
+                      seed=seed, progress=lambda a, _t, _d: report(a, total, "training digitally"))
     fp_acc = accuracy(model, x_te, y_te, batch_size=_EVAL_BATCH)
 
     analog = aimc.convert(model, spec)
@@ -180,7 +194,7 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test) 
         m1, s1 = _mean_std(gdc[k])
         rows.append(dict(label=time_label(t), t_s=t, no_gdc_mean=m0, no_gdc_std=s0, no_gdc_per_chip=no_gdc[k],
                          gdc_mean=m1, gdc_std=s1, gdc_per_chip=gdc[k]))
-    return dict(dataset=dataset, chip=spec.name, n_chips=int(n_chips), seed=int(seed), chip_seeds=chip_seeds,
+    return dict(dataset=dataset, chip=spec.name, method=method, n_chips=int(n_chips), seed=int(seed), chip_seeds=chip_seeds,
                 n_train=len(x_tr), n_test=len(x_te), n_params=n_params(model), fp_accuracy=fp_acc,
                 torch_threads=torch.get_num_threads(), elapsed_s=round(time.perf_counter() - start, 3), rows=rows)
 

@@ -88,6 +88,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print only the JSON result to stdout."),
     max_test: Optional[int] = typer.Option(None, help="Evaluate on at most this many test images."),
     data_root: Optional[Path] = typer.Option(None, help="Folder of the data files (fashion-mnist)."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Evaluate weights saved by `aimc train` instead of training."),
 ) -> None:
     """Train a CNN, run it on drifting analog chips from 1 s to 1 year, table and plot."""
     from aimc.demo import plot_demo, run_demo
@@ -98,13 +99,14 @@ def demo(
         _fail(f"{out} exists; pass --force to overwrite it or --out to choose another file")
     with _user_errors(), _progress(enabled=True) as hook:
         result = run_demo(dataset=dataset, chip=chip, n_chips=chips, seed=seed, progress=hook,
-                          root=data_root, max_test=max_test)
+                          root=data_root, max_test=max_test, checkpoint=checkpoint)
     plot_demo(result, out)
     if as_json:
         typer.echo(json.dumps(result))
         return
     fp = result["fp_accuracy"]
-    table = Table(title=f"{result['dataset']} CNN ({result['n_params']:,} params) on {result['chip']}: "
+    table = Table(title=f"{result['dataset']} CNN ({result['n_params']:,} params, {result['method']} training) "
+                        f"on {result['chip']}: "
                         f"test accuracy (%), mean ± std over {result['n_chips']} chips, {result['n_test']} images")
     for col in ("time", "digital (FP)", "no compensation", "with GDC"):
         table.add_column(col, justify="left" if col == "time" else "right")
@@ -113,6 +115,53 @@ def demo(
                       _pct(row["gdc_mean"], row["gdc_std"]))
     _out.print(table)
     _out.print(f"plot saved to {out} ({result['elapsed_s']:.1f} s)", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def train(
+    dataset: str = typer.Option("digits", help="Data set: digits or fashion-mnist."),
+    method: str = typer.Option("hat", help="digital (plain training) or hat (hardware-aware fine-tuning)."),
+    chip: str = typer.Option("pcm-hermes", help="Chip the HAT noise and quantisation come from."),
+    seed: int = typer.Option(0, help="Seed of the split, initialisation and training."),
+    epochs: int = typer.Option(15, help="HAT fine-tuning epochs (after the digital recipe)."),
+    noise_scale: float = typer.Option(1.0, help="Multiplier of the device weight noise during HAT."),
+    t_eval: float = typer.Option(86400.0, help="Time after programming (s) whose noise HAT trains for."),
+    out: Path = typer.Option(Path("aimc-model.safetensors"), help="Checkpoint to write (safetensors)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    data_root: Optional[Path] = typer.Option(None, help="Folder of the data files (fashion-mnist)."),
+) -> None:
+    """Train a CNN digitally, optionally HAT-fine-tune it for a chip, save a checkpoint."""
+    from aimc.data import load_dataset
+    from aimc.demo import RECIPES
+    from aimc.models import accuracy, train_digital
+    from aimc.train.fit import hat_finetune, save_checkpoint
+    from aimc.train.hat import HATConfig
+
+    if method not in ("digital", "hat"):
+        _fail(f"--method must be digital or hat, got {method!r}")
+    if out.exists() and not force:
+        _fail(f"{out} exists; pass --force to overwrite it or --out to choose another file")
+    with _user_errors(), _progress(enabled=True) as hook:
+        if dataset not in RECIPES:
+            raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(RECIPES)}")
+        r = RECIPES[dataset]
+        report = hook or (lambda a, t, d: None)
+        x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=data_root, seed=seed)
+        total = r["epochs"] + (epochs if method == "hat" else 0)
+        model = train_digital(r["model"](seed=seed), x_tr, y_tr, epochs=r["epochs"], lr=r["lr"],
+                              batch_size=r["batch_size"], seed=seed, progress=lambda a, _t, _d: report(a, total, "digital"))
+        cfg = None
+        if method == "hat":
+            cfg = HATConfig(noise_scale=noise_scale, t_eval_s=t_eval)
+            model = hat_finetune(model, x_tr, y_tr, chip, cfg, epochs=epochs, lr=r["lr"] / 3,
+                                 batch_size=r["batch_size"], seed=seed + 1,
+                                 progress=lambda a, _t, _d: report(a, total, "hardware-aware"))
+        acc = accuracy(model, x_te, y_te)
+        meta = dict(dataset=dataset, method=method, chip=chip, seed=seed, digital_test_accuracy=acc,
+                    hat=None if cfg is None else cfg.to_dict())
+        save_checkpoint(model, out, meta, overwrite=force)
+    _out.print(f"saved {out} ({method}, digital test accuracy {100 * acc:.2f} %); "
+               f"evaluate on chips with: aimc demo --dataset {dataset} --checkpoint {out}", highlight=False, soft_wrap=True)
 
 
 @app.command("chips")
