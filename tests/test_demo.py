@@ -10,7 +10,7 @@ from aimc.demo import plot_demo, run_demo, time_label
 CHIP = "pcm-hermes"
 YEAR = 31536000
 ROW_KEYS = {"label", "t_s", "no_gdc_mean", "no_gdc_std", "no_gdc_per_chip", "gdc_mean", "gdc_std", "gdc_per_chip"}
-TOP_KEYS = {"dataset", "chip", "n_chips", "seed", "chip_seeds", "n_train", "n_test", "n_params", "fp_accuracy",
+TOP_KEYS = {"dataset", "chip", "method", "n_chips", "seed", "chip_seeds", "n_train", "n_test", "n_params", "fp_accuracy",
             "torch_threads", "elapsed_s", "rows"}
 
 

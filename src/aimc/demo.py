@@ -111,7 +111,8 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
             (its data set must match ``dataset``).
 
     Returns:
-        A JSON-able dict with ``dataset``, ``chip``, ``n_chips``, ``seed``, ``chip_seeds``,
+        A JSON-able dict with ``dataset``, ``chip``, ``method`` (``digital`` or the
+        checkpoint's), ``n_chips``, ``seed``, ``chip_seeds``,
         ``n_train``, ``n_test``, ``n_params``, ``fp_accuracy``, ``torch_threads``,
         ``elapsed_s`` and ``rows``:
         one dict per time with ``label``, ``t_s``, ``no_gdc_mean``, ``no_gdc_std``,
