@@ -95,7 +95,7 @@ class AnalogLayerMixin:
         """Sum of |outputs| for an all-ones input, averaged over a few reads."""
         n_in = self.analog_weight().shape[1]
         x = torch.ones(_GDC_READS, n_in, device=self.weight.device, dtype=self.weight.dtype)
-        return self.analog_mvm(x).abs().sum() / _GDC_READS
+        return self.chip_read(x).abs().sum() / _GDC_READS
 
     # -- reads ----------------------------------------------------------------------------
     def _invalidate(self) -> None:
@@ -126,6 +126,10 @@ class AnalogLayerMixin:
         """(B, in) -> (B, out) through the tiles, without bias or drift compensation."""
         if self.training and self.train_forward is not None:
             return self.train_forward(self, x)
+        return self.chip_read(x)
+
+    def chip_read(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in) -> (B, out): one read of the programmed (or exactly written) tiles."""
         return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__)
 
     # -- state_dict: programmed buffers change shape on load -----------------------------
