@@ -34,6 +34,8 @@ import warnings
 
 import torch
 
+from aimc.physics.periphery import adc_codes_
+
 __all__ = ["fused_noise_adc", "available", "fallback_noise_adc"]
 
 _CPP_SOURCE = r"""
@@ -347,19 +349,18 @@ def fallback_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float
     """Pure-PyTorch version of :func:`fused_noise_adc` (``z`` from ``torch.randn``)."""
     T, B, N = y.shape
     out_var = float(out_var)
-    val = y.float()
+    val = y.to(torch.float32, copy=True)  # worked on in place; the caller's y is left alone
     if var is not None or out_var != 0.0:
         g = torch.Generator(device=y.device).manual_seed(int(seed) & 0x7FFFFFFFFFFFFFFF)
         z = torch.randn(y.shape, generator=g, device=y.device, dtype=torch.float32)
         if var is not None:
             v = var.float() + out_var if out_var != 0.0 else var.float()
-            val = val + v.sqrt() * z
+            val.add_(v.sqrt() * z)
         else:
-            val = val + torch.tensor(out_var, dtype=torch.float32).sqrt().item() * z
+            val.add_(torch.tensor(out_var, dtype=torch.float32).sqrt().item() * z)
     if code_max >= 0:
-        cm = float(code_max)
-        sat = (val.abs() > cm).any(dim=2).any(dim=0)
-        val = val.clamp(-cm, cm).round()
+        sat = (val.abs() > float(code_max)).any(dim=2).any(dim=0)
+        adc_codes_(val, code_max)
     else:
         sat = torch.zeros(B, dtype=torch.bool, device=y.device)
     post = post.reshape(T, 1, N).float()
