@@ -43,7 +43,10 @@ def test_hat_gradients_flow_to_weights_and_bias():
     a = aimc.convert(nn.Sequential(nn.Linear(20, 8), nn.ReLU(), nn.Linear(8, 3)), "pcm-hermes")
     enable_hat(a, HATConfig(), seed=1)
     a.train()(torch.randn(16, 20)).pow(2).mean().backward()
-    for p in a.parameters():
+    for name, p in a.named_parameters():
+        if name.endswith(("out_gain", "input_range")):  # frozen unless the config learns them
+            assert not p.requires_grad and p.grad is None
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
 
 
@@ -95,3 +98,112 @@ def test_hat_beats_plain_training_after_a_year_on_digits():
         return sum(accs) / len(accs)
 
     assert year(hat) > year(plain) + 0.005  # measured: 97.06 % vs 96.17 %
+
+
+# -- learned input ranges, output scales, clipping, AFM preset --------------------------------
+
+def _one_layer(w: torch.Tensor, cfg: HATConfig):
+    layer = aimc.convert(nn.Linear(w.shape[1], w.shape[0], bias=False), _quiet_hermes())
+    with torch.no_grad():
+        layer.weight.copy_(w)
+    enable_hat(layer, cfg, seed=0)
+    return layer.train()
+
+
+def test_learned_input_range_gradient_is_the_clipped_ste():
+    """y = clamp(x, -r, r) @ W.T exactly (no quantisation, no noise), so
+    dL/dr = sum over clipped inputs of sign(x) * (dL/dy @ W)."""
+    w = torch.tensor([[0.5, -1.0, 2.0]])
+    cfg = HATConfig(noise_scale=0.0, quantize_io=False, input_range="learned", input_range_decay=0.0)
+    layer = _one_layer(w, cfg)
+    with torch.no_grad():
+        layer.input_range.fill_(1.0)
+    x = torch.tensor([[0.3, -2.0, 1.5], [-1.2, 0.1, 0.2]])
+    y = layer(x)
+    assert torch.allclose(y, x.clamp(-1, 1) @ w.T, atol=1e-6)
+    y.sum().backward()
+    clipped = (x.abs() > 1.0).float() * torch.sign(x)
+    assert float(layer.input_range.grad) == pytest.approx(float((clipped * w).sum()), abs=1e-6)
+
+
+def test_input_range_decay_adds_decay_times_r_when_inputs_fit():
+    cfg = HATConfig(noise_scale=0.0, quantize_io=False, input_range="learned", input_range_decay=0.01)
+    layer = _one_layer(torch.tensor([[1.0, 1.0]]), cfg)
+    with torch.no_grad():
+        layer.input_range.fill_(4.0)
+    layer(torch.tensor([[0.5, -0.25]])).sum().backward()  # all inside: only the decay term
+    assert float(layer.input_range.grad) == pytest.approx(0.01 * 4.0, abs=1e-7)
+
+
+def test_learned_input_range_starts_from_first_batch_and_the_chip_uses_it():
+    cfg = HATConfig(noise_scale=0.0, input_range="learned")
+    layer = _one_layer(torch.tensor([[1.0, -0.5], [0.25, 1.0]]), cfg)
+    layer(torch.tensor([[3.0, -1.0]]))
+    assert float(layer.input_range.detach()) == 3.0 and layer.input_range.requires_grad
+    layer.input_range.data.fill_(1.0)
+    layer.eval()
+    x = torch.tensor([[2.0, -0.5]])
+    with torch.no_grad():  # static range 1: the 2.0 clips on the chip as in training
+        assert torch.allclose(layer(x), layer.train()(x), atol=2 * layer.chip.adc.bound / 127)
+        assert torch.allclose(layer.eval()(x), x.clamp(-1, 1) @ layer.weight.T, atol=0.05)
+
+
+def test_learned_out_scales_get_the_output_gradient():
+    cfg = HATConfig(noise_scale=0.0, quantize_io=False, learn_out_scales=True)
+    w = torch.tensor([[1.0, 2.0], [-0.5, 0.25]])
+    layer = _one_layer(w, cfg)
+    x = torch.tensor([[1.0, -1.0], [0.5, 0.5]])
+    y = layer(x)
+    (y * torch.tensor([1.0, 3.0])).sum().backward()
+    raw = x @ w.T
+    assert torch.allclose(layer.out_gain.grad, (raw * torch.tensor([1.0, 3.0])).sum(0), atol=1e-5)
+
+
+def test_clip_sigma_clips_stored_weights_per_channel():
+    torch.manual_seed(0)
+    w = torch.randn(4, 300)
+    w[0, 0] = 40.0
+    lim = 2.5 * w.std(dim=1, keepdim=True)  # each channel's std before clipping
+    layer = _one_layer(w, HATConfig(noise_scale=0.0, clip_sigma=2.5))
+    layer(torch.randn(2, 300))
+    stored = layer.weight.detach()
+    assert torch.equal(stored, torch.maximum(torch.minimum(w, lim), -lim))
+    assert float(stored[0, 0]) == pytest.approx(float(lim[0]))
+
+
+def test_gaussian_channel_noise_has_std_of_scale_times_channel_absmax():
+    """AFM's modifier: y = x (w + s * max|w_channel| * z); 4,000 draws, x = 1."""
+    w = torch.tensor([[2.0, 0.5], [0.2, -0.1]])  # channel abs-max 2.0 and 0.2
+    layer = _one_layer(w, HATConfig(weight_noise="gaussian_channel", noise_scale=0.03, quantize_io=False))
+    x = torch.tensor([[1.0, 0.0]]).repeat(4000, 1)
+    with torch.no_grad():
+        ys = torch.stack([layer(x[:1]) for _ in range(4000)])[:, 0]  # one weight draw per pass
+    sd = ys.std(dim=0)
+    rel = 1 / math.sqrt(2 * 3999)  # sampling error of a std
+    assert float(sd[0]) == pytest.approx(0.03 * 2.0, rel=5 * rel)
+    assert float(sd[1]) == pytest.approx(0.03 * 0.2, rel=5 * rel)
+
+
+def test_afm_preset_matches_ibm_settings():
+    from aimc.train.hat import HAT_PRESETS
+
+    afm = HAT_PRESETS["afm"]
+    assert (afm.weight_noise, afm.noise_scale, afm.clip_sigma, afm.input_range) == \
+        ("gaussian_channel", 0.03, 2.5, "learned")
+    assert (afm.input_range_decay, afm.input_min_fraction) == (0.01, 0.95)
+    net = aimc.convert(nn.Linear(4, 2), "pcm-hermes")
+    enable_hat(net, "afm", seed=0)
+    assert net.input_range.requires_grad
+    with pytest.raises(ValueError, match="unknown HAT preset 'bogus'"):
+        enable_hat(net, "bogus")
+    with pytest.raises(aimc.config.ConfigError, match="weight_noise"):
+        HATConfig.from_dict({"weight_noise": "uniform"})
+
+
+def test_chip_read_passes_input_gradients_straight_through():
+    """Chip in the loop: backward of an (ideal) chip read is grad @ W."""
+    layer = aimc.convert(nn.Linear(5, 3), "ideal").eval()
+    x = torch.randn(4, 5, requires_grad=True)
+    g = torch.randn(4, 3)
+    (layer(x) * g).sum().backward()
+    assert torch.allclose(x.grad, g @ layer.weight.detach(), atol=1e-6)

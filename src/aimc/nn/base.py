@@ -9,6 +9,13 @@ buffers for the programmed chip state, so ``state_dict`` round-trips it:
 * ``gdc_ref``/``gdc``: global drift compensation reference and factor;
 * ``read_seed``: seed of the per-read noise stream (-1: not programmed).
 
+and two digital parameters, trained by hardware-aware training or on-device fine-tuning
+(frozen, ``requires_grad=False``, until a recipe enables them):
+
+* ``out_gain`` (out,): per-output-column digital gain applied after the ADC (1: none);
+* ``input_range`` (): static DAC full scale of this layer's inputs; inputs beyond it clip
+  (0: the chip's own noise management, e.g. per-vector abs-max).
+
 An unprogrammed layer reads its weights as if programmed exactly (no programming noise,
 no drift) but with every peripheral non-ideality and read noise of the chip.
 """
@@ -27,6 +34,28 @@ _BUFFERS = ("g_uS", "drift_state", "out_scale")
 _GDC_READS = 8
 
 
+class _ChipReadSTE(torch.autograd.Function):
+    """Chip in the loop: the forward pass is the chip's read; the backward pass treats it
+    as ``x @ W.T`` with the layer's target weights (inputs beyond a static input range get
+    no gradient), so digital parts around analog layers can be trained on the deployed
+    chip (straight-through estimator of the non-differentiable read)."""
+
+    @staticmethod
+    def forward(ctx, x, w, layer):
+        r = float(layer.input_range.detach())
+        ctx.save_for_backward(x, w)
+        ctx.r = r
+        return layer._chip_mvm(x.detach())
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        gx = grad @ w.detach()
+        if ctx.r > 0:
+            gx = gx * (x.abs() <= ctx.r)
+        return gx, None, None
+
+
 class AnalogLayerMixin:
     """Mixed into ``nn.Linear``/``nn.Conv*`` subclasses; see module doc."""
 
@@ -41,6 +70,9 @@ class AnalogLayerMixin:
         self.register_buffer("gdc_ref", torch.zeros((), device=dev))
         self.register_buffer("gdc", torch.ones((), device=dev))
         self.register_buffer("read_seed", torch.full((), -1, dtype=torch.int64, device=dev))
+        n_out = self.weight.shape[0]
+        self.out_gain = torch.nn.Parameter(torch.ones(n_out, device=dev, dtype=self.weight.dtype), requires_grad=False)
+        self.input_range = torch.nn.Parameter(torch.zeros((), device=dev, dtype=self.weight.dtype), requires_grad=False)
         self._cache: tuple | None = None
         self._read_gen: torch.Generator | None = None
         #: Optional ``f(layer, x) -> y`` used instead of the tile read while ``training``
@@ -123,17 +155,30 @@ class AnalogLayerMixin:
         return self._read_gen
 
     def analog_mvm(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, in) -> (B, out) through the tiles, without bias or drift compensation."""
+        """(B, in) -> (B, out) through the tiles and digital post-processing: drift
+        compensation and output gains; without bias."""
         if self.training and self.train_forward is not None:
-            return self.train_forward(self, x)
-        return self.chip_read(x)
+            y = self.train_forward(self, x)
+        elif torch.is_grad_enabled() and x.requires_grad:
+            y = _ChipReadSTE.apply(x, self.analog_weight(), self)
+        else:
+            y = self._chip_mvm(x)
+        return y * (self.gdc * self.out_gain)
+
+    def _chip_mvm(self, x: torch.Tensor) -> torch.Tensor:
+        r = float(self.input_range.detach())
+        return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__,
+                   input_range=r if r > 0 else None)
 
     def chip_read(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, in) -> (B, out): one read of the programmed (or exactly written) tiles."""
+        """(B, in) -> (B, out): one raw read of the programmed (or exactly written) tiles,
+        with the chip's own input scaling (used for drift calibration)."""
         return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__)
 
     # -- state_dict: programmed buffers change shape on load -----------------------------
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("out_gain", "input_range"):  # absent from files of older versions: defaults
+            state_dict.setdefault(prefix + name, getattr(self, name).detach().clone())
         for name in _BUFFERS:
             key = prefix + name
             if key in state_dict and getattr(self, name).shape != state_dict[key].shape:

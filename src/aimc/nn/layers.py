@@ -48,7 +48,7 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"AnalogLinear({self.in_features}, {self.out_features}): input's last "
                              f"dimension must be {self.in_features}, got shape {tuple(x.shape)}")
-        y = self.analog_mvm(x.reshape(-1, self.in_features)) * self.gdc
+        y = self.analog_mvm(x.reshape(-1, self.in_features))
         if self.bias is not None:
             y = y + self.bias
         return y.view(*x.shape[:-1], self.out_features)
@@ -92,7 +92,7 @@ class _AnalogConvNd(AnalogLayerMixin):
         B, K, L = cols.shape
         out_h = (x4.shape[2] + 2 * pad[0] - dl[0] * (ks[0] - 1) - 1) // st[0] + 1
         out_w = (x4.shape[3] + 2 * pad[1] - dl[1] * (ks[1] - 1) - 1) // st[1] + 1
-        y = self.analog_mvm(cols.transpose(1, 2).reshape(B * L, K)) * self.gdc  # (B*L, out)
+        y = self.analog_mvm(cols.transpose(1, 2).reshape(B * L, K))  # (B*L, out)
         if self.bias is not None:
             y = y + self.bias
         y = y.view(B, L, self.out_channels).transpose(1, 2)

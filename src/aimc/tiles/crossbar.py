@@ -248,11 +248,12 @@ def _analog_pass(codes: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generato
 
 
 def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None = None,
-        name: str = "mvm") -> torch.Tensor:
+        name: str = "mvm", input_range: float | None = None) -> torch.Tensor:
     """One analog matrix-vector product per row of ``x`` (B, in) -> (B, out).
 
     Noise management scales each input vector by its abs-max before the DAC (undone
-    after the ADC); bound management re-runs vectors whose ADC saturated with the input
+    after the ADC), unless ``input_range`` (a static full scale, e.g. learned by
+    hardware-aware training) is given: then inputs beyond it clip. Bound management re-runs vectors whose ADC saturated with the input
     halved, up to ``adc.bm_max_iter`` times. Raises ValueError naming ``name`` on a wrong
     shape or a NaN/Inf input.
     """
@@ -262,7 +263,11 @@ def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Gene
     amax = x.detach().abs().amax(dim=1, keepdim=True)  # (B, 1)
     if not bool(torch.isfinite(amax).all()):
         raise ValueError(f"{name}: input of shape {tuple(x.shape)} contains NaN or Inf")
-    if chip.dac.noise_management == "abs_max":
+    if input_range is not None:
+        if not input_range > 0:
+            raise ValueError(f"{name}: input_range must be > 0, got {input_range}")
+        amax = torch.full_like(amax, float(input_range))
+    elif chip.dac.noise_management == "abs_max":
         amax = torch.where(amax > 0, amax, torch.ones_like(amax))
     else:
         amax = torch.full_like(amax, chip.dac.bound)
