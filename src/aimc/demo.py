@@ -161,13 +161,14 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, 
 
     model = recipe["model"](seed=seed)
     method = "digital"
+    state = None
     if checkpoint is not None:
-        from aimc.train.fit import load_checkpoint
+        from aimc.train.fit import load_checkpoint, load_into
 
         state, meta = load_checkpoint(checkpoint)
         if meta.get("dataset") != dataset:
             raise ValueError(f"{checkpoint} was trained on {meta.get('dataset')!r}, not {dataset!r}")
-        model.load_state_dict(state)
+        load_into(model, None, state)
         method = meta.get("method", "unknown")
         report(recipe["epochs"], total, "loaded checkpoint")
     else:
@@ -176,6 +177,8 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, 
     fp_acc = accuracy(model, x_te, y_te, batch_size=_EVAL_BATCH)
 
     analog = aimc.convert(model, spec)
+    if state is not None:  # the checkpoint's learned output gains and input ranges
+        load_into(model, analog, state)
     chip_seeds = [1_000_000 * seed + i for i in range(n_chips)]
     no_gdc = [[0.0] * n_chips for _ in times]  # [time][chip]
     gdc = [[0.0] * n_chips for _ in times]

@@ -126,6 +126,8 @@ def train(
     epochs: int = typer.Option(15, help="HAT fine-tuning epochs (after the digital recipe)."),
     noise_scale: float = typer.Option(1.0, help="Multiplier of the device weight noise during HAT."),
     t_eval: float = typer.Option(86400.0, help="Time after programming (s) whose noise HAT trains for."),
+    hat_preset: str = typer.Option("default", "--hat-preset",
+                                   help="HAT settings: default (chip device noise, --noise-scale, --t-eval) or afm."),
     out: Path = typer.Option(Path("aimc-model.safetensors"), help="Checkpoint to write (safetensors)."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
     data_root: Optional[Path] = typer.Option(None, help="Folder of the data files (fashion-mnist)."),
@@ -134,11 +136,13 @@ def train(
     from aimc.data import load_dataset
     from aimc.demo import RECIPES
     from aimc.models import accuracy, train_digital
-    from aimc.train.fit import hat_finetune, save_checkpoint
-    from aimc.train.hat import HATConfig
+    from aimc.train.fit import hat_finetune, load_into, save_checkpoint, split_state
+    from aimc.train.hat import HAT_PRESETS
 
     if method not in ("digital", "hat"):
         _fail(f"--method must be digital or hat, got {method!r}")
+    if hat_preset not in HAT_PRESETS:
+        _fail(f"--hat-preset must be one of {', '.join(HAT_PRESETS)}, got {hat_preset!r}")
     if out.exists() and not force:
         _fail(f"{out} exists; pass --force to overwrite it or --out to choose another file")
     with _user_errors(), _progress(enabled=True) as hook:
@@ -150,16 +154,18 @@ def train(
         total = r["epochs"] + (epochs if method == "hat" else 0)
         model = train_digital(r["model"](seed=seed), x_tr, y_tr, epochs=r["epochs"], lr=r["lr"],
                               batch_size=r["batch_size"], seed=seed, progress=lambda a, _t, _d: report(a, total, "digital"))
-        cfg = None
+        cfg, saved = None, model
         if method == "hat":
-            cfg = HATConfig(noise_scale=noise_scale, t_eval_s=t_eval)
-            model = hat_finetune(model, x_tr, y_tr, chip, cfg, epochs=epochs, lr=r["lr"] / 3,
+            cfg = HAT_PRESETS[hat_preset].replace(noise_scale=noise_scale, t_eval_s=t_eval) if hat_preset == "default" \
+                else HAT_PRESETS[hat_preset]
+            saved = hat_finetune(model, x_tr, y_tr, chip, cfg, epochs=epochs, lr=r["lr"] / 3,
                                  batch_size=r["batch_size"], seed=seed + 1,
                                  progress=lambda a, _t, _d: report(a, total, "hardware-aware"))
+            load_into(model, None, split_state(saved.state_dict())[0])  # the trained weights, digitally
         acc = accuracy(model, x_te, y_te)
         meta = dict(dataset=dataset, method=method, chip=chip, seed=seed, digital_test_accuracy=acc,
                     hat=None if cfg is None else cfg.to_dict())
-        save_checkpoint(model, out, meta, overwrite=force)
+        save_checkpoint(saved, out, meta, overwrite=force)
     _out.print(f"saved {out} ({method}, digital test accuracy {100 * acc:.2f} %); "
                f"evaluate on chips with: aimc demo --dataset {dataset} --checkpoint {out}", highlight=False, soft_wrap=True)
 
