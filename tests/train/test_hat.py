@@ -207,3 +207,33 @@ def test_chip_read_passes_input_gradients_straight_through():
     g = torch.randn(4, 3)
     (layer(x) * g).sum().backward()
     assert torch.allclose(x.grad, g @ layer.weight.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("padding,padding_mode", [(1, "zeros"), ("same", "zeros"), (1, "reflect")])
+def test_conv_training_read_equals_chip_read_with_static_input_range(padding, padding_mode):
+    """Static range: the im2col-free training read (stacked tile convolutions) is the
+    chip's per-patch DAC/tile/ADC read; 300 input rows split over two 256-row tiles."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(12, 5, 5, padding=padding, padding_mode=padding_mode)  # K = 300: two tiles
+    a = aimc.convert(conv, _quiet_hermes())
+    enable_hat(a, HATConfig(noise_scale=0.0, input_range="learned", input_range_decay=0.0), seed=0)
+    x = torch.randn(3, 12, 9, 9)
+    with torch.no_grad():
+        a.input_range.fill_(2.5)
+        y_hat = a.train()(x)
+        y_chip = a.eval()(x)
+    assert y_hat.shape == y_chip.shape
+    lsb = a.chip.adc.bound / 127 * a.weight.abs().amax() * 2.5
+    assert (y_hat - y_chip).abs().max() <= 2 * lsb  # rare rounding-boundary flips only
+    assert (y_hat - y_chip).abs().mean() <= 1e-3 * y_chip.abs().mean()
+
+
+def test_conv_training_read_with_abs_max_scaling_matches_chip_up_to_dac_noise():
+    torch.manual_seed(1)
+    a = aimc.convert(nn.Conv1d(4, 6, 3, padding=1, stride=2), _quiet_hermes())
+    enable_hat(a, HATConfig(noise_scale=0.0), seed=0)
+    x = torch.randn(16, 4, 40)
+    with torch.no_grad():
+        y_hat, y_chip = a.train()(x), a.eval()(x)
+    err = (y_hat - y_chip) / y_chip.abs().max()
+    assert float(err.abs().mean()) < 0.01 and abs(float(err.mean())) < 0.002  # only DAC-noise size errors

@@ -68,6 +68,12 @@ class _AnalogConvNd(AnalogLayerMixin):
         self._init_analog(chip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and hasattr(self.train_forward, "conv"):  # a training read without im2col
+            if x.dim() != self._nd + 2 or x.shape[1] != self.in_channels:
+                raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, ...), "
+                                 f"got shape {tuple(x.shape)}")
+            y = self.train_forward.conv(self, x) * (self.gdc * self.out_gain).view(-1, *([1] * self._nd))
+            return y if self.bias is None else y + self.bias.view(-1, *([1] * self._nd))
         return self._conv_analog(x)
 
     def _conv_analog(self, x: torch.Tensor) -> torch.Tensor:

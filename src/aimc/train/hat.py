@@ -133,8 +133,34 @@ def clip_channels_(weight: torch.Tensor, sigma: float) -> None:
     flat.clamp_(-lim, lim)
 
 
+class _ADCSTE(torch.autograd.Function):
+    """ADC of partial sums in device units: ``round(clamp(y, ±bound) / lsb) * lsb`` with
+    the clipped straight-through gradient (passes inside the bound, blocked outside)."""
+
+    @staticmethod
+    def forward(ctx, y, bound: float, lsb: float):
+        ctx.save_for_backward(y.abs() <= bound)
+        return y.clamp(-bound, bound).div_(lsb).round_().mul_(lsb)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None
+
+
 class HATForward:
-    """The differentiable training-time read of an analog layer (see module doc)."""
+    """The differentiable training-time read of an analog layer (see module doc).
+
+    Linear layers (and any layer given as im2col rows) run the tile read as one batched
+    matmul over tiles. Convolutions skip im2col (:meth:`conv`): each tile's partial sums
+    come from one convolution with the tiles' weights stacked along output channels
+    (``T*out`` channels, zero outside each tile's rows). With a static input range this
+    equals the chip read exactly (the DAC acts per element). With per-vector abs-max
+    scaling the abs-max of each patch comes from a max-pool, the division is exact, and
+    the DAC rounding is modelled by its additive-noise equivalent (Widrow: uniform error,
+    variance ``sum_k w_k^2 / (12 L^2)`` per output for ``L`` DAC levels), gradient
+    straight through.
+    """
 
     def __init__(self, cfg: HATConfig, generator: torch.Generator):
         self.cfg = cfg
@@ -143,11 +169,9 @@ class HATForward:
     def _randn(self, shape, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
 
-    def _input_scale(self, layer, x: torch.Tensor) -> torch.Tensor:
-        """The DAC full scale: (B, 1) per-vector abs-max, or the learned range (differentiable)."""
+    def _input_range(self, layer, x: torch.Tensor) -> torch.Tensor:
+        """The learned static DAC full scale (scalar, differentiable), set on first use."""
         cfg = self.cfg
-        if cfg.input_range == "dynamic":
-            return x.detach().abs().amax(dim=1, keepdim=True).clamp(min=1e-12)
         r = layer.input_range
         if float(r.detach()) <= 0:  # first batch: start from its abs-max
             with torch.no_grad():
@@ -158,9 +182,9 @@ class HATForward:
                 r = _AddGrad.apply(r, cfg.input_range_decay * r.detach())
         return r
 
-    def __call__(self, layer, x: torch.Tensor) -> torch.Tensor:
-        cfg, chip = self.cfg, layer.chip
-        lay = layer.layout
+    def _tile_weights(self, layer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noisy normalised tile weights (T, out, R) and their column scales (T, out, 1)."""
+        cfg, chip, lay = self.cfg, layer.chip, layer.layout
         if cfg.clip_sigma is not None:
             clip_channels_(layer.weight, cfg.clip_sigma)
         w = layer.analog_weight()  # (out, in)
@@ -174,21 +198,68 @@ class HATForward:
             else:  # relative to each channel's abs-max, which is 1 in every tile column
                 sd = cfg.noise_scale
             wn = wn + sd * self._randn(wn.shape, wn)
-        amax = self._input_scale(layer, x)
-        xn = torch.clamp(x / amax, -1.0, 1.0)
-        dac = max_code(chip.dac.bits) if cfg.quantize_io else None
-        if dac is not None:
-            xn = ste_round(xn * dac) / dac
+        return wn, scale
+
+    def _adc(self, chip, y: torch.Tensor, extra_sd: torch.Tensor | None = None) -> torch.Tensor:
+        """Output noise (plus independent Gaussian noise of std ``extra_sd``, broadcast to
+        ``y``, in one draw) and ADC on partial sums in device units (any shape)."""
+        if not self.cfg.quantize_io:
+            return y
+        if extra_sd is not None:
+            y = y + (extra_sd**2 + chip.noise.out_noise**2).sqrt() * self._randn(y.shape, y)
+        elif chip.noise.out_noise > 0:
+            y = y + chip.noise.out_noise * self._randn(y.shape, y)
+        adc = max_code(chip.adc.bits)
+        return y if adc is None else _ADCSTE.apply(y, chip.adc.bound, chip.adc.bound / adc)
+
+    def _dac(self, chip, xn: torch.Tensor) -> torch.Tensor:
+        dac = max_code(chip.dac.bits) if self.cfg.quantize_io else None
+        xn = torch.clamp(xn, -1.0, 1.0)
+        return xn if dac is None else ste_round(xn * dac) / dac
+
+    def __call__(self, layer, x: torch.Tensor) -> torch.Tensor:
+        """(B, in) rows -> (B, out), before drift compensation, gains and bias."""
+        chip, lay = layer.chip, layer.layout
+        wn, scale = self._tile_weights(layer)
+        if self.cfg.input_range == "learned":
+            amax = self._input_range(layer, x)
+        else:
+            amax = x.detach().abs().amax(dim=1, keepdim=True).clamp(min=1e-12)  # (B, 1)
+        xn = self._dac(chip, x / amax)
+        pad = lay.t_in * lay.rows - lay.in_features
         xt = F.pad(xn, (0, pad)).view(-1, lay.t_in, lay.rows).transpose(0, 1)  # (T, B, R)
-        y = torch.bmm(xt, wn.transpose(1, 2))  # (T, B, out), device units
-        if cfg.quantize_io:
-            if chip.noise.out_noise > 0:
-                y = y + chip.noise.out_noise * self._randn(y.shape, y)
-            adc = max_code(chip.adc.bits)
-            if adc is not None:
-                lsb = chip.adc.bound / adc
-                y = ste_round(y.clamp(-chip.adc.bound, chip.adc.bound) / lsb) * lsb
+        y = self._adc(chip, torch.bmm(xt, wn.transpose(1, 2)))  # (T, B, out), device units
         return (y * scale.transpose(1, 2)).sum(dim=0) * amax
+
+    def conv(self, layer, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, *spatial) -> (B, out, *out_spatial) of a convolution layer (class doc)."""
+        chip, lay, nd = layer.chip, layer.layout, x.dim() - 2
+        conv = F.conv1d if nd == 1 else F.conv2d
+        pool = F.max_pool1d if nd == 1 else F.max_pool2d
+        pads = layer._reversed_padding_repeated_twice
+        if any(pads):  # explicit padding, so that the patches' abs-max sees the zeros too
+            x = F.pad(x, pads, mode="constant" if layer.padding_mode == "zeros" else layer.padding_mode)
+        wn, scale = self._tile_weights(layer)  # (T, out, R)
+        T, n_out, R = wn.shape
+        eye = torch.eye(T, device=wn.device, dtype=wn.dtype)
+        w_stack = (wn[:, :, None, :] * eye[:, None, :, None]).reshape(T * n_out, T * R)[:, :lay.in_features]
+        w_stack = w_stack.reshape(T * n_out, *layer.weight.shape[1:])
+        kw = dict(stride=layer.stride, dilation=layer.dilation)
+        dac_sd = None
+        if self.cfg.input_range == "learned":
+            amax = self._input_range(layer, x)
+            y = conv(self._dac(chip, x / amax), w_stack, **kw)  # (B, T*out, *o): exact chip DAC
+        else:
+            xd = x.detach().abs().amax(dim=1, keepdim=True)
+            amax = pool(xd, layer.kernel_size, layer.stride, 0, layer.dilation).clamp(min=1e-12)  # (B, 1, *o)
+            y = conv(x, w_stack, **kw) / amax
+            dac = max_code(chip.dac.bits) if self.cfg.quantize_io else None
+            if dac is not None:  # DAC rounding as its additive-noise equivalent
+                dac_sd = (w_stack.detach().reshape(T * n_out, -1).pow(2).sum(1) / (12.0 * dac**2)).sqrt()
+                dac_sd = dac_sd.view(1, -1, *([1] * nd))
+        y = self._adc(chip, y, dac_sd).unflatten(1, (T, n_out))  # (B, T, out, *o)
+        y = (y * scale.view(1, T, n_out, *([1] * nd))).sum(dim=1)
+        return y * amax
 
 
 def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> None:
