@@ -1,0 +1,138 @@
+"""Analog vs digital IMC vs GPU for a CNN and a transformer block: one table.
+
+Each model is priced per inference at batch 1 on three machines:
+
+* **analog** (``pcm-hermes`` through :func:`aimc.cost.estimate`): weight layers in PCM
+  crossbars. Attention's activation x activation products (``stationary=False``) cannot
+  be programmed into PCM every inference, so they run on a digital co-processor, priced
+  here as the digital IMC baseline (a hybrid, as analog transformer designs propose).
+* **digital IMC** (``dimc-22nm``): every layer in SRAM macros, exact integer arithmetic.
+* **GPU** (``gpu-a100``, int8 tensor cores): per-layer roofline.
+
+Latency is the sum of the layers' latencies (no pipelining across layers at batch 1);
+TOPS = 2 * MACs / latency; TOPS/mm2 divides by the silicon the model occupies (analog
+tiles, DIMC macros, the GPU die).
+
+Run ``python -m aimc.cost.compare`` to print the README table.
+
+Example:
+    >>> from aimc.cost.builders import mlp_workload
+    >>> rows = compare({"mlp": mlp_workload([256, 256])}, analog=None)
+    >>> [r["hardware"] for r in rows]
+    ['digital IMC (dimc-22nm)', 'GPU (gpu-a100)']
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from aimc.cost.baselines import load_baseline, price_baseline
+from aimc.cost.builders import extract_workload_io, is_stationary, transformer_block_workload
+from aimc.cost.memory_wall import analog_costs
+from aimc.cost.workload import LayerCost, LayerWork
+
+__all__ = ["comparison_workloads", "compare", "format_table", "main"]
+
+PRECISION = {
+    "analog": "8b DAC/ADC; PCM programming/read noise and drift: approximate",
+    "dimc": "exact int8 x int8 (bit-serial, adder tree)",
+    "gpu": "exact int8 (int32 accumulate)",
+}
+
+
+def comparison_workloads(seed: int = 0) -> dict[str, list[LayerWork]]:
+    """The two models of the table: ``fashion_cnn`` (one 1x28x28 image, input statistics
+    measured on a seeded random image) and a transformer block (d=512, 8 heads, d_ff=2048,
+    128 tokens)."""
+    from aimc.models import fashion_cnn
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 1, 28, 28, generator=g)
+    return {"fashion_cnn": extract_workload_io(fashion_cnn(seed=seed), x),
+            "transformer_block": transformer_block_workload(512, 8, 2048, 128)}
+
+
+def _row(model: str, hardware: str, note: str, layers: list[LayerWork], costs: list[LayerCost]) -> dict[str, Any]:
+    macs = sum(w.macs for w in layers)
+    e = sum(c.total_pJ for c in costs)
+    t = sum(c.latency_ns for c in costs)
+    area = sum(c.area_mm2 for c in costs)
+    tops = 2.0 * macs / t * 1e-3 if t > 0 else math.nan          # ops/ns = 1e9 ops/s -> 1e-3 TOPS
+    wmove = sum(c.detail_pJ.get("weights", 0.0) for c in costs)
+    return {"model": model, "hardware": hardware, "macs": int(macs), "energy_uJ": e * 1e-6,
+            "latency_us": t * 1e-3, "tops": tops, "tops_per_w": 2.0 * macs / e if e > 0 else math.nan,
+            "tops_per_mm2": tops / area if area > 0 else math.nan, "area_mm2": area,
+            "weight_movement_share": wmove / e if e > 0 else math.nan, "precision": note}
+
+
+def compare(workloads: dict[str, list[LayerWork]] | None = None, analog: Any = "pcm-hermes",
+            digital: str = "dimc-22nm", gpu: str = "gpu-a100", batch: int = 1) -> list[dict[str, Any]]:
+    """Price each workload on the analog chip, digital IMC and a GPU.
+
+    Args:
+        workloads: ``{name: layers}``; default :func:`comparison_workloads`.
+        analog: chip name for :func:`aimc.cost.estimate`, a callable ``layers ->
+            list[LayerCost]``, or ``None`` to leave the analog rows out. If the estimator
+            is not installed the analog rows are left out.
+        digital: digital IMC preset.
+        gpu: GPU preset.
+        batch: GPU batch (weights read once per batch); IMC costs do not depend on it.
+
+    Returns:
+        one dict per (model, hardware): ``energy_uJ``, ``latency_us``, ``tops``,
+        ``tops_per_w``, ``tops_per_mm2``, ``area_mm2``, ``weight_movement_share``,
+        ``precision`` (a note), ``macs``.
+    """
+    workloads = comparison_workloads() if workloads is None else workloads
+    dspec, gspec = load_baseline(digital), load_baseline(gpu)
+    rows = []
+    for model, layers in workloads.items():
+        if analog is not None:
+            stat = [w for w in layers if is_stationary(w)]
+            dyn = [w for w in layers if not is_stationary(w)]
+            ac = analog_costs(stat, analog)
+            if ac is not None:
+                hybrid = ac + price_baseline(dyn, dspec, batch)
+                name = analog if isinstance(analog, str) else "analog"
+                note = PRECISION["analog"] + ("; attention products on digital IMC" if dyn else "")
+                rows.append(_row(model, f"analog ({name})", note, stat + dyn, hybrid))
+        rows.append(_row(model, f"digital IMC ({dspec.name})", PRECISION["dimc"], layers,
+                         price_baseline(layers, dspec, batch)))
+        rows.append(_row(model, f"GPU ({gspec.name})", PRECISION["gpu"], layers,
+                         price_baseline(layers, gspec, batch)))
+    return rows
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return "n/a"
+    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`compare` rows.
+
+    Example:
+        >>> from aimc.cost.builders import mlp_workload
+        >>> print(format_table(compare({"mlp": mlp_workload([64, 64])}, analog=None)).splitlines()[0])
+        | model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | TOPS/mm2 | weight movement | precision |
+    """
+    head = ("| model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | TOPS/mm2 "
+            "| weight movement | precision |")
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['hardware']} | {_fmt(r['energy_uJ'])} | {_fmt(r['latency_us'])} | "
+                     f"{_fmt(r['tops'])} | {_fmt(r['tops_per_w'])} | {_fmt(r['tops_per_mm2'])} | "
+                     f"{r['weight_movement_share']:.0%} | {r['precision']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print the README comparison table (batch 1)."""
+    torch.set_num_threads(1)
+    print(format_table(compare()))
+
+
+if __name__ == "__main__":
+    main()
