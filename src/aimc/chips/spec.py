@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, SerializeAsAny, field_validator
 
 from aimc.config import BaseConfig
+from aimc.cost.params import CostConfig
 from aimc.physics import DEVICES, DeviceModel
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig"]
@@ -106,6 +107,8 @@ class ChipSpec(BaseConfig):
         description: free text; ``sources``: citations for the numbers.
         rows, cols: unit cells per tile (inputs x outputs).
         n_tiles: tiles on the chip (used by the compiler and cost models).
+        cost: energy, latency and area parameters for :func:`aimc.cost.estimate`, with their
+            sources; ``None`` = generic defaults (:class:`~aimc.cost.params.CostConfig`).
     """
 
     name: str = "custom"
@@ -120,6 +123,7 @@ class ChipSpec(BaseConfig):
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     ir_drop: IRDropConfig = Field(default_factory=IRDropConfig)
+    cost: CostConfig | None = None
 
     @field_validator("device", mode="before")
     @classmethod

@@ -43,6 +43,8 @@ class LayerWork:
             each vector's abs-max (what the DAC sees, in [0, 1]); ``None`` if unmeasured.
         x_mean_abs: mean of ``|x|`` under the same normalisation; ``None`` if unmeasured.
         groups: convolution groups (the matrix is block diagonal; K is per group).
+        w_mean_abs: mean ``|w|`` normalised by each output column's abs-max (what the
+            conductances encode, in [0, 1]; for data-dependent array energy); ``None`` if unknown.
     """
 
     name: str
@@ -53,6 +55,7 @@ class LayerWork:
     x_mean_sq: float | None = None
     x_mean_abs: float | None = None
     groups: int = 1
+    w_mean_abs: float | None = None
 
     def __post_init__(self):
         for f in ("in_features", "out_features", "n_mvm", "groups"):
@@ -116,6 +119,11 @@ def _stats(x: torch.Tensor) -> tuple[float, float]:
     return float((xn ** 2).mean()), float(xn.abs().mean())
 
 
+def _w_stat(weight: torch.Tensor) -> float:
+    w = weight.detach().float().reshape(weight.shape[0], -1).abs()  # (out, in): one row per column
+    return float((w / w.amax(dim=1, keepdim=True).clamp(min=1e-30)).mean())
+
+
 def extract_workload(model: nn.Module, example_input: torch.Tensor) -> list[LayerWork]:
     """Run ``model`` once on ``example_input`` (batch dimension first) and list its weight
     layers (``nn.Linear``, ``nn.Conv1d/2d`` and their analog versions) in call order.
@@ -135,7 +143,7 @@ def extract_workload(model: nn.Module, example_input: torch.Tensor) -> list[Laye
         if isinstance(mod, nn.Linear):
             vecs = x.reshape(-1, mod.in_features)
             found.append(LayerWork(names[mod], "linear", mod.in_features, mod.out_features,
-                                   max(1, vecs.shape[0] // batch), *_stats(vecs)))
+                                   max(1, vecs.shape[0] // batch), *_stats(vecs), w_mean_abs=_w_stat(mod.weight)))
         else:  # convolution: im2col rows
             k = mod.in_channels // mod.groups * math.prod(mod.kernel_size)
             positions = math.prod(output.shape[2:])
@@ -146,7 +154,8 @@ def extract_workload(model: nn.Module, example_input: torch.Tensor) -> list[Laye
                 stats = _stats(x.reshape(x.shape[0], -1))
             # groups > 1: one K x (C_out/groups) matrix per group, each applied per position
             found.append(LayerWork(names[mod], "conv", k, mod.out_channels // mod.groups,
-                                   positions * mod.groups, *stats, groups=mod.groups))
+                                   positions * mod.groups, *stats, groups=mod.groups,
+                                   w_mean_abs=_w_stat(mod.weight)))
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]

@@ -1,0 +1,176 @@
+"""Component cost models of an analog in-memory computing chip: pure, vectorised functions.
+
+Units: energy in pJ, time in ns, conductance in µS, voltage in V, power in mW, area in
+µm² or mm² as named. Handy identities: ``µS * V² * ns = 1e-3 pJ`` and ``mW * ns = pJ``.
+Every function accepts NumPy arrays (one entry per layer) as well as floats; the
+parameters (and their sources) live in :class:`~aimc.cost.params.CostConfig`.
+
+Example:
+    >>> round(float(adc_energy_pJ(8, fom_fJ=10.1)), 3)   # Walden: FoM * 2^bits
+    2.586
+    >>> round(array_energy_pJ(g_sum_uS=1000.0, v_read_V=0.2, t_ns=100.0, activity=0.5), 3)
+    2.0
+    >>> read_time_ns("bit_serial", 16, 100.0, 1, cols=128, adcs=1, adc_conv_ns=0.78125, overlap=True)
+    1600.0
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["input_activity", "read_cycles", "adc_energy_pJ", "dac_energy_pJ", "weight_conductance_uS",
+           "array_energy_pJ", "array_energy_exact_pJ", "read_time_ns", "digital_energy_pJ",
+           "data_movement_energy_pJ", "static_energy_pJ", "programming_energy_pJ",
+           "programming_time_ns", "cell_area_um2", "tile_area_mm2"]
+
+_SCHEMES = ("pwm", "amplitude", "bit_serial")
+
+
+def _check_scheme(scheme: str) -> None:
+    if scheme not in _SCHEMES:
+        raise ValueError(f"input_scheme must be one of {', '.join(_SCHEMES)}, got {scheme!r}")
+
+
+def input_activity(scheme: str, x_mean_sq, x_mean_abs):
+    """Fraction of full-scale drive the inputs cause (inputs normalised to [-1, 1]).
+
+    A PWM pulse lasts ``|x| t_int`` at fixed voltage, so current (and driver energy) flows
+    for a fraction ``mean|x|``; an amplitude-coded input dissipates ``~ x²`` in the
+    devices; a bit-serial input drives a row in the cycles whose bit is 1, on average
+    ``~ mean|x|`` of them (exact for uniform inputs, whose bits are 1 half the time).
+    """
+    _check_scheme(scheme)
+    return x_mean_sq if scheme == "amplitude" else x_mean_abs
+
+
+def read_cycles(scheme: str, input_bits: int | None, dac_bits_per_cycle: int = 1) -> int:
+    """Array cycles per read: ``ceil(bits / bits_per_cycle)`` for bit-serial inputs, else 1."""
+    _check_scheme(scheme)
+    if scheme != "bit_serial":
+        return 1
+    return max(1, math.ceil((input_bits or 8) / dac_bits_per_cycle))
+
+
+def adc_energy_pJ(bits, fom_fJ: float):
+    """Energy of one conversion from the Walden figure of merit: ``E = FoM * 2**bits``.
+
+    The Walden FoM ``P / (f_s 2^ENOB)`` (R. H. Walden, IEEE JSAC 17, 539 (1999); B. Murmann,
+    ADC Performance Survey 1997-2024) is near constant across resolution for
+    medium-resolution ADCs, so the energy per conversion doubles per bit.
+    """
+    return fom_fJ * np.power(2.0, bits) * 1e-3
+
+
+def dac_energy_pJ(n_inputs, energy_full_pJ: float, activity, cycles: int = 1):
+    """Input drivers: ``n_inputs * cycles * E_full * activity``.
+
+    ``E_full`` is the energy of one row drive (one conversion, or one bit-serial cycle) at
+    full-scale input: charging the row line ``C V²`` and the driver's bias while the pulse
+    is on; a zero input drives nothing.
+    """
+    return n_inputs * cycles * energy_full_pJ * activity
+
+
+def weight_conductance_uS(w_mean_abs, g_min_uS: float, g_max_uS: float, devices_per_polarity: int = 1):
+    """Mean total conductance of one weight's devices, differential mapping.
+
+    The polarity carrying the weight sits at ``g_min + |w| (g_max - g_min)``, the other at
+    ``g_min``, each with ``devices_per_polarity`` devices (``|w|`` normalised to [0, 1]).
+    """
+    return devices_per_polarity * (2.0 * g_min_uS + w_mean_abs * (g_max_uS - g_min_uS))
+
+
+def array_energy_pJ(g_sum_uS, v_read_V: float, t_ns, activity, v_supply_V: float | None = None):
+    """Crossbar read energy ``Σ G V² t`` with the input activity: ``g_sum * V² * t * a * 1e-3`` pJ.
+
+    With ``v_supply_V`` the read current ``G V_read`` is counted at the supply that delivers
+    it through linear drivers: ``Σ G V_read V_supply t`` (the driver dissipates the rest);
+    ``activity`` must then be the mean current fraction (``|x|``, also for amplitude inputs).
+    """
+    return g_sum_uS * v_read_V * (v_supply_V or v_read_V) * t_ns * activity * 1e-3
+
+
+def array_energy_exact_pJ(g_uS: torch.Tensor, x: torch.Tensor, v_read_V: float, t_int_ns: float,
+                          scheme: str = "pwm") -> torch.Tensor:
+    """Exact read energy of each input vector on a programmed crossbar.
+
+    Args:
+        g_uS: conductances ``(rows, cols)`` (or ``(devices, rows, cols)``, summed over
+            devices), in µS.
+        x: inputs ``(B, rows)`` normalised to [-1, 1] (as the DAC sees them).
+        v_read_V, t_int_ns: full-scale read voltage and integration time.
+        scheme: ``pwm`` (row i on for ``|x_i| t``), ``amplitude`` (``V = x_i V_read``) or
+            ``bit_serial`` (approximated by ``|x_i|``, see :func:`input_activity`).
+
+    Returns:
+        ``(B,)`` energies in pJ: ``Σ_i a(x_i) Σ_j G_ij V² t``.
+
+    Example:
+        >>> g = torch.full((4, 3), 10.0)
+        >>> array_energy_exact_pJ(g, torch.tensor([[1.0, 0, 0, 0], [0.5, -0.5, 0, 0]]), 0.2, 100.0).tolist()
+        [0.12000000476837158, 0.12000000476837158]
+    """
+    _check_scheme(scheme)
+    g_row = g_uS.reshape(-1, *g_uS.shape[-2:]).sum(dim=0).sum(dim=1)  # (rows,)
+    a = x.abs() if scheme != "amplitude" else x * x  # (B, rows)
+    return (a @ g_row.to(a.dtype)) * (v_read_V ** 2 * t_int_ns * 1e-3)
+
+
+def read_time_ns(scheme: str, input_bits: int | None, t_int_ns: float, dac_bits_per_cycle: int,
+                 cols: int, adcs: int, adc_conv_ns: float, overlap: bool, phases: int = 1) -> float:
+    """Time of one tile read (one MVM on one tile).
+
+    Per cycle, ``ceil(cols / adcs)`` conversions share each ADC (multiplexing); with a
+    sample-and-hold the conversions of one cycle overlap the next integration, so
+    ``t_cycle = max(t_int, share * t_conv)``, otherwise ``t_int + share * t_conv``.
+    ``t_read = phases * cycles * t_cycle``.
+    """
+    share = math.ceil(cols / adcs)
+    conv = share * adc_conv_ns
+    t_cycle = max(t_int_ns, conv) if overlap else t_int_ns + conv
+    return float(phases * read_cycles(scheme, input_bits, dac_bits_per_cycle) * t_cycle)
+
+
+def digital_energy_pJ(conversions, n_outputs, row_tiles, shift_add_pJ: float, accum_pJ: float,
+                      scale_act_pJ: float, needs_shift_add: bool):
+    """Digital periphery per MVM: shift-add of bit-serial/sliced partial sums (one per
+    conversion), accumulation across row tiles (``outputs * (row_tiles - 1)`` adds), and
+    affine scaling + activation once per output."""
+    sa = conversions * shift_add_pJ if needs_shift_add else 0.0 * conversions
+    return sa + n_outputs * (row_tiles - 1) * accum_pJ + n_outputs * scale_act_pJ
+
+
+def data_movement_energy_pJ(n_bytes, sram_pJ_per_byte: float, noc_pJ_per_byte_hop: float, hops: float):
+    """Buffers and interconnect: each byte is read/written once locally and crosses ``hops`` hops."""
+    return n_bytes * (sram_pJ_per_byte + noc_pJ_per_byte_hop * hops)
+
+
+def static_energy_pJ(power_mW, time_ns):
+    """Energy of a constant power over a time: ``mW * ns = pJ``."""
+    return power_mW * time_ns
+
+
+def programming_energy_pJ(n_devices, pulses: float, pulse_pJ: float):
+    """Program-and-verify: ``devices * pulses * E_pulse`` (each iteration = program + verify read)."""
+    return n_devices * pulses * pulse_pJ
+
+
+def programming_time_ns(n_tiles, rows: int, row_ns: float, parallel_tiles: int = 1):
+    """Rows of a tile are programmed one after the other (columns in parallel); up to
+    ``parallel_tiles`` tiles at once."""
+    return np.ceil(np.asarray(n_tiles) / parallel_tiles) * rows * row_ns
+
+
+def cell_area_um2(area_F2: float, tech_node_nm: float) -> float:
+    """Unit-cell area: ``A_F2 * F²`` with F in µm."""
+    return area_F2 * (tech_node_nm * 1e-3) ** 2
+
+
+def tile_area_mm2(rows: int, cols: int, cell_area_F2: float, tech_node_nm: float, adcs: int,
+                  adc_area_um2: float, dac_area_um2: float, digital_area_um2: float) -> float:
+    """Tile area: cells + ADCs + one driver per row + digital periphery, in mm²."""
+    um2 = (rows * cols * cell_area_um2(cell_area_F2, tech_node_nm) + adcs * adc_area_um2
+           + rows * dac_area_um2 + digital_area_um2)
+    return um2 * 1e-6
