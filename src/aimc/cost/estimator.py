@@ -1,0 +1,264 @@
+"""``estimate``: price a model (or a list of :class:`LayerWork`) on an analog chip.
+
+Each weight layer is mapped onto ``ceil(K/rows) x ceil(N/(cols/slices))`` tiles (times its
+convolution groups). Per MVM it pays, component by component (:mod:`aimc.cost.components`):
+the input drivers (DAC), the array read ``Σ G V² t`` (data-dependent through the measured
+input and weight statistics), one ADC conversion per used column and cycle, the digital
+periphery (shift-add, accumulation across row tiles, scaling and activation), buffers and
+interconnect, and the chip's static power. Layers are weight-stationary and pipelined:
+each owns its tiles, spare tiles hold replicas that share the stream of input vectors,
+and the steady-state throughput is set by the slowest layer. A model that needs more
+tiles than the chip has is reprogrammed every inference (program-and-verify energy and
+time are added). Matrices that are not stationary (attention's ``QK^T``) run in the
+digital units at ``digital_mac_pJ`` per MAC.
+
+Example:
+    >>> import aimc
+    >>> r = aimc.cost.estimate(aimc.cost.mvm_workload(512, 512, 16), "pcm-hermes")
+    >>> r.layers[0].tiles, round(r.utilisation, 2), sorted(r.breakdown)[:3]
+    (4, 1.0, ['adc', 'array', 'dac'])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aimc.chips import ChipSpec, load
+from aimc.cost import components as C
+from aimc.cost.params import DEFAULT_SOURCES, CostConfig
+from aimc.cost.workload import BREAKDOWN, LayerCost, LayerWork, extract_workload
+
+__all__ = ["CostReport", "estimate", "summarise"]
+
+#: Input statistics assumed when a workload carries none: inputs and weights uniform in
+#: [-1, 1] (E[x²] = 1/3, E|x| = 1/2, E|w| = 1/2), the usual MVM benchmark.
+DEFAULT_X_MEAN_SQ, DEFAULT_X_MEAN_ABS, DEFAULT_W_MEAN_ABS = 1.0 / 3.0, 0.5, 0.5
+
+
+@dataclass
+class CostReport:
+    """Per-layer and total cost of one inference (batch 1, steady-state pipeline).
+
+    Attributes:
+        chip: chip name; ``energy_pJ``: total per inference; ``latency_ns``: one inference
+            through all layers; ``throughput_inf_per_s``: pipelined (slowest layer);
+        tops, tops_per_w, tops_per_mm2: 2 ops per MAC; ``area_mm2``: whole chip;
+        utilisation: weights / allocated cells; ``tiles_used`` (one replica of each layer);
+        fits: the model fits the chip without reprogramming;
+        programming_energy_pJ: one-time cost of programming all weights;
+        breakdown: energy per :data:`BREAKDOWN` category; ``layers``: :class:`LayerCost` list;
+        baseline: the same summary for a baseline (see ``estimate(baseline=...)``), or None;
+        cost_sources: citations of the parameters used.
+    """
+
+    chip: str
+    energy_pJ: float
+    latency_ns: float
+    throughput_inf_per_s: float
+    tops: float
+    tops_per_w: float
+    tops_per_mm2: float
+    area_mm2: float
+    utilisation: float
+    tiles_used: int
+    fits: bool
+    programming_energy_pJ: float
+    breakdown: dict[str, float]
+    layers: list[LayerCost]
+    baseline: dict[str, Any] | None = None
+    cost_sources: list[str] = field(default_factory=list)
+
+    def table(self) -> list[dict[str, Any]]:
+        """Tidy rows, one per layer and category: ``{layer, category, energy_pJ}``."""
+        return [{"layer": lc.name, "category": k, "energy_pJ": float(lc.energy_pJ.get(k, 0.0))}
+                for lc in self.layers for k in BREAKDOWN]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (layers as dicts with their breakdown)."""
+        d = {k: getattr(self, k) for k in ("chip", "energy_pJ", "latency_ns", "throughput_inf_per_s", "tops",
+                                             "tops_per_w", "tops_per_mm2", "area_mm2", "utilisation",
+                                             "tiles_used", "fits", "programming_energy_pJ", "breakdown",
+                                             "baseline", "cost_sources")}
+        d["layers"] = [_layer_dict(lc) for lc in self.layers]
+        return d
+
+
+def _layer_dict(lc: LayerCost) -> dict[str, Any]:
+    return {"name": lc.name, "energy_pJ": lc.total_pJ, "breakdown": {k: float(lc.energy_pJ.get(k, 0.0)) for k in BREAKDOWN},
+            "latency_ns": lc.latency_ns, "macs": lc.macs, "tiles": lc.tiles, "utilisation": lc.utilisation,
+            "area_mm2": lc.area_mm2}
+
+
+def summarise(layers: list[LayerCost], area_mm2: float | None = None) -> dict[str, Any]:
+    """Totals of any hardware's :class:`LayerCost` list (layers run one after another).
+
+    Example:
+        >>> s = summarise([LayerCost("a", {"adc": 2.0}, 10.0, 5)])
+        >>> s["energy_pJ"], s["tops_per_w"]
+        (2.0, 5.0)
+    """
+    energy = float(sum(lc.total_pJ for lc in layers))
+    latency = float(sum(lc.latency_ns for lc in layers))
+    ops = 2.0 * sum(lc.macs for lc in layers)
+    tops = ops / latency / 1e3 if latency > 0 else 0.0
+    out = {"energy_pJ": energy, "latency_ns": latency, "tops": tops, "tops_per_w": ops / energy if energy else 0.0,
+           "breakdown": {k: float(sum(lc.energy_pJ.get(k, 0.0) for lc in layers)) for k in BREAKDOWN},
+           "layers": [_layer_dict(lc) for lc in layers]}
+    if area_mm2:
+        out["area_mm2"], out["tops_per_mm2"] = float(area_mm2), tops / area_mm2
+    return out
+
+
+def _workload(model_or_workload, inputs) -> list[LayerWork]:
+    if isinstance(model_or_workload, LayerWork):
+        return [model_or_workload]
+    if isinstance(model_or_workload, nn.Module):
+        if not isinstance(inputs, torch.Tensor):
+            raise ValueError("inputs: a model needs an example input tensor (batch first) to measure its layers")
+        return extract_workload(model_or_workload, inputs)
+    work = list(model_or_workload)
+    if not work or not all(isinstance(w, LayerWork) for w in work):
+        raise ValueError("model_or_workload must be an nn.Module or a non-empty list of LayerWork")
+    return work
+
+
+def _stat(work: list[LayerWork], attr: str, default: float) -> np.ndarray:
+    vals = [getattr(w, attr, None) for w in work]
+    arr = np.array([default if v is None else float(v) for v in vals])
+    if ((arr < 0) | (arr > 1)).any():
+        raise ValueError(f"LayerWork.{attr} must lie in [0, 1] (inputs normalised by their abs-max)")
+    return arr
+
+
+def _chip_area_mm2(chip: ChipSpec, c: CostConfig) -> tuple[float, float]:
+    tile = c.tile_area_mm2 or C.tile_area_mm2(chip.rows, chip.cols, c.cell_area_F2, c.tech_node_nm, c.adcs_per_tile,
+                                              c.adc_area_um2, c.dac_area_um2, c.tile_digital_area_um2)
+    return tile, chip.n_tiles * tile + c.chip_extra_area_mm2
+
+
+def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: torch.Tensor | None = None,
+             baseline: str | None = None, *, replicate: bool = True, batch: int = 1) -> CostReport:
+    """Energy, latency, throughput and area of one inference on an analog chip.
+
+    Args:
+        model_or_workload: an ``nn.Module`` (with ``inputs``) or a list of :class:`LayerWork`.
+        chip: preset name, YAML path or :class:`ChipSpec`; its ``cost:`` section (or the
+            defaults) gives the parameters.
+        inputs: example input batch for a model: measures layer shapes and input statistics.
+        baseline: a baseline name (``gpu-a100``, ``sram-dimc``, ... from
+            :mod:`aimc.cost.baselines`) priced on the same workload for comparison.
+        replicate: fill spare tiles with copies of the layers (more throughput).
+        batch: inferences per baseline call (GPUs amortise weight reads over a batch).
+
+    Returns:
+        A :class:`CostReport`.
+    """
+    spec = load(chip)
+    c = spec.cost or CostConfig(sources=DEFAULT_SOURCES)
+    work = _workload(model_or_workload, inputs)
+    slices = spec.mapping.slices
+    if slices > spec.cols:
+        raise ValueError(f"mapping.slices ({slices}) exceeds cols ({spec.cols})")
+    cols_w = spec.cols // slices  # weights per tile row
+    in_bits = spec.dac.bits or 8
+    adc_bits = spec.adc.bits or 8
+    stationary = np.array([bool(getattr(w, "stationary", True)) for w in work])
+    K = np.array([w.in_features for w in work], dtype=float)
+    N = np.array([w.out_features for w in work], dtype=float)
+    n_mvm = np.array([w.n_mvm for w in work], dtype=float)
+    groups = np.array([w.groups for w in work], dtype=float)
+    macs = K * N * n_mvm
+    xsq, xabs = _stat(work, "x_mean_sq", DEFAULT_X_MEAN_SQ), _stat(work, "x_mean_abs", DEFAULT_X_MEAN_ABS)
+    wabs = _stat(work, "w_mean_abs", DEFAULT_W_MEAN_ABS)
+
+    tk, tn = np.ceil(K / spec.rows), np.ceil(N / cols_w)
+    tiles = np.where(stationary, tk * tn * groups, 0.0)
+    total_tiles = int(tiles.sum())
+    fits = total_tiles <= spec.n_tiles
+    reps = max(1, spec.n_tiles // total_tiles) if (replicate and fits and total_tiles) else 1
+    reps_l = np.minimum(reps, n_mvm)
+
+    cycles = C.read_cycles(c.input_scheme, in_bits, c.dac_bits_per_cycle)
+    t_read = C.read_time_ns(c.input_scheme, in_bits, c.t_int_ns, c.dac_bits_per_cycle, spec.cols,
+                            c.adcs_per_tile, c.adc_conv_ns, c.adc_overlap, c.phases)
+    reads = c.phases * cycles  # array reads per MVM per tile
+    act = C.input_activity(c.input_scheme, xsq, xabs)
+    tile_reads = n_mvm * tk * tn  # per inference (n_mvm already counts groups)
+
+    # array: used cells at the weights' conductance, unused cells of driven rows at g_min
+    dev = spec.device
+    g_w = C.weight_conductance_uS(wabs, dev.g_min_uS, dev.g_max_uS, c.devices_per_polarity)
+    g_idle = 2 * c.devices_per_polarity * dev.g_min_uS
+    g_sum = K * N * slices * g_w + K * (tn * spec.cols - N * slices) * g_idle  # per MVM, all its tiles
+    if c.array_read_pJ is None:
+        act_i = xabs if c.v_supply_V else act  # current ~ |x| whatever the scheme
+        e_array = n_mvm * reads * C.array_energy_pJ(g_sum, c.v_read_V, c.t_int_ns, act_i, c.v_supply_V)
+    else:
+        e_array = tile_reads * reads * c.array_read_pJ * act
+    e_dac = n_mvm * C.dac_energy_pJ(K * tn, c.dac_energy_pJ, act, reads)
+    conversions = n_mvm * reads * tk * N * slices
+    e_adc = conversions * C.adc_energy_pJ(adc_bits, c.adc_fom_fJ)
+    needs_sa = slices > 1 or cycles > 1
+    e_dig = n_mvm * C.digital_energy_pJ(reads * tk * N * slices, N, tk, c.shift_add_pJ, c.accum_pJ,
+                                        c.scale_act_pJ, needs_sa)
+    e_dig = e_dig + tile_reads * c.digital_power_mW * t_read
+    n_bytes = n_mvm * (K * tn * in_bits / 8 + N * tk * adc_bits / 8)
+    e_move = C.data_movement_energy_pJ(n_bytes, c.sram_pJ_per_byte, c.noc_pJ_per_byte_hop, c.avg_hops)
+    e_move = e_move + tile_reads * c.buffer_power_mW * t_read
+
+    # non-stationary matrices: digital MACs on the layer's operands
+    zero = np.zeros_like(K)
+    e_array, e_dac, e_adc = (np.where(stationary, e, zero) for e in (e_array, e_dac, e_adc))
+    e_dig = np.where(stationary, e_dig, macs * c.digital_mac_pJ)
+    lat = np.ceil(n_mvm / reps_l) * t_read + c.avg_hops * c.hop_latency_ns
+    lat = np.where(stationary, lat, macs / c.digital_macs_per_ns)
+
+    # programming: one-time; every inference when the model does not fit
+    n_devices = K * N * slices * groups * 2 * c.devices_per_polarity * stationary
+    e_prog = C.programming_energy_pJ(n_devices, c.program_pulses, c.program_pulse_pJ)
+    e_array = e_array if fits else e_array + e_prog
+    if not fits:
+        lat = lat + C.programming_time_ns(tiles, spec.rows, c.program_row_ns, spec.n_tiles)
+
+    stage = float(lat.max())  # pipelined steady state: the slowest layer sets the rate
+    e_static = C.static_energy_pJ(c.static_power_mW, stage) * lat / lat.sum()
+    tile_area, area = _chip_area_mm2(spec, c)
+    util = np.where(tiles > 0, K * N * groups / np.maximum(tiles * spec.rows * cols_w, 1), 1.0)
+
+    layers = []
+    for i, w in enumerate(work):
+        e = {"array": e_array[i], "dac": e_dac[i], "adc": e_adc[i], "digital": e_dig[i],
+             "data_movement": e_move[i], "static": e_static[i]}
+        layers.append(LayerCost(w.name, {k: float(v) for k, v in e.items()}, float(lat[i]), int(macs[i]),
+                                area_mm2=float(tiles[i] * reps_l[i] * tile_area), tiles=int(tiles[i]),
+                                utilisation=float(util[i]),
+                                detail_pJ={"programming": float(e_prog[i]) if not fits else 0.0}))
+    energy = float(sum(lc.total_pJ for lc in layers))
+    ops = 2.0 * float(macs.sum())
+    tops = ops / stage / 1e3
+    util_all = float((K * N * groups * stationary).sum() / max(total_tiles * spec.rows * cols_w, 1)) if total_tiles else 1.0
+    report = CostReport(
+        chip=spec.name, energy_pJ=energy, latency_ns=float(lat.sum()), throughput_inf_per_s=1e9 / stage,
+        tops=tops, tops_per_w=ops / energy, tops_per_mm2=tops / area, area_mm2=area, utilisation=util_all,
+        tiles_used=total_tiles, fits=fits, programming_energy_pJ=float(e_prog.sum()),
+        breakdown={k: float(sum(lc.energy_pJ[k] for lc in layers)) for k in BREAKDOWN}, layers=layers,
+        cost_sources=list(c.sources))
+    if baseline is not None:
+        report.baseline = _price_baseline(work, baseline, batch)
+    return report
+
+
+def _price_baseline(work: list[LayerWork], name: str, batch: int) -> dict[str, Any]:
+    try:
+        from aimc.cost.baselines import load_baseline, price_baseline
+    except ImportError as err:  # the baselines ship separately
+        raise ValueError(f"baseline: baseline models are not available ({err})") from None
+    spec = load_baseline(name)
+    out = summarise(price_baseline(work, spec, batch=batch), getattr(spec, "area_mm2", None))
+    out["name"] = getattr(spec, "name", str(name))
+    return out
+
