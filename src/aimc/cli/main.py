@@ -5,6 +5,7 @@ Commands:
               [--out aimc-demo.png] [--force] [--json]
     aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--json]
     aimc chips
+    aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH]
 
 Bad input (unknown dataset or chip, ``--chips 0``, an existing ``--out`` without
 ``--force``) prints one ``error: ...`` line to stderr and exits with status 2.
@@ -208,3 +209,8 @@ def bench_mvm_cmd(
         table.add_row("x".join(map(str, r["shape"])), f"{r['analog_ms']:.3f}", f"{r['digital_ms']:.3f}",
                       f"{r['ratio']:.1f}" if r["ratio"] is not None else "-")
     _out.print(table)
+
+
+from aimc.cli.estimate import estimate_cmd  # noqa: E402  (uses _fail/_user_errors above)
+
+app.command("estimate")(estimate_cmd)

@@ -1,0 +1,65 @@
+"""``aimc estimate MODEL``: energy, latency, throughput and area of a model on a chip.
+
+Example:
+    >>> from typer.testing import CliRunner
+    >>> from aimc.cli.main import app
+    >>> out = CliRunner().invoke(app, ["estimate", "mvm:256x256", "--json"]).stdout
+    >>> import json; round(json.loads(out)["tops"], 1)
+    64.0
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+__all__ = ["estimate_cmd"]
+
+
+def estimate_cmd(
+    model: str = typer.Argument(..., help="digits-cnn, fashion-cnn, mvm:ROWSxCOLS[xN], transformer[:D,H,FF,SEQ] "
+                                          "or a .safetensors checkpoint from `aimc train`."),
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name (see `aimc chips`) or a YAML file."),
+    baseline: Optional[str] = typer.Option(None, help="Also price a baseline (e.g. gpu-a100, sram-dimc)."),
+    batch: int = typer.Option(1, help="Batch size the baseline amortises weight reads over, >= 1."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
+    plot: Optional[Path] = typer.Option(None, help="Save a stacked-bar plot of the energy breakdown (PNG)."),
+) -> None:
+    """Price one inference: energy by component, latency, TOPS, TOPS/W, TOPS/mm²."""
+    from aimc.chips import load
+    from aimc.cli.main import _fail, _out, _user_errors
+    from aimc.cost.catalog import load_workload
+    from aimc.cost.estimator import estimate
+    from aimc.cost.plot import plot_breakdown
+
+    if batch < 1:
+        _fail(f"--batch must be >= 1, got {batch}")
+    with _user_errors():
+        spec = load(chip)
+        report = estimate(load_workload(model, spec), spec, baseline=baseline, batch=batch)
+        if plot is not None:
+            plot_breakdown(report, plot)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    table = Table(title=f"{model} on {report.chip}: energy per inference (pJ) by component")
+    for col in ("layer", *report.breakdown, "total", "latency (ns)", "tiles"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for lc in report.layers:
+        table.add_row(lc.name, *(f"{lc.energy_pJ.get(k, 0.0):.3g}" for k in report.breakdown), f"{lc.total_pJ:.3g}",
+                      f"{lc.latency_ns:.3g}", str(lc.tiles))
+    _out.print(table)
+    _out.print(f"total {report.energy_pJ:.4g} pJ, latency {report.latency_ns:.4g} ns, {report.tops:.3g} TOPS, "
+               f"{report.tops_per_w:.3g} TOPS/W, {report.tops_per_mm2:.3g} TOPS/mm², chip {report.area_mm2:.3g} mm², "
+               f"utilisation {100 * report.utilisation:.0f} %{'' if report.fits else ' (does not fit: reprogrammed)'}",
+               highlight=False, soft_wrap=True)
+    if report.baseline:
+        b = report.baseline
+        _out.print(f"baseline {b['name']}: {b['energy_pJ']:.4g} pJ, {b['latency_ns']:.4g} ns, "
+                   f"{b['tops_per_w']:.3g} TOPS/W ({b['energy_pJ'] / report.energy_pJ:.3g}x the energy)",
+                   highlight=False, soft_wrap=True)
+    if plot is not None:
+        _out.print(f"plot saved to {plot}", highlight=False, soft_wrap=True)
