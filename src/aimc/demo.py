@@ -34,7 +34,7 @@ import aimc
 from aimc.data import load_dataset
 from aimc.models import accuracy, digits_cnn, fashion_cnn, n_params, train_digital
 
-__all__ = ["DEFAULT_TIMES_S", "RECIPES", "run_demo", "plot_demo", "time_label"]
+__all__ = ["DEFAULT_TIMES_S", "RECIPES", "run_demo", "plot_demo", "time_label", "chip_accuracies"]
 
 #: 1 s, 1 hour, 1 day, 1 month (30 days), 1 year (365 days), in seconds.
 DEFAULT_TIMES_S = (1, 3600, 86400, 2592000, 31536000)
@@ -83,6 +83,32 @@ def _num_threads(n: int | None) -> Iterator[None]:
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def chip_accuracies(analog: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, times_s: Sequence[float],
+                    chip_seeds: Sequence[int], on_step: Callable[[int, float], None] | None = None,
+                    ) -> tuple[list[list[float]], list[list[float]]]:
+    """Test accuracy of a converted model on several chips over time, without and with GDC.
+
+    For each seed: ``aimc.program(seed)``, then for every time ``t``: ``aimc.drift(t)``,
+    accuracy, ``aimc.compensate``, accuracy, ``aimc.compensate(enable=False)``.
+
+    Returns:
+        ``(no_gdc, gdc)``, each ``[time][chip]`` accuracies in [0, 1].
+    """
+    no_gdc = [[0.0] * len(chip_seeds) for _ in times_s]
+    gdc = [[0.0] * len(chip_seeds) for _ in times_s]
+    for c, chip_seed in enumerate(chip_seeds):
+        aimc.program(analog, seed=chip_seed)
+        for k, t in enumerate(times_s):
+            aimc.drift(analog, t_s=t)
+            no_gdc[k][c] = accuracy(analog, x, y, batch_size=_EVAL_BATCH)
+            aimc.compensate(analog)
+            gdc[k][c] = accuracy(analog, x, y, batch_size=_EVAL_BATCH)
+            aimc.compensate(analog, enable=False)
+            if on_step is not None:
+                on_step(c, t)
+    return no_gdc, gdc
 
 
 def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 10,
@@ -180,17 +206,8 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, 
     if state is not None:  # the checkpoint's learned output gains and input ranges
         load_into(model, analog, state)
     chip_seeds = [1_000_000 * seed + i for i in range(n_chips)]
-    no_gdc = [[0.0] * n_chips for _ in times]  # [time][chip]
-    gdc = [[0.0] * n_chips for _ in times]
-    for c, chip_seed in enumerate(chip_seeds):
-        aimc.program(analog, seed=chip_seed)
-        for k, t in enumerate(times):
-            aimc.drift(analog, t_s=t)
-            no_gdc[k][c] = accuracy(analog, x_te, y_te, batch_size=_EVAL_BATCH)
-            aimc.compensate(analog)
-            gdc[k][c] = accuracy(analog, x_te, y_te, batch_size=_EVAL_BATCH)
-            aimc.compensate(analog, enable=False)
-            report(1, total, f"chip {c + 1}/{n_chips} at {time_label(t)}")
+    no_gdc, gdc = chip_accuracies(analog, x_te, y_te, times, chip_seeds,
+                                  lambda c, t: report(1, total, f"chip {c + 1}/{n_chips} at {time_label(t)}"))
 
     rows = []
     for k, t in enumerate(times):
