@@ -81,28 +81,22 @@ class _AnalogConvNd(AnalogLayerMixin):
         if x.dim() != nd + 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, "
                              f"{'spatial dims' if nd > 1 else 'length'}), got shape {tuple(x.shape)}")
-        if self.padding_mode != "zeros":
-            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            padding = (0,) * nd
-        elif isinstance(self.padding, str):
-            x = F.pad(x, self._reversed_padding_repeated_twice)
-            padding = (0,) * nd
-        else:
-            padding = self.padding
-        x4 = x.unsqueeze(2) if nd == 1 else x
-        ks = (1, *self.kernel_size) if nd == 1 else self.kernel_size
-        pad = (0, *padding) if nd == 1 else padding
-        st = (1, *self.stride) if nd == 1 else self.stride
-        dl = (1, *self.dilation) if nd == 1 else self.dilation
-        cols = F.unfold(x4, ks, dilation=dl, padding=pad, stride=st)  # (B, C*k, L)
-        B, K, L = cols.shape
-        out_h = (x4.shape[2] + 2 * pad[0] - dl[0] * (ks[0] - 1) - 1) // st[0] + 1
-        out_w = (x4.shape[3] + 2 * pad[1] - dl[1] * (ks[1] - 1) - 1) // st[1] + 1
-        y = self.analog_mvm(cols.transpose(1, 2).reshape(B * L, K))  # (B*L, out)
+        pads = self._reversed_padding_repeated_twice
+        if any(pads):
+            x = F.pad(x, pads, mode="constant" if self.padding_mode == "zeros" else self.padding_mode)
+        # im2col as a strided view, copied once into (B*L, C*k...) rows in F.unfold's order
+        patches = x
+        for d, (k, st, dl) in enumerate(zip(self.kernel_size, self.stride, self.dilation)):
+            patches = patches.unfold(2 + d, dl * (k - 1) + 1, st)
+        if any(dl > 1 for dl in self.dilation):
+            patches = patches[(..., *(slice(None, None, dl) for dl in self.dilation))]
+        B, out_sp = x.shape[0], patches.shape[2:2 + nd]  # patches: (B, C, *out, *k)
+        order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
+        cols = patches.permute(order).reshape(-1, self.analog_weight().shape[1])  # (B*L, C*prod(k))
+        y = self.analog_mvm(cols)  # (B*L, out)
         if self.bias is not None:
             y = y + self.bias
-        y = y.view(B, L, self.out_channels).transpose(1, 2)
-        return y.reshape(B, self.out_channels, out_w) if nd == 1 else y.reshape(B, self.out_channels, out_h, out_w)
+        return y.view(B, *out_sp, self.out_channels).movedim(-1, 1)
 
     @classmethod
     def from_digital(cls, layer, chip):
