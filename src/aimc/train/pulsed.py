@@ -31,6 +31,13 @@ Stochastic pulse update (Gokmen & Vlasov, Front. Neurosci. 10:333 (2016); aihwki
 (aihwkit default) balances the two: ``s_x = sqrt(lr/(dw_min*bl) * max|d|/max|x|)``,
 ``s_d = lr/(dw_min*bl)/s_x``.
 
+Two update modes (:meth:`PulsedArray.pulse_update`): ``exact`` draws the bit streams and
+applies samples and pulses one at a time; ``fast`` (default, the hot path) draws the
+batch's up and down counts per device from their expected values and applies them in one
+closed-form pass; what it approximates is listed in :meth:`PulsedArray.apply_counts`.
+The optimizers (analog SGD, mixed precision, Tiki-Taka v2, chopped TTv2) are in
+:mod:`aimc.train.pulsed_optim`.
+
 Example:
     >>> import torch
     >>> dev = PULSED_PRESETS["idealized"]
@@ -49,8 +56,17 @@ from pydantic import Field, model_validator
 
 from aimc.config import BaseConfig
 
-__all__ = ["PulsedDevice", "PULSED_PRESETS", "PulsedArray", "analog_sgd_step",
-           "MixedPrecision", "TikiTakaV2"]
+__all__ = ["PulsedDevice", "PULSED_PRESETS", "PulsedArray", "sample_counts"]
+
+_MOVED = ("analog_sgd_step", "MixedPrecision", "TikiTakaV2", "ChoppedTikiTakaV2")
+
+
+def __getattr__(name):  # the optimizers live in aimc.train.pulsed_optim (import cycle)
+    if name in _MOVED:
+        from aimc.train import pulsed_optim
+
+        return getattr(pulsed_optim, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class PulsedDevice(BaseConfig):
@@ -125,6 +141,37 @@ def _check_generator(generator) -> None:
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
 
 
+Mode = Literal["fast", "exact"]
+
+
+def _check_mode(mode) -> None:
+    if mode not in ("fast", "exact"):
+        raise ValueError(f"mode must be 'fast' or 'exact', got {mode!r}")
+
+
+def sample_counts(mu: torch.Tensor, generator: torch.Generator, var: torch.Tensor | None = None) -> torch.Tensor:
+    """Integer pulse counts with mean ``mu`` and variance close to ``var`` (fast mode).
+
+    ``n = max(floor(mu + sqrt(max(var - 1, 0))*z + u), 0)``, ``u ~ U[0, 1)``, ``z ~ N(0, 1)``
+    (``var`` defaults to ``mu``, the Poisson limit): stochastic rounding alone where
+    ``var <= 1`` (Bernoulli, the small-``mu`` limit of Binomial counts), plus a Gaussian
+    elsewhere, so the variance is within one count² of ``var`` (clipping at 0 biases the
+    mean by < 0.01 counts).
+
+    Example:
+        >>> import torch
+        >>> n = sample_counts(torch.full((4000,), 0.3), torch.Generator().manual_seed(0))
+        >>> abs(float(n.mean()) - 0.3) < 0.03, set(n.tolist()) <= {0.0, 1.0}
+        (True, True)
+    """
+    var = mu if var is None else var
+    u = torch.rand(mu.shape, generator=generator, dtype=mu.dtype)
+    if var.numel() and float(var.max()) > 1.0:
+        y = mu + (var - 1.0).clamp(min=0.0).sqrt_() * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        return (y + u).floor_().clamp_(min=0.0)
+    return (mu + u).floor_()
+
+
 class PulsedArray:
     """A crossbar of pulsed devices: weights ``w`` (out, in) plus per-device draws.
 
@@ -140,6 +187,13 @@ class PulsedArray:
         self.device, self.dw_up, self.dw_down = device, dw_up, dw_down
         self.w_max_dev, self.w_min_dev = w_max_dev, w_min_dev
         self.w = torch.minimum(torch.maximum(w, w_min_dev), w_max_dev)
+        d = device  # step sizes linear in w: up = a_up - b_up*w, down = a_dn - b_dn*w
+        if d.kind == "soft_bounds":
+            self._lin = (dw_up, dw_up / w_max_dev, dw_down, dw_down / w_min_dev)
+        elif d.kind == "linear_step":
+            self._lin = (dw_up, dw_up * (d.gamma_up / d.w_max), dw_down, dw_down * (d.gamma_down / d.w_min))
+        else:
+            self._lin = None
 
     @classmethod
     def from_device(cls, device: PulsedDevice, shape: tuple[int, int], generator: torch.Generator,
@@ -158,17 +212,19 @@ class PulsedArray:
             raise ValueError(f"w_init has shape {tuple(w.shape)}, expected {tuple(shape)}")
         return cls(d, w, dw * (1.0 + d.up_down), dw * (1.0 - d.up_down), w_max, w_min)
 
-    def step_sizes(self, w: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Magnitudes (up, down) of one noise-free pulse at weights ``w`` (default: current)."""
-        w = self.w if w is None else w
-        d, up, dn = self.device, self.dw_up, self.dw_down
+    def step_sizes(self, w: torch.Tensor | None = None, cols=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Magnitudes (up, down) of one noise-free pulse at weights ``w`` (default: current);
+        ``cols`` restricts the devices to those columns (``w`` then has only those)."""
+        c = slice(None) if cols is None else cols
+        w = self.w[:, c] if w is None else w
+        d, up, dn = self.device, self.dw_up[:, c], self.dw_down[:, c]
         if d.kind == "constant_step":
             return up.expand_as(w), dn.expand_as(w)
         if d.kind == "soft_bounds":
-            return up * (1.0 - w / self.w_max_dev), dn * (1.0 - w / self.w_min_dev)
+            return up * (1.0 - w / self.w_max_dev[:, c]), dn * (1.0 - w / self.w_min_dev[:, c])
         if d.kind == "linear_step":
             return up * (1.0 - d.gamma_up * w / d.w_max), dn * (1.0 - d.gamma_down * w / d.w_min)
-        z = 2.0 * d.es_a * w / (self.w_max_dev - self.w_min_dev) + d.es_b
+        z = 2.0 * d.es_a * w / (self.w_max_dev[:, c] - self.w_min_dev[:, c]) + d.es_b
         return (up * (1.0 - d.es_A_up * torch.exp(d.es_gamma_up * z)).clamp(min=0.0),
                 dn * (1.0 - d.es_A_down * torch.exp(-d.es_gamma_down * z)).clamp(min=0.0))
 
@@ -191,15 +247,21 @@ class PulsedArray:
             lo, hi = torch.where(grow, mid, lo), torch.where(grow, hi, mid)
         return 0.5 * (lo + hi)
 
-    def apply_pulses(self, n: torch.Tensor, generator: torch.Generator) -> None:
-        """Apply ``n`` (out, in) signed pulse counts, one pulse at a time per device.
+    def apply_pulses(self, n: torch.Tensor, generator: torch.Generator, mode: Mode = "exact") -> None:
+        """Apply ``n`` (out, in) signed pulse counts.
 
-        The loop runs over pulse index ``k = 1 .. max|n|``, vectorised over devices.
+        ``exact``: one pulse at a time per device (loop over pulse index ``k = 1 .. max|n|``,
+        vectorised over devices). ``fast``: :meth:`apply_counts` in one pass.
         """
         _check_generator(generator)
-        n = torch.as_tensor(n, device=self.w.device).round().to(torch.int64)
+        _check_mode(mode)
+        n = torch.as_tensor(n, device=self.w.device).round()
         if n.shape != self.w.shape:
             raise ValueError(f"n has shape {tuple(n.shape)}, expected {tuple(self.w.shape)}")
+        if mode == "fast":
+            n = n.to(self.w.dtype)
+            return self.apply_counts(n.clamp(min=0.0), (-n).clamp(min=0.0), generator)
+        n = n.to(torch.int64)
         sign, mag = torch.sign(n).to(self.w.dtype), n.abs()
         kmax = int(mag.max()) if mag.numel() else 0
         d = self.device
@@ -213,10 +275,63 @@ class PulsedArray:
             w = torch.where(active, self.w + dw, self.w)
             self.w = torch.minimum(torch.maximum(w, self.w_min_dev), self.w_max_dev)
 
-    def pulse_counts(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
-                     generator: torch.Generator, update_management: bool = True) -> torch.Tensor:
-        """Signed coincidence counts (B, out, in) of the stochastic pulse trains (module doc)."""
-        _check_generator(generator)
+    def apply_counts(self, n_up: torch.Tensor, n_down: torch.Tensor, generator: torch.Generator,
+                     cols=None) -> None:
+        """Apply ``n_up`` up- and ``n_down`` down-pulses per device in one pass (fast mode).
+
+        The pulses are taken as finely interleaved and the response as continuous in the
+        pulse count: ``dw/dt = n_up*up(w) - n_down*down(w)`` over ``t in [0, 1]``. For step
+        sizes linear in ``w`` (``up = a_u - b_u*w``, ``down = a_d - b_d*w``: constant step,
+        soft bounds, linear step) this is solved exactly, ``w1 = w0 + (A - B*w0)*(1 -
+        exp(-B))/B`` with ``A = n_up*a_u - n_down*a_d``, ``B = n_up*b_u - n_down*b_d >= 0``;
+        ``exp_step`` takes one midpoint step. Cycle-to-cycle noise is one Gaussian per device
+        with the summed variance ``dw_min_std² * (n_up*up(w0)² + n_down*down(w0)²)``; the
+        result is clipped to the bounds once. Versus :meth:`apply_pulses` (exact) this
+        ignores the order of the pulses (second order in the count times the step's slope),
+        the discreteness of the response (``(1 - b)^n`` vs ``exp(-n*b)``, relative error
+        ``O(b)``, ``b = dw_min/w_max ~ 1e-3``) and clipping between pulses.
+
+        Args:
+            n_up, n_down: non-negative counts, (out, in) or (out, len(cols)).
+            generator: randomness of the cycle-to-cycle noise.
+            cols: optional column index (int tensor or slice) of the devices to pulse.
+        """
+        d = self.device
+        if cols is None:
+            w0, lo, hi, dup, ddn, lin = self.w, self.w_min_dev, self.w_max_dev, self.dw_up, self.dw_down, self._lin
+        else:
+            w0, lo, hi = self.w[:, cols], self.w_min_dev[:, cols], self.w_max_dev[:, cols]
+            dup, ddn = self.dw_up[:, cols], self.dw_down[:, cols]
+            lin = None if self._lin is None else tuple(t[:, cols] for t in self._lin)
+        if d.kind == "constant_step":
+            up, dn = dup, ddn
+            nu, nd = n_up * up, n_down * dn
+            w1 = w0 + nu - nd
+        elif lin is not None:
+            au, bu, ad, bd = lin
+            up, dn = au - bu * w0, ad - bd * w0  # step sizes at w0
+            nu, nd = n_up * up, n_down * dn
+            b = (n_up * bu - n_down * bd).clamp_(min=1e-6)  # >= 0: b_u > 0 > b_d
+            w1 = w0 + (nu - nd) * (torch.expm1(-b).neg_() / b)  # A - B*w0 == nu - nd
+        else:  # exp_step: midpoint rule
+            up, dn = self.step_sizes(w0, cols)
+            wm = torch.clamp(w0 + 0.5 * (n_up * up - n_down * dn), lo, hi)
+            um, dm = self.step_sizes(wm, cols)
+            w1 = w0 + n_up * um - n_down * dm
+            nu, nd = n_up * up, n_down * dn
+        if d.dw_min_std > 0:
+            var = nu * up + nd * dn  # sum of the pulses' step² at w0
+            z = torch.randn(w0.shape, generator=generator, dtype=w0.dtype)
+            w1 = torch.addcmul(w1, var.sqrt_(), z, value=d.dw_min_std)
+        w1 = torch.clamp(w1, lo, hi)
+        if cols is None:
+            self.w = w1
+        else:
+            self.w[:, cols] = w1
+
+    def _probabilities(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
+                       update_management: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signed pulse probabilities ``sign(x)*p`` (B, in) and ``sign(d)*q`` (B, out)."""
         if not isinstance(bl, int) or bl < 1:
             raise ValueError(f"bl (pulse-train length) must be an int >= 1, got {bl!r}")
         if not lr >= 0:
@@ -225,157 +340,82 @@ class PulsedArray:
                 x.shape[1] != self.w.shape[1] or d.shape[1] != self.w.shape[0]:
             raise ValueError(f"x (B, in) and d (B, out) must match w {tuple(self.w.shape)}; "
                              f"got x {tuple(x.shape)}, d {tuple(d.shape)}")
-        x, d = x.to(self.w.dtype), d.to(self.w.dtype)
+        if x.dtype != self.w.dtype or d.dtype != self.w.dtype:
+            x, d = x.to(self.w.dtype), d.to(self.w.dtype)
         c = lr / (self.device.dw_min * bl)
         if update_management:
             xm = x.abs().amax(1, keepdim=True).clamp(min=1e-30)  # (B, 1)
             dm = d.abs().amax(1, keepdim=True).clamp(min=1e-30)
             s_x = torch.sqrt(c * dm / xm)
-            s_d = c / s_x
-        else:
-            s_x = s_d = torch.full((x.shape[0], 1), c ** 0.5, dtype=x.dtype)
-        p = (x.abs() * s_x).clamp(max=1.0)  # (B, in)
-        q = (d.abs() * s_d).clamp(max=1.0)  # (B, out)
-        a = (torch.rand((*p.shape, bl), generator=generator, dtype=x.dtype) < p[..., None]).to(x.dtype)
-        b = (torch.rand((*q.shape, bl), generator=generator, dtype=x.dtype) < q[..., None]).to(x.dtype)
+            return (x * s_x).clamp(-1.0, 1.0), (d * (c / s_x)).clamp(-1.0, 1.0)
+        s = c ** 0.5
+        return (x * s).clamp(-1.0, 1.0), (d * s).clamp(-1.0, 1.0)
+
+    def pulse_counts(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
+                     generator: torch.Generator, update_management: bool = True) -> torch.Tensor:
+        """Signed coincidence counts (B, out, in) of the stochastic pulse trains (module doc)."""
+        _check_generator(generator)
+        p, q = self._probabilities(x, d, lr, bl, update_management)  # (B, in), (B, out)
+        a = (torch.rand((*p.shape, bl), generator=generator, dtype=p.dtype) < p.abs()[..., None]).to(p.dtype)
+        b = (torch.rand((*q.shape, bl), generator=generator, dtype=p.dtype) < q.abs()[..., None]).to(p.dtype)
         if b.shape[1] * a.shape[1] * bl <= 1 << 20:  # small: broadcast-sum beats BLAS start-up
             n = (b[:, :, None, :] * a[:, None, :, :]).sum(-1)  # (B, out, in) coincidences
         else:
             n = torch.bmm(b, a.transpose(1, 2))  # (B, out, in) coincidences
-        return -n * torch.sign(d)[:, :, None] * torch.sign(x)[:, None, :]
+        return -n * torch.sign(q)[:, :, None] * torch.sign(p)[:, None, :]
+
+    def expected_counts(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
+                        update_management: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expected up- and down-pulse counts (out, in) summed over the batch.
+
+        With signed probabilities ``P`` (B, in) and ``Q`` (B, out): ``T = bl*|Q|^T|P|`` (all
+        coincidences), ``S = bl*Q^T P`` (down minus up), so up ``= (T - S)/2`` and down
+        ``= (T + S)/2``: two small matmuls, no bit streams (two more, with ``P|P|`` and
+        ``Q|Q|``, give the variances ``sum_b bl*pq*(1 - pq)`` that :meth:`pulse_update` uses).
+        """
+        return self._expected_counts(*self._probabilities(x, d, lr, bl, update_management), bl)[0].unbind(0)
+
+    @staticmethod
+    def _expected_counts(p: torch.Tensor, q: torch.Tensor, bl: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means (2, out, in) (up, down) and Binomial variances ``sum_b bl*pq*(1 - pq)``."""
+        pa, qa = p.abs(), q.abs()
+        t = qa.T @ pa  # (out, in) all coincidences / bl
+        s = q.T @ p  # down minus up, / bl
+        t2 = (qa * qa).T @ (pa * pa)  # same with (pq)²
+        s2 = (q * qa).T @ (p * pa)
+        mu = torch.stack((t - s, t + s)).clamp_(min=0.0).mul_(0.5 * bl)  # (2, out, in)
+        m2 = torch.stack((t2 - s2, t2 + s2)).clamp_(min=0.0).mul_(0.5 * bl)
+        return mu, (mu - m2).clamp_(min=0.0)
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
-                     generator: torch.Generator, update_management: bool = True) -> None:
-        """Stochastic rank-one pulse update for a batch, samples applied in order.
+                     generator: torch.Generator, update_management: bool = True,
+                     mode: Mode = "fast") -> None:
+        """Stochastic rank-one pulse update ``w += ~(-lr * d^T x)`` for a mini-batch.
+
+        ``exact``: bit streams drawn per sample (:meth:`pulse_counts`), samples applied in
+        order, pulses one at a time (:meth:`apply_pulses`). ``fast``: the batch's expected
+        up and down counts (:meth:`expected_counts`) drawn as integers with
+        :func:`sample_counts` and applied in one pass (:meth:`apply_counts`). Fast mode
+        keeps the mean counts exactly (clipped probabilities included) and their Binomial
+        variance to within one count² (:func:`sample_counts`), the asymmetric and
+        weight-dependent response and the cycle-to-cycle noise; it drops the correlation
+        of counts sharing a row or column within a sample and makes the approximations
+        listed in :meth:`apply_counts`.
 
         Args:
             x: inputs (B, in). d: errors (B, out). lr: learning rate. bl: pulse-train length.
             generator: randomness of the pulse trains and cycle-to-cycle noise.
             update_management: balance the two pulse probabilities (module doc).
+            mode: ``"fast"`` (default) or ``"exact"``.
         """
-        n = self.pulse_counts(x, d, lr, bl, generator, update_management)
-        for nb in n:  # samples are sequential in hardware
-            self.apply_pulses(nb, generator)
-
-
-def analog_sgd_step(array: PulsedArray, x: torch.Tensor, d: torch.Tensor, lr: float,
-                    bl: int, generator: torch.Generator) -> None:
-    """Plain analog SGD: one stochastic pulse update ``w += ~(-lr * d^T x)`` in place.
-
-    Example:
-        >>> import torch
-        >>> g = torch.Generator().manual_seed(0)
-        >>> arr = PulsedArray.from_device(PulsedDevice(dw_min=0.01), (1, 1), g)
-        >>> analog_sgd_step(arr, torch.ones(1, 1), -torch.ones(1, 1), 0.1, 10, g)
-        >>> float(arr.w) > 0
-        True
-    """
-    array.pulse_update(x, d, lr, bl, generator)
-
-
-class MixedPrecision:
-    """Mixed-precision training (Nandakumar et al., Front. Neurosci. 14:406 (2020)).
-
-    A digital accumulator ``chi += -lr * d^T x`` (summed over the batch); where
-    ``|chi| >= dw_min`` the device receives ``p = trunc(chi/dw_min)`` pulses (the paper's
-    ``floor(|chi|/eps)`` with sign) and ``chi -= p*dw_min`` (nominal step).
-
-    Example:
-        >>> import torch
-        >>> g = torch.Generator().manual_seed(0)
-        >>> mp = MixedPrecision(PulsedArray.from_device(PulsedDevice(dw_min=0.1), (1, 1), g))
-        >>> mp.step(torch.ones(1, 1), -torch.ones(1, 1), 0.25, g)
-        >>> round(float(mp.array.w), 6), round(float(mp.chi), 6)
-        (0.2, 0.05)
-    """
-
-    def __init__(self, array: PulsedArray):
-        self.array = array
-        self.chi = torch.zeros_like(array.w)
-
-    def step(self, x: torch.Tensor, d: torch.Tensor, lr: float, generator: torch.Generator) -> None:
-        """Accumulate ``-lr * d^T x`` and write the whole-step part as pulses."""
-        self.chi = self.chi - lr * (d.to(self.chi.dtype).T @ x.to(self.chi.dtype))
-        dw = self.array.device.dw_min
-        p = torch.trunc(self.chi / dw)
-        self.array.apply_pulses(p, generator)
-        self.chi = self.chi - p * dw
-
-
-class TikiTakaV2:
-    """Tiki-Taka v2 (Gokmen & Haensch, Front. Neurosci. 14:103 (2020); Gokmen, Front. Artif.
-    Intell. 4:699148 (2021); aihwkit ``BufferedTransferCompound``).
-
-    Gradients go as stochastic pulses to a fast array ``A``. Every ``transfer_every``
-    updates one column ``k`` (cyclic) of ``A`` is read (``v = A[:, k] - ref[:, k] +
-    read_noise_std*z``) and accumulated digitally, ``H[:, k] += transfer_lr * v``; where
-    ``|H| >= thres*dw_min_C`` the slow array ``C`` gets ``n = trunc(H/dw_min_C)`` pulses
-    (at most ``max_pulses``) and ``H -= n*dw_min_C``. The weight is ``C + gamma*(A - ref)``
-    (``gamma = 0`` in TTv2). ``ref`` is ``A``'s symmetry point when ``zero_shift`` (a
-    reference array, Kim et al. arXiv:1907.10228 (2019)), else 0 (always 0 for
-    ``constant_step``, which has no symmetry point); ``A`` starts at ``ref``.
-
-    Example:
-        >>> import torch
-        >>> g = torch.Generator().manual_seed(0)
-        >>> dev = PulsedDevice(dw_min=0.01)
-        >>> tt = TikiTakaV2(PulsedArray.from_device(dev, (2, 2), g),
-        ...                 PulsedArray.from_device(dev, (2, 2), g), transfer_every=1)
-        >>> tt.step(torch.ones(4, 2), torch.ones(4, 2), g)
-        >>> tuple(tt.weight.shape)
-        (2, 2)
-    """
-
-    def __init__(self, fast: PulsedArray, slow: PulsedArray, fast_lr: float = 0.1,
-                 transfer_lr: float = 1.0, transfer_every: int = 1, bl: int = 31,
-                 thres: float = 1.0, max_pulses: int | None = None, read_noise_std: float = 0.0,
-                 gamma: float = 0.0, zero_shift: bool = True):
-        if fast.w.shape != slow.w.shape:
-            raise ValueError(f"fast and slow arrays differ in shape: {tuple(fast.w.shape)} vs {tuple(slow.w.shape)}")
-        for name, v, ok in (("fast_lr", fast_lr, fast_lr > 0), ("transfer_lr", transfer_lr, transfer_lr > 0),
-                            ("transfer_every", transfer_every, isinstance(transfer_every, int) and transfer_every >= 1),
-                            ("bl", bl, isinstance(bl, int) and bl >= 1), ("thres", thres, thres > 0),
-                            ("max_pulses", max_pulses, max_pulses is None or max_pulses >= 1),
-                            ("read_noise_std", read_noise_std, read_noise_std >= 0)):
-            if not ok:
-                raise ValueError(f"{name} out of range: got {v!r}")
-        self.A, self.C = fast, slow
-        self.fast_lr, self.transfer_lr, self.transfer_every, self.bl = fast_lr, transfer_lr, transfer_every, bl
-        self.thres, self.max_pulses, self.read_noise_std, self.gamma = thres, max_pulses, read_noise_std, gamma
-        shift = zero_shift and fast.device.kind != "constant_step"  # constant step: no SP
-        self.ref = fast.symmetry_point() if shift else torch.zeros_like(fast.w)
-        self.A.w = self.ref.clone()
-        self.H = torch.zeros_like(slow.w)
-        self.n_updates, self.next_col = 0, 0
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """Effective weight ``C + gamma*(A - ref)`` (out, in)."""
-        return self.C.w + self.gamma * (self.A.w - self.ref) if self.gamma else self.C.w
-
-    def transfer(self, generator: torch.Generator) -> torch.Tensor:
-        """Read the next column of ``A`` into ``H`` and write whole steps to ``C``; returns the
-        signed pulse counts written (out, in)."""
-        k = self.next_col
-        v = self.A.w[:, k] - self.ref[:, k]
-        if self.read_noise_std > 0:
-            v = v + self.read_noise_std * torch.randn(v.shape, generator=generator, dtype=v.dtype)
-        self.H[:, k] += self.transfer_lr * v
-        dw = self.C.device.dw_min
-        hk = self.H[:, k]
-        nk = torch.where(hk.abs() >= self.thres * dw, torch.trunc(hk / dw), torch.zeros_like(hk))
-        if self.max_pulses is not None:
-            nk = nk.clamp(-self.max_pulses, self.max_pulses)
-        n = torch.zeros_like(self.H)
-        n[:, k] = nk
-        self.C.apply_pulses(n, generator)
-        self.H[:, k] -= nk * dw
-        self.next_col = (k + 1) % self.H.shape[1]
-        return n
-
-    def step(self, x: torch.Tensor, d: torch.Tensor, generator: torch.Generator) -> None:
-        """Pulse the gradient ``-fast_lr * d^T x`` onto ``A``; transfer when due."""
-        self.A.pulse_update(x, d, self.fast_lr, self.bl, generator)
-        self.n_updates += 1
-        if self.n_updates % self.transfer_every == 0:
-            self.transfer(generator)
+        _check_generator(generator)
+        _check_mode(mode)
+        if mode == "exact":
+            n = self.pulse_counts(x, d, lr, bl, generator, update_management)
+            for nb in n:  # samples are sequential in hardware
+                self.apply_pulses(nb, generator)
+            return
+        p, q = self._probabilities(x, d, lr, bl, update_management)
+        mu, var = self._expected_counts(p, q, bl)
+        n = sample_counts(mu, generator, var)
+        self.apply_counts(n[0], n[1], generator)
