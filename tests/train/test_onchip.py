@@ -1,0 +1,108 @@
+"""On-chip MLP training: configuration errors, the exported model, learning on a tiny problem,
+and (slow) the README table's claims on digits."""
+import pytest
+import torch
+
+from aimc.config import ConfigError
+from aimc.data import load_dataset
+from aimc.train.onchip import (CHIP_DEVICES, METHODS, AnalogMLP, OnChipConfig, device_for, fit_digital,
+                               fit_onchip)
+from aimc.train.pulsed import PULSED_PRESETS
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tensors this small gain nothing from threads; on a busy machine OpenMP spin-waits cost 10x."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _blobs(n=240, seed=0):
+    """Four well separated Gaussian classes in 8 dimensions."""
+    g = torch.Generator().manual_seed(seed)
+    centers = 2.0 * torch.randn(4, 8, generator=g)
+    y = torch.arange(n) % 4
+    return (centers[y] + 0.5 * torch.randn(n, 8, generator=g)).clamp(min=0) / 3, y
+
+
+def test_chip_table_maps_to_asymmetric_presets():
+    assert CHIP_DEVICES == {"rram-1t1r": "reram_sb", "ecram": "ecram"}
+    assert device_for("ecram") == PULSED_PRESETS["ecram"]
+    with pytest.raises(ValueError, match="rram-1t1r, ecram"):
+        device_for("pcm-hermes")
+
+
+@pytest.mark.parametrize("bad, field", [({"method": "magic"}, "method"), ({"batch_size": 0}, "batch_size"),
+                                        ({"lr": -1.0}, "lr"), ({"in_chop_prob": 2.0}, "in_chop_prob"),
+                                        ({"mode": "slow"}, "mode"), ({"nonsense": 1}, "nonsense")])
+def test_bad_config_names_the_field(bad, field):
+    with pytest.raises(ConfigError, match=field):
+        OnChipConfig.from_dict(bad)
+    x, y = _blobs(16)
+    with pytest.raises(ValueError, match=field):
+        fit_onchip(x, y, "ecram", epochs=1, **({"method": bad["method"]} if "method" in bad else {}),
+                   **{k: v for k, v in bad.items() if k != "method"})
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_small_onchip_run_learns(method):
+    x, y = _blobs()
+    res = fit_onchip(x[:160], y[:160], chip="rram-1t1r", method=method, hidden=16, epochs=10, lr=0.1, seed=0,
+                     x_test=x[160:], y_test=y[160:])
+    assert len(res.history) == 10 and {"loss", "train_accuracy", "test_accuracy", "seconds"} <= set(res.history[0])
+    assert res.test_accuracy > 0.6  # chance is 0.25
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+
+
+def test_to_torch_reproduces_the_analog_logits_and_is_deterministic():
+    x, y = _blobs(64)
+    a = fit_onchip(x, y, "ecram", "tiki-taka-v2", hidden=8, epochs=1, seed=3)
+    b = fit_onchip(x, y, "ecram", "tiki-taka-v2", hidden=8, epochs=1, seed=3)
+    net = a.model.to_torch()
+    with torch.no_grad():
+        assert torch.allclose(net(x), a.model.logits(x), atol=1e-5)
+    assert torch.equal(a.model.logits(x), b.model.logits(x))
+    assert a.config["device"]["kind"] == "linear_step" and a.config["chip"] == "ecram"
+
+
+def test_exact_mode_trains_too():
+    x, y = _blobs(64)
+    res = fit_onchip(x, y, "ecram", "analog-sgd", hidden=8, epochs=1, mode="exact")
+    assert res.history[0]["train_accuracy"] > 0.25
+
+
+def test_weights_start_from_programmed_init_within_bounds():
+    net = AnalogMLP(8, 4, PULSED_PRESETS["reram_sb"], OnChipConfig(hidden=(6,)), seed=0)
+    for layer in net.layers:
+        w = layer.array.w
+        assert bool((w <= layer.array.w_max_dev).all() and (w >= layer.array.w_min_dev).all())
+        assert 0 < float(layer.weight.abs().max()) <= layer.weight.shape[1] ** -0.5 + 1e-6
+
+
+def test_fit_digital_is_the_same_architecture():
+    x, y = _blobs(64)
+    res = fit_digital(x, y, hidden=8, epochs=2, lr=0.1)
+    sizes = [tuple(p.shape) for p in res.model.parameters()]
+    assert sizes == [(8, 8), (8,), (4, 8), (4,)] and len(res.history) == 2
+    with pytest.raises(ValueError, match="optimizer"):
+        fit_digital(x, y, optimizer="rmsprop")
+
+
+@pytest.mark.slow
+def test_readme_table_claims_on_digits():
+    """Analog SGD on the asymmetric RRAM device loses accuracy, TTv2 recovers to within 2
+    points of digital SGD on both devices (3 seeds, 30 epochs, settings of the README)."""
+    x, y, xt, yt = load_dataset("digits", seed=0)
+
+    def mean_acc(fn):
+        return sum(fn(s).history[-1]["test_accuracy"] for s in range(3)) / 3
+
+    dig = mean_acc(lambda s: fit_digital(x, y, 64, 30, lr=0.1, seed=s, x_test=xt, y_test=yt))
+    sgd = mean_acc(lambda s: fit_onchip(x, y, "rram-1t1r", "analog-sgd", 64, 30, lr=0.05, seed=s, x_test=xt, y_test=yt))
+    assert sgd < dig - 0.05
+    for chip in ("rram-1t1r", "ecram"):
+        tt = mean_acc(lambda s: fit_onchip(x, y, chip, "tiki-taka-v2", 64, 30, lr=0.1, seed=s, x_test=xt, y_test=yt))
+        assert tt > dig - 0.02, (chip, tt, dig)
+        assert tt > sgd
