@@ -17,3 +17,24 @@ def test_parse_shape_rejects_bad_text():
     assert parse_shape("8x4x2") == (8, 4, 2)
     with pytest.raises(ValueError, match="IN x OUT x BATCH"):
         parse_shape("8x4")
+
+
+def test_bench_train_rows_have_documented_keys():
+    import json
+
+    from typer.testing import CliRunner
+
+    from aimc.bench import bench_train
+    from aimc.cli.main import app
+
+    rows = bench_train(names=("analog-sgd", "c-ttv2"), repeats=1, warmup=0)
+    assert [r["name"] for r in rows] == ["analog-sgd", "c-ttv2"]
+    for r in rows:
+        assert r["ms_per_epoch"] > 0 and r["digital_ms_per_epoch"] > 0
+        assert r["ratio"] == pytest.approx(r["ms_per_epoch"] / r["digital_ms_per_epoch"], rel=0.01)
+    with pytest.raises(ValueError, match="names"):
+        bench_train(names=("magic",))
+    res = CliRunner().invoke(app, ["bench", "train", "--json", "--repeats", "1", "--warmup", "0", "--name", "tiki-taka-v2"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout.strip())
+    assert {"name", "ms_per_epoch", "digital_ms_per_epoch", "ratio"} <= set(row) and row["name"] == "tiki-taka-v2"

@@ -6,6 +6,9 @@ against ``nn.Linear`` for a few ``(in, out, batch)`` shapes, in one process, und
 each repeat) so that changes in machine load hit both alike; the median of the repeats
 is reported.
 
+:func:`bench_train` times one training epoch of HAT and of on-chip training against
+plain PyTorch training of the same model, interleaved the same way.
+
 Example:
     >>> from aimc.bench import bench_mvm
     >>> rows = bench_mvm(shapes=((64, 32, 8),), chip="pcm-hermes", repeats=3, warmup=1)
@@ -23,7 +26,7 @@ from torch import nn
 
 import aimc
 
-__all__ = ["DEFAULT_SHAPES", "bench_mvm", "parse_shape"]
+__all__ = ["DEFAULT_SHAPES", "TRAIN_ROWS", "bench_mvm", "bench_train", "parse_shape"]
 
 #: ``(in_features, out_features, batch)`` timed by default.
 DEFAULT_SHAPES = ((1024, 1024, 256), (4096, 4096, 64))
@@ -116,4 +119,99 @@ def bench_mvm(shapes: Sequence[Sequence[int]] = DEFAULT_SHAPES, chip: str = "pcm
         rows.append({"shape": [n_in, n_out, batch], "analog_ms": round(a_ms, 4), "digital_ms": round(d_ms, 4),
                      "ratio": round(a_ms / d_ms, 2) if d_ms > 0 else None, "chip": spec.name,
                      "threads": torch.get_num_threads(), "repeats": repeats, "warmup": warmup, "t_s": t_s})
+    return rows
+
+
+#: Rows of :func:`bench_train`: ``hat`` and the on-chip methods.
+TRAIN_ROWS = ("hat", "analog-sgd", "mixed-precision", "tiki-taka-v2", "c-ttv2")
+
+
+def _median_pair(run_a: Callable[[], Any], run_b: Callable[[], Any], repeats: int, warmup: int) -> tuple[float, float]:
+    """Median ms of ``run_a`` and ``run_b``, interleaved with alternating order."""
+    for _ in range(warmup):
+        run_a()
+        run_b()
+    ta, tb = [], []
+    for r in range(repeats):
+        if r % 2 == 0:
+            ta.append(_time_ms(run_a))
+            tb.append(_time_ms(run_b))
+        else:
+            tb.append(_time_ms(run_b))
+            ta.append(_time_ms(run_a))
+    return statistics.median(ta), statistics.median(tb)
+
+
+def bench_train(names: Sequence[str] = TRAIN_ROWS, chip: str = "rram-1t1r", repeats: int = 5, warmup: int = 1,
+                seed: int = 0, hidden: int = 64, batch_size: int = 16, threads: int | None = 1) -> list[dict[str, Any]]:
+    """Time one training epoch on digits (1,437 images) against plain PyTorch training.
+
+    * ``hat``: the digits CNN (:func:`aimc.models.digits_cnn`) converted to ``pcm-hermes``
+      with :func:`aimc.train.hat.enable_hat` (``HATConfig()``), Adam, batch 32 (the digits
+      recipe), against the same CNN trained digitally with Adam;
+    * on-chip rows (``analog-sgd``, ``mixed-precision``, ``tiki-taka-v2``, ``c-ttv2``):
+      :class:`aimc.train.onchip.AnalogMLP` 64-``hidden``-10 on ``chip``'s pulsed device,
+      batch ``batch_size``, fast pulse updates, against the same MLP with
+      ``torch.optim.SGD`` and autograd.
+
+    Each epoch runs the full training loop (forward, backward, update) over the shuffled
+    set; digital and analog epochs are interleaved and the medians of ``repeats`` are
+    reported. ``threads`` sets torch's intra-op threads meanwhile (restored afterwards;
+    None: leave as set): tensors this small gain nothing from threads, and on a busy
+    machine OpenMP spin-waits slow both sides by orders of magnitude.
+
+    Returns:
+        One dict per name: ``name``, ``ms_per_epoch``, ``digital_ms_per_epoch``, ``ratio``,
+        ``model``, ``chip``, ``batch_size``, ``threads``, ``repeats``.
+
+    Example:
+        >>> r = bench_train(names=("analog-sgd",), repeats=1, warmup=0)[0]
+        >>> r["name"], r["ratio"] > 0
+        ('analog-sgd', True)
+    """
+    bad = [n for n in names if n not in TRAIN_ROWS]
+    if bad or repeats < 1 or warmup < 0:
+        raise ValueError(f"names must be among {', '.join(TRAIN_ROWS)} (got {bad}), repeats >= 1 and warmup >= 0 "
+                         f"(got {repeats}, {warmup})")
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size) -> list[dict[str, Any]]:
+    from aimc.data import load_dataset
+    from aimc.models import digits_cnn
+    from aimc.train.hat import HATConfig, enable_hat
+    from aimc.train.onchip import METHODS, AnalogMLP, OnChipConfig, device_for, digital_epoch, digital_mlp
+
+    x, y, _, _ = load_dataset("digits", seed=seed)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    rows = []
+    for name in names:
+        if name == "hat":
+            digital = digits_cnn(seed=seed)
+            analog = aimc.convert(digits_cnn(seed=seed), "pcm-hermes")
+            enable_hat(analog, HATConfig(), seed=seed)
+            opt_a = torch.optim.Adam(analog.parameters(), lr=3e-3)
+            opt_d = torch.optim.Adam(digital.parameters(), lr=3e-3)
+            bs, model, row_chip = 32, "digits-cnn", "pcm-hermes"
+            run_a = lambda: digital_epoch(analog, opt_a, x, y, bs, order)  # noqa: E731
+        else:
+            assert name in METHODS
+            xf = x.flatten(1)
+            cfg = OnChipConfig(method=name, hidden=(hidden,), batch_size=batch_size)
+            net = AnalogMLP(xf.shape[1], 10, device_for(chip), cfg, seed=seed)
+            digital = digital_mlp(xf.shape[1], 10, (hidden,), seed=seed)
+            opt_d = torch.optim.SGD(digital.parameters(), lr=0.1)
+            bs, model, row_chip = batch_size, f"mlp-64-{hidden}-10", chip
+            run_a = lambda: net.train_epoch(xf, y, 0.1, order)  # noqa: E731
+        run_d = lambda: digital_epoch(digital, opt_d, x, y, bs, order)  # noqa: E731
+        a_ms, d_ms = _median_pair(run_a, run_d, repeats, warmup)
+        rows.append({"name": name, "ms_per_epoch": round(a_ms, 2), "digital_ms_per_epoch": round(d_ms, 2),
+                     "ratio": round(a_ms / d_ms, 2), "model": model, "chip": row_chip, "batch_size": bs,
+                     "threads": torch.get_num_threads(), "repeats": repeats})
     return rows

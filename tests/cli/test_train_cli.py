@@ -29,3 +29,27 @@ def test_train_rejects_bad_method_and_dataset(tmp_path):
     assert res.exit_code == 2 and "--method" in res.output
     res = runner.invoke(app, ["train", "--dataset", "cifar", "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "cifar" in res.output
+
+
+def test_train_onchip_writes_an_mlp_checkpoint(tmp_path):
+    import torch
+
+    from aimc.data import load_dataset
+    from aimc.train.onchip import load_mlp
+
+    ckpt = tmp_path / "tt.safetensors"
+    res = runner.invoke(app, ["train", "--method", "tiki-taka-v2", "--chip", "ecram", "--epochs", "2",
+                              "--hidden", "16", "--out", str(ckpt)])
+    assert res.exit_code == 0, res.output
+    net, meta = load_mlp(ckpt)
+    assert meta["method"] == "tiki-taka-v2" and meta["chip"] == "ecram" and meta["model"] == "mlp"
+    assert meta["onchip"]["device"]["kind"] == "linear_step" and len(meta["history"]) == 2
+    _, _, x_te, y_te = load_dataset("digits", seed=0)
+    with torch.no_grad():
+        acc = float((net(x_te).argmax(1) == y_te).float().mean())
+    assert abs(acc - meta["test_accuracy"]) < 1e-6 and acc > 0.3
+
+
+def test_train_onchip_rejects_a_chip_without_pulsed_device(tmp_path):
+    res = runner.invoke(app, ["train", "--method", "analog-sgd", "--chip", "pcm-hermes", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "rram-1t1r" in res.output

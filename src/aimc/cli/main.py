@@ -4,6 +4,7 @@ Commands:
     aimc demo [--dataset digits|fashion-mnist] [--chip pcm-hermes] [--chips 10] [--seed 0]
               [--out aimc-demo.png] [--force] [--json]
     aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--json]
+    aimc bench train [--chip rram-1t1r] [--repeats 5] [--name hat ...] [--json]
     aimc chips
     aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH]
 
@@ -121,10 +122,14 @@ def demo(
 @app.command()
 def train(
     dataset: str = typer.Option("digits", help="Data set: digits or fashion-mnist."),
-    method: str = typer.Option("hat", help="digital (plain training) or hat (hardware-aware fine-tuning)."),
-    chip: str = typer.Option("pcm-hermes", help="Chip the HAT noise and quantisation come from."),
+    method: str = typer.Option("hat", help="digital (plain training), hat (hardware-aware fine-tuning), or on-chip "
+                                               "training of an MLP by pulses: analog-sgd, mixed-precision, tiki-taka-v2, c-ttv2."),
+    chip: Optional[str] = typer.Option(None, help="Chip: HAT noise and quantisation (default pcm-hermes), or the pulsed "
+                                                  "device of on-chip training (rram-1t1r (default) or ecram)."),
     seed: int = typer.Option(0, help="Seed of the split, initialisation and training."),
-    epochs: int = typer.Option(15, help="HAT fine-tuning epochs (after the digital recipe)."),
+    epochs: int = typer.Option(15, help="HAT fine-tuning epochs (after the digital recipe), or on-chip training epochs."),
+    hidden: int = typer.Option(64, help="On-chip methods: hidden width of the MLP."),
+    lr: Optional[float] = typer.Option(None, help="On-chip methods: learning rate (default 0.1)."),
     noise_scale: float = typer.Option(1.0, help="Multiplier of the device weight noise during HAT."),
     t_eval: float = typer.Option(86400.0, help="Time after programming (s) whose noise HAT trains for."),
     hat_preset: str = typer.Option("default", "--hat-preset",
@@ -133,15 +138,17 @@ def train(
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
     data_root: Optional[Path] = typer.Option(None, help="Folder of the data files (fashion-mnist)."),
 ) -> None:
-    """Train a CNN digitally, optionally HAT-fine-tune it for a chip, save a checkpoint."""
+    """Train a CNN digitally, optionally HAT-fine-tune it for a chip, or train an MLP on-chip; save a checkpoint."""
     from aimc.data import load_dataset
     from aimc.demo import RECIPES
     from aimc.models import accuracy, train_digital
     from aimc.train.fit import hat_finetune, load_into, save_checkpoint, split_state
     from aimc.train.hat import HAT_PRESETS
+    from aimc.train.onchip import METHODS, fit_onchip
+    import torch
 
-    if method not in ("digital", "hat"):
-        _fail(f"--method must be digital or hat, got {method!r}")
+    if method not in ("digital", "hat", *METHODS):
+        _fail(f"--method must be digital, hat or one of {', '.join(METHODS)}; got {method!r}")
     if hat_preset not in HAT_PRESETS:
         _fail(f"--hat-preset must be one of {', '.join(HAT_PRESETS)}, got {hat_preset!r}")
     if out.exists() and not force:
@@ -152,6 +159,20 @@ def train(
         r = RECIPES[dataset]
         report = hook or (lambda a, t, d: None)
         x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=data_root, seed=seed)
+        if method in METHODS:  # on-chip: an MLP whose weights are updated by pulses
+            chip = chip or "rram-1t1r"
+            if r.get("threads"):
+                torch.set_num_threads(r["threads"])
+            res = fit_onchip(x_tr, y_tr, chip=chip, method=method, hidden=hidden, epochs=epochs, lr=lr, seed=seed,
+                             progress=lambda a, t, _d: report(a, t, method), x_test=x_te, y_test=y_te)
+            acc = res.test_accuracy
+            meta = dict(dataset=dataset, method=method, chip=chip, seed=seed, model="mlp", test_accuracy=acc,
+                        onchip=res.config, history=res.history)
+            save_checkpoint(res.model.to_torch(), out, meta, overwrite=force)
+            _out.print(f"saved {out} ({method} on {chip}, test accuracy {100 * acc:.2f} %); load it with "
+                       f"aimc.train.onchip.load_mlp", highlight=False, soft_wrap=True)
+            return
+        chip = chip or "pcm-hermes"
         total = r["epochs"] + (epochs if method == "hat" else 0)
         model = train_digital(r["model"](seed=seed), x_tr, y_tr, epochs=r["epochs"], lr=r["lr"],
                               batch_size=r["batch_size"], seed=seed, progress=lambda a, _t, _d: report(a, total, "digital"))
@@ -181,6 +202,31 @@ def chips_cmd() -> None:
             text = f"(invalid preset: {str(e).splitlines()[0]})"
         first = text.split(". ")[0].rstrip(".") + "."
         typer.echo(f"{name:<14} {first}")
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    chip: str = typer.Option("rram-1t1r", help="Pulsed device of the on-chip rows (rram-1t1r or ecram)."),
+    repeats: int = typer.Option(5, help="Timed epochs per row (median)."),
+    warmup: int = typer.Option(1, help="Untimed epochs first."),
+    name: Optional[list[str]] = typer.Option(None, "--name", help="Rows to time (repeatable; default all)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line per row."),
+) -> None:
+    """Time one training epoch of HAT and on-chip training against plain PyTorch (median ms, ratio)."""
+    from aimc.bench import TRAIN_ROWS, bench_train
+
+    with _user_errors():
+        rows = bench_train(names=name or TRAIN_ROWS, chip=chip, repeats=repeats, warmup=warmup)
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+        return
+    table = Table(title=f"one digits training epoch vs plain PyTorch (median of {repeats}, {rows[0]['threads']} torch threads)")
+    for col in ("name", "model", "ms/epoch", "digital ms/epoch", "ratio"):
+        table.add_column(col, justify="left" if col in ("name", "model") else "right")
+    for r in rows:
+        table.add_row(r["name"], r["model"], f"{r['ms_per_epoch']:.1f}", f"{r['digital_ms_per_epoch']:.1f}", f"{r['ratio']:.2f}")
+    _out.print(table)
 
 
 @bench_app.command("mvm")
