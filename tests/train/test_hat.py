@@ -237,3 +237,13 @@ def test_conv_training_read_with_abs_max_scaling_matches_chip_up_to_dac_noise():
         y_hat, y_chip = a.train()(x), a.eval()(x)
     err = (y_hat - y_chip) / y_chip.abs().max()
     assert float(err.abs().mean()) < 0.01 and abs(float(err.mean())) < 0.002  # only DAC-noise size errors
+
+
+def test_tabulated_device_std_matches_the_formula():
+    from aimc.train.hat import HATForward
+
+    dev = DEVICES.get("pcm-hermes")()
+    fwd = HATForward(HATConfig(t_eval_s=31_536_000.0), torch.Generator().manual_seed(0))
+    w = torch.rand(5000) * 2 - 1
+    exact = device_weight_std(w.double(), dev, 31_536_000.0).float()
+    assert torch.allclose(fwd._device_sd(w, dev), exact, rtol=2e-3, atol=1e-6)

@@ -28,7 +28,7 @@ from aimc.models import accuracy, n_params, train_digital
 from aimc.train.fit import hat_finetune
 from aimc.train.hat import HAT_PRESETS, HATConfig
 
-__all__ = ["hat_table", "markdown", "TABLE_TIMES_S"]
+__all__ = ["hat_table", "hybrid_table", "markdown", "TABLE_TIMES_S"]
 
 #: 1 hour, 1 day, 1 year after programming.
 TABLE_TIMES_S = (3600, 86400, 31_536_000)
@@ -116,3 +116,66 @@ def markdown(result: dict[str, Any]) -> str:
         cells = " | ".join(f"{100 * t['mean']:.2f} ± {100 * t['std']:.2f}" for t in row["times"])
         lines.append(f"| {name} | {100 * row['fp_accuracy']:.2f} | {cells} |")
     return "\n".join(lines)
+
+
+def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips: int = 10,
+                 t_s: float = 2_592_000.0, variants: Sequence[tuple[str, ...]] = (("bias", "out_gain"),
+                                                                                 ("bias", "out_gain", "adapter")),
+                 rank: int = 4, n_calib: int = 5000, epochs: int = 1, lr: float = 1e-3, seed: int = 0,
+                 max_test: int | None = None, root=None,
+                 progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Accuracy of a plainly trained model deployed for ``t_s`` (with GDC), before and after
+    hybrid on-device fine-tuning (:func:`aimc.train.hybrid.hybrid_finetune`) of each
+    ``variants`` entry (a tuple of parts), on ``n_chips`` chips; ``n_calib`` training
+    images (not test images) are the on-device fine-tuning set.
+
+    Returns:
+        A JSON-able dict with ``fp_accuracy``, ``deployed`` (mean, std, per_chip) and
+        ``rows``: per variant, ``parts``, ``trainable`` (digital parameters trained),
+        ``mean``, ``std``, ``per_chip``.
+    """
+    from aimc.train.hybrid import hybrid_finetune
+
+    if dataset not in RECIPES:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(RECIPES)}")
+    recipe = RECIPES[dataset]
+    report = progress or (lambda a, t, d: None)
+    total = recipe["epochs"] + n_chips * (1 + len(variants))
+    start = time.perf_counter()
+    with _num_threads(recipe["threads"]):
+        x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=root, seed=seed)
+        max_test = recipe["max_test"] if max_test is None else max_test
+        if max_test is not None and len(x_te) > max_test:
+            keep = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(seed))[:max_test]
+            x_te, y_te = x_te[keep], y_te[keep]
+        fp = train_digital(recipe["model"](seed=seed), x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"],
+                           batch_size=recipe["batch_size"], seed=seed,
+                           progress=lambda a, _t, _d: report(a, total, "digital training"))
+        calib = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(seed + 7))[:n_calib]
+        xc, yc = x_tr[calib], y_tr[calib]
+
+        def deployed(chip_seed: int) -> torch.nn.Module:
+            m = aimc.convert(fp, chip)
+            aimc.program(m, seed=chip_seed)
+            aimc.drift(m, t_s)
+            aimc.compensate(m)
+            return m
+
+        seeds = [1_000_000 * seed + i for i in range(n_chips)]
+        base, after = [], [[] for _ in variants]
+        trainable = [0] * len(variants)
+        for c, s in enumerate(seeds):
+            base.append(accuracy(deployed(s), x_te, y_te, batch_size=128))
+            report(1, total, f"chip {c + 1}: deployed")
+            for v, parts in enumerate(variants):
+                m = hybrid_finetune(deployed(s), xc, yc, parts=parts, rank=rank, epochs=epochs, lr=lr, seed=seed)
+                trainable[v] = sum(p.numel() for p in m.parameters() if p.requires_grad)
+                after[v].append(accuracy(m, x_te, y_te, batch_size=128))
+                report(1, total, f"chip {c + 1}: {'+'.join(parts)}")
+    rows = [dict(parts=list(p), trainable=trainable[v], mean=_mean_std(after[v])[0], std=_mean_std(after[v])[1],
+                 per_chip=after[v]) for v, p in enumerate(variants)]
+    return dict(dataset=dataset, chip=aimc.chips.load(chip).name, t_s=t_s, label=time_label(t_s),
+                fp_accuracy=accuracy(fp, x_te, y_te), n_params=n_params(fp), n_chips=n_chips, n_calib=n_calib,
+                epochs=epochs, rank=rank, n_test=len(x_te),
+                deployed=dict(mean=_mean_std(base)[0], std=_mean_std(base)[1], per_chip=base),
+                rows=rows, elapsed_s=round(time.perf_counter() - start, 1))
