@@ -246,4 +246,5 @@ def test_tabulated_device_std_matches_the_formula():
     fwd = HATForward(HATConfig(t_eval_s=31_536_000.0), torch.Generator().manual_seed(0))
     w = torch.rand(5000) * 2 - 1
     exact = device_weight_std(w.double(), dev, 31_536_000.0).float()
-    assert torch.allclose(fwd._device_sd(w, dev), exact, rtol=2e-3, atol=1e-6)
+    # nearest grid point: |dw| <= 1/8192, slope of the std at most ~0.3 -> <= 0.3 % of std >= 0.011
+    assert torch.allclose(fwd._device_sd(w, dev), exact, rtol=5e-3, atol=1e-6)
