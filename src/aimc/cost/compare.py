@@ -11,7 +11,8 @@ Each model is priced per inference at batch 1 on three machines:
 
 Latency is the sum of the layers' latencies (no pipelining across layers at batch 1);
 TOPS = 2 * MACs / latency; TOPS/mm2 divides by the silicon the model occupies (analog
-tiles, DIMC macros, the GPU die).
+tiles, DIMC macros, the GPU die); weights/mm2 is the stored weight density of that
+silicon (a GPU's weights live off-chip).
 
 Run ``python -m aimc.cost.compare`` to print the README table.
 
@@ -29,7 +30,7 @@ from typing import Any
 import torch
 
 from aimc.cost.baselines import load_baseline, price_baseline
-from aimc.cost.builders import extract_workload_io, is_stationary, transformer_block_workload
+from aimc.cost.builders import extract_workload_io, is_stationary, transformer_block_workload, weights_stored
 from aimc.cost.memory_wall import analog_costs
 from aimc.cost.workload import LayerCost, LayerWork
 
@@ -60,10 +61,13 @@ def _row(model: str, hardware: str, note: str, layers: list[LayerWork], costs: l
     area = sum(c.area_mm2 for c in costs)
     tops = 2.0 * macs / t * 1e-3 if t > 0 else math.nan          # ops/ns = 1e9 ops/s -> 1e-3 TOPS
     wmove = sum(c.detail_pJ.get("weights", 0.0) for c in costs)
+    stored = sum(weights_stored(w) for w in layers if is_stationary(w))
+    on_chip = not hardware.startswith("GPU")  # a GPU keeps its weights off-chip, in HBM
     return {"model": model, "hardware": hardware, "macs": int(macs), "energy_uJ": e * 1e-6,
             "latency_us": t * 1e-3, "tops": tops, "tops_per_w": 2.0 * macs / e if e > 0 else math.nan,
             "tops_per_mm2": tops / area if area > 0 else math.nan, "area_mm2": area,
-            "weight_movement_share": wmove / e if e > 0 else math.nan, "precision": note}
+            "weight_movement_share": wmove / e if e > 0 else math.nan, "precision": note,
+            "weights_per_mm2": stored / area if (on_chip and area > 0) else math.nan}
 
 
 def compare(workloads: dict[str, list[LayerWork]] | None = None, analog: Any = "pcm-hermes",
@@ -82,7 +86,7 @@ def compare(workloads: dict[str, list[LayerWork]] | None = None, analog: Any = "
     Returns:
         one dict per (model, hardware): ``energy_uJ``, ``latency_us``, ``tops``,
         ``tops_per_w``, ``tops_per_mm2``, ``area_mm2``, ``weight_movement_share``,
-        ``precision`` (a note), ``macs``.
+        ``weights_per_mm2``, ``precision`` (a note), ``macs``.
     """
     workloads = comparison_workloads() if workloads is None else workloads
     dspec, gspec = load_baseline(digital), load_baseline(gpu)
@@ -116,14 +120,15 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     Example:
         >>> from aimc.cost.builders import mlp_workload
         >>> print(format_table(compare({"mlp": mlp_workload([64, 64])}, analog=None)).splitlines()[0])
-        | model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | TOPS/mm2 | weight movement | precision |
+        | model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | TOPS/mm2 | weights/mm2 | weight movement | precision |
     """
     head = ("| model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | TOPS/mm2 "
-            "| weight movement | precision |")
-    lines = [head, "|" + "---|" * 9]
+            "| weights/mm2 | weight movement | precision |")
+    lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(f"| {r['model']} | {r['hardware']} | {_fmt(r['energy_uJ'])} | {_fmt(r['latency_us'])} | "
                      f"{_fmt(r['tops'])} | {_fmt(r['tops_per_w'])} | {_fmt(r['tops_per_mm2'])} | "
+                     f"{_fmt(r['weights_per_mm2'])} | "
                      f"{r['weight_movement_share']:.0%} | {r['precision']} |")
     return "\n".join(lines)
 
