@@ -53,3 +53,22 @@ def test_train_onchip_writes_an_mlp_checkpoint(tmp_path):
 def test_train_onchip_rejects_a_chip_without_pulsed_device(tmp_path):
     res = runner.invoke(app, ["train", "--method", "analog-sgd", "--chip", "pcm-hermes", "--out", str(tmp_path / "x")])
     assert res.exit_code == 2 and "rram-1t1r" in res.output
+
+
+def test_train_hybrid_saves_the_deployed_chip(tmp_path):
+    import torch
+
+    import aimc
+    from aimc.models import digits_cnn
+    from aimc.train.hybrid import add_adapters
+
+    out = tmp_path / "chip.safetensors"
+    res = runner.invoke(app, ["train", "--method", "hybrid", "--epochs", "1", "--n-calib", "300", "--rank", "2",
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "after on-device fine-tuning" in res.output
+    model = add_adapters(aimc.convert(digits_cnn(seed=0), "pcm-hermes"), rank=2)
+    aimc.nn.load_state(model, out)
+    assert all(m.is_programmed for _, m in aimc.nn.analog_layers(model))
+    assert float(model[0].up.weight.detach().abs().sum()) > 0
+    assert torch.isfinite(model(torch.zeros(2, 1, 8, 8))).all()

@@ -122,7 +122,8 @@ def demo(
 @app.command()
 def train(
     dataset: str = typer.Option("digits", help="Data set: digits or fashion-mnist."),
-    method: str = typer.Option("hat", help="digital (plain training), hat (hardware-aware fine-tuning), or on-chip "
+    method: str = typer.Option("hat", help="digital (plain training), hat (hardware-aware fine-tuning), hybrid "
+                                               "(on-device fine-tuning of a deployed chip's digital parts), or on-chip "
                                                "training of an MLP by pulses: analog-sgd, mixed-precision, tiki-taka-v2, c-ttv2."),
     chip: Optional[str] = typer.Option(None, help="Chip: HAT noise and quantisation (default pcm-hermes), or the pulsed "
                                                   "device of on-chip training (rram-1t1r (default) or ecram)."),
@@ -134,6 +135,12 @@ def train(
     t_eval: float = typer.Option(86400.0, help="Time after programming (s) whose noise HAT trains for."),
     hat_preset: str = typer.Option("default", "--hat-preset",
                                    help="HAT settings: default (chip device noise, --noise-scale, --t-eval) or afm."),
+    init: Optional[Path] = typer.Option(None, help="Start from this checkpoint instead of training digitally."),
+    chip_seed: int = typer.Option(0, help="hybrid: programming seed of the deployed chip."),
+    deploy_time: float = typer.Option(2_592_000.0, help="hybrid: time since programming (s), default 1 month."),
+    parts: str = typer.Option("bias,out_gain,adapter", help="hybrid: digital parts to train, comma-separated."),
+    rank: int = typer.Option(4, help="hybrid: rank of the digital adapters."),
+    n_calib: int = typer.Option(5000, help="hybrid: training images used for on-device fine-tuning."),
     out: Path = typer.Option(Path("aimc-model.safetensors"), help="Checkpoint to write (safetensors)."),
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
     data_root: Optional[Path] = typer.Option(None, help="Folder of the data files (fashion-mnist)."),
@@ -142,13 +149,13 @@ def train(
     from aimc.data import load_dataset
     from aimc.demo import RECIPES
     from aimc.models import accuracy, train_digital
-    from aimc.train.fit import hat_finetune, load_into, save_checkpoint, split_state
+    from aimc.train.fit import hat_finetune, load_checkpoint, load_into, save_checkpoint, split_state
     from aimc.train.hat import HAT_PRESETS
     from aimc.train.onchip import METHODS, fit_onchip
     import torch
 
-    if method not in ("digital", "hat", *METHODS):
-        _fail(f"--method must be digital, hat or one of {', '.join(METHODS)}; got {method!r}")
+    if method not in ("digital", "hat", "hybrid", *METHODS):
+        _fail(f"--method must be digital, hat, hybrid or one of {', '.join(METHODS)}; got {method!r}")
     if hat_preset not in HAT_PRESETS:
         _fail(f"--hat-preset must be one of {', '.join(HAT_PRESETS)}, got {hat_preset!r}")
     if out.exists() and not force:
@@ -173,9 +180,31 @@ def train(
                        f"aimc.train.onchip.load_mlp", highlight=False, soft_wrap=True)
             return
         chip = chip or "pcm-hermes"
-        total = r["epochs"] + (epochs if method == "hat" else 0)
-        model = train_digital(r["model"](seed=seed), x_tr, y_tr, epochs=r["epochs"], lr=r["lr"],
-                              batch_size=r["batch_size"], seed=seed, progress=lambda a, _t, _d: report(a, total, "digital"))
+        total = r["epochs"] + (epochs if method in ("hat", "hybrid") else 0)
+        if init is not None:
+            model = r["model"](seed=seed)
+            load_into(model, None, load_checkpoint(init)[0])
+        else:
+            model = train_digital(r["model"](seed=seed), x_tr, y_tr, epochs=r["epochs"], lr=r["lr"],
+                                  batch_size=r["batch_size"], seed=seed,
+                                  progress=lambda a, _t, _d: report(a, total, "digital"))
+        if method == "hybrid":  # fine-tune a deployed chip's digital parts; save the chip itself
+            from aimc.nn.io import save_state
+            from aimc.train.hybrid import deploy_and_finetune
+
+            if out.exists() and not force:
+                raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+            calib = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(seed + 7))[:n_calib]
+            deployed, before, after = deploy_and_finetune(
+                model, chip, x_tr[calib], y_tr[calib], x_te, y_te, chip_seed=chip_seed, t_s=deploy_time,
+                parts=tuple(p.strip() for p in parts.split(",")), rank=rank, epochs=epochs, lr=r["lr"] / 3,
+                batch_size=r["batch_size"], seed=seed, progress=lambda a, _t, _d: report(a, total, "on-device"))
+            save_state(deployed, out, overwrite=force)
+            _out.print(f"chip {chip_seed} of {chip} after {deploy_time:g} s: test accuracy {100 * before:.2f} % "
+                       f"deployed, {100 * after:.2f} % after on-device fine-tuning of {parts}; saved the "
+                       f"deployed chip to {out} (aimc.nn.load_state into a converted model with "
+                       f"aimc.train.hybrid.add_adapters)", highlight=False, soft_wrap=True)
+            return
         cfg, saved = None, model
         if method == "hat":
             cfg = HAT_PRESETS[hat_preset].replace(noise_scale=noise_scale, t_eval_s=t_eval) if hat_preset == "default" \

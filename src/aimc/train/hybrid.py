@@ -36,7 +36,7 @@ from aimc.models import train_digital
 from aimc.nn.convert import analog_layers
 from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLinear
 
-__all__ = ["LowRankAdapter", "add_adapters", "hybrid_finetune", "PARTS"]
+__all__ = ["LowRankAdapter", "add_adapters", "hybrid_finetune", "deploy_and_finetune", "PARTS"]
 
 #: The digital parts :func:`hybrid_finetune` can train.
 PARTS = ("bias", "out_gain", "adapter")
@@ -128,3 +128,27 @@ def hybrid_finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: S
                 mod.up.weight.requires_grad_(True)
     train_digital(model, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
     return model.eval()
+
+
+def deploy_and_finetune(model: nn.Module, chip, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
+                        y_test: torch.Tensor, chip_seed: int = 0, t_s: float = 2_592_000.0,
+                        parts: Sequence[str] = PARTS, rank: int = 4, epochs: int = 1, lr: float = 1e-3,
+                        batch_size: int = 128, seed: int = 0,
+                        progress: Callable[[int, int, str], None] | None = None) -> tuple[nn.Module, float, float]:
+    """Convert ``model``, program chip ``chip_seed``, let it drift for ``t_s``, compensate,
+    and fine-tune its digital ``parts`` on ``(x, y)``.
+
+    Returns:
+        ``(deployed_model, test_accuracy_before, test_accuracy_after)``.
+    """
+    import aimc
+    from aimc.models import accuracy
+
+    analog = aimc.convert(model, chip)
+    aimc.program(analog, seed=chip_seed)
+    aimc.drift(analog, t_s)
+    aimc.compensate(analog)
+    before = accuracy(analog, x_test, y_test, batch_size=128)
+    hybrid_finetune(analog, x, y, parts=parts, rank=rank, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                    progress=progress)
+    return analog, before, accuracy(analog, x_test, y_test, batch_size=128)
