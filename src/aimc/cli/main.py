@@ -147,7 +147,7 @@ def train(
 ) -> None:
     """Train a CNN digitally, optionally HAT-fine-tune it for a chip, or train an MLP on-chip; save a checkpoint."""
     from aimc.data import load_dataset
-    from aimc.demo import RECIPES
+    from aimc.demo import RECIPES, _num_threads
     from aimc.models import accuracy, train_digital
     from aimc.train.fit import hat_finetune, load_checkpoint, load_into, save_checkpoint, split_state
     from aimc.train.hat import HAT_PRESETS
@@ -168,10 +168,9 @@ def train(
         x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=data_root, seed=seed)
         if method in METHODS:  # on-chip: an MLP whose weights are updated by pulses
             chip = chip or "rram-1t1r"
-            if r.get("threads"):
-                torch.set_num_threads(r["threads"])
-            res = fit_onchip(x_tr, y_tr, chip=chip, method=method, hidden=hidden, epochs=epochs, lr=lr, seed=seed,
-                             progress=lambda a, t, _d: report(a, t, method), x_test=x_te, y_test=y_te)
+            with _num_threads(r.get("threads")):
+                res = fit_onchip(x_tr, y_tr, chip=chip, method=method, hidden=hidden, epochs=epochs, lr=lr,
+                                 seed=seed, progress=lambda a, t, _d: report(a, t, method), x_test=x_te, y_test=y_te)
             acc = res.test_accuracy
             meta = dict(dataset=dataset, method=method, chip=chip, seed=seed, model="mlp", test_accuracy=acc,
                         onchip=res.config, history=res.history)
