@@ -199,13 +199,17 @@ class HATForward:
         return r
 
     def _tile_weights(self, layer) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy normalised tile weights (T, out, R) and their column scales (T, out, 1)."""
+        """Noisy normalised tile weights (T, out, R) and their column scales (T, out, 1);
+        ``R`` is the tile height, or just ``in_features`` when one tile holds them all."""
         cfg, chip, lay = self.cfg, layer.chip, layer.layout
         if cfg.clip_sigma is not None:
             clip_channels_(layer.weight, cfg.clip_sigma)
         w = layer.analog_weight()  # (out, in)
-        pad = lay.t_in * lay.rows - lay.in_features
-        wt = F.pad(w, (0, pad)).view(lay.out_features, lay.t_in, lay.rows).transpose(0, 1)  # (T, out, R)
+        if lay.t_in == 1:
+            wt = w[None]  # (1, out, in): no padding rows
+        else:
+            pad = lay.t_in * lay.rows - lay.in_features
+            wt = F.pad(w, (0, pad)).view(lay.out_features, lay.t_in, lay.rows).transpose(0, 1)  # (T, out, R)
         scale = wt.detach().abs().amax(dim=2, keepdim=True).clamp(min=1e-12)  # (T, out, 1)
         wn = wt / scale
         if cfg.noise_scale > 0:
@@ -242,8 +246,8 @@ class HATForward:
         else:
             amax = x.detach().abs().amax(dim=1, keepdim=True).clamp(min=1e-12)  # (B, 1)
         xn = self._dac(chip, x / amax)
-        pad = lay.t_in * lay.rows - lay.in_features
-        xt = F.pad(xn, (0, pad)).view(-1, lay.t_in, lay.rows).transpose(0, 1)  # (T, B, R)
+        T, R = wn.shape[0], wn.shape[2]
+        xt = xn[None] if T == 1 else F.pad(xn, (0, T * R - lay.in_features)).view(-1, T, R).transpose(0, 1)  # (T, B, R)
         y = self._adc(chip, torch.bmm(xt, wn.transpose(1, 2)))  # (T, B, out), device units
         return (y * scale.transpose(1, 2)).sum(dim=0) * amax
 
@@ -257,17 +261,25 @@ class HATForward:
             x = F.pad(x, pads, mode="constant" if layer.padding_mode == "zeros" else layer.padding_mode)
         wn, scale = self._tile_weights(layer)  # (T, out, R)
         T, n_out, R = wn.shape
-        eye = torch.eye(T, device=wn.device, dtype=wn.dtype)
-        w_stack = (wn[:, :, None, :] * eye[:, None, :, None]).reshape(T * n_out, T * R)[:, :lay.in_features]
-        w_stack = w_stack.reshape(T * n_out, *layer.weight.shape[1:])
+        if T == 1:
+            w_stack = wn.reshape(n_out, *layer.weight.shape[1:])
+        else:
+            eye = torch.eye(T, device=wn.device, dtype=wn.dtype)
+            w_stack = (wn[:, :, None, :] * eye[:, None, :, None]).reshape(T * n_out, T * R)[:, :lay.in_features]
+            w_stack = w_stack.reshape(T * n_out, *layer.weight.shape[1:])
         kw = dict(stride=layer.stride, dilation=layer.dilation)
         dac_sd = None
         if self.cfg.input_range == "learned":
             amax = self._input_range(layer, x)
             y = conv(self._dac(chip, x / amax), w_stack, **kw)  # (B, T*out, *o): exact chip DAC
         else:
-            xd = x.detach().abs().amax(dim=1, keepdim=True)
-            amax = pool(xd, layer.kernel_size, layer.stride, 0, layer.dilation).clamp(min=1e-12)  # (B, 1, *o)
+            amax = x.detach().abs().amax(dim=1, keepdim=True)
+            for d in range(nd):  # patch abs-max, one spatial axis at a time (separable max)
+                one = [1] * nd
+                k, st, dl = list(one), list(one), list(one)
+                k[d], st[d], dl[d] = layer.kernel_size[d], layer.stride[d], layer.dilation[d]
+                amax = pool(amax, k, st, 0, dl)
+            amax = amax.clamp(min=1e-12)  # (B, 1, *o)
             y = conv(x, w_stack, **kw) / amax
             dac = max_code(chip.dac.bits) if self.cfg.quantize_io else None
             if dac is not None:  # DAC rounding as its additive-noise equivalent
