@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--chips", type=int, default=10)
     ap.add_argument("--hat", default="readme", help="readme (module doc) or a preset: " + ", ".join(HAT_PRESETS))
     ap.add_argument("--epochs", type=int, default=10, help="HAT fine-tuning epochs")
+    ap.add_argument("--digital-epochs", type=int, default=10, help="epochs of the floating-point model")
     ap.add_argument("--max-test", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print the JSON result instead of markdown")
@@ -51,11 +52,12 @@ def main() -> None:
     if a.table == "hat":
         cfg = HAT if a.hat == "readme" else a.hat
         r = hat_table(a.dataset, a.chip, n_chips=a.chips, hat=cfg, hat_epochs=a.epochs, seed=a.seed,
-                      max_test=a.max_test, progress=_progress)
+                      max_test=a.max_test, digital_epochs=a.digital_epochs, progress=_progress)
         print(file=sys.stderr)
         print(json.dumps(r) if a.json else markdown(r))
         return
-    r = hybrid_table(a.dataset, a.chip, n_chips=a.chips, seed=a.seed, max_test=a.max_test, progress=_progress)
+    r = hybrid_table(a.dataset, a.chip, n_chips=a.chips, seed=a.seed, max_test=a.max_test,
+                     digital_epochs=a.digital_epochs, progress=_progress)
     print(file=sys.stderr)
     if a.json:
         print(json.dumps(r))

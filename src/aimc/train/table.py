@@ -38,6 +38,7 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
               times_s: Sequence[float] = TABLE_TIMES_S, hat: HATConfig | str = "default",
               hat_epochs: int = 10, hat_lr_factor: float = 1 / 3, seed: int = 0,
               max_test: int | None = None, max_train: int | None = None, root=None,
+              digital_epochs: int | None = None,
               progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Measure floating point, plain and HAT accuracy on chips (module doc).
 
@@ -48,6 +49,7 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
         hat_epochs: HAT fine-tuning epochs, Adam at ``hat_lr_factor`` x the recipe's lr.
         max_test: evaluate on at most this many test images (default: the recipe's).
         max_train: train on at most this many images (tests and quick looks).
+        digital_epochs: epochs of the floating-point model (default: the recipe's).
 
     Returns:
         A JSON-able dict: ``dataset``, ``chip``, ``hat`` (the config), ``fp_accuracy``,
@@ -62,7 +64,8 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
     cfg = HAT_PRESETS[hat] if isinstance(hat, str) and hat in HAT_PRESETS else hat
     if not isinstance(cfg, HATConfig):
         raise ValueError(f"hat must be a HATConfig or one of {', '.join(HAT_PRESETS)}, got {hat!r}")
-    recipe = RECIPES[dataset]
+    recipe = dict(RECIPES[dataset])
+    recipe["epochs"] = digital_epochs or recipe["epochs"]
     report = progress or (lambda a, t, d: None)
     total = recipe["epochs"] + hat_epochs + 2 * n_chips * len(times_s)
     start = time.perf_counter()
@@ -90,6 +93,7 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
                      for t, a in zip(times_s, acc)]
             rows.append(dict(method=method, fp_accuracy=own_fp, times=times))
     return dict(dataset=dataset, chip=aimc.chips.load(chip).name, hat=cfg.to_dict(), hat_epochs=hat_epochs,
+                digital_epochs=recipe["epochs"],
                 fp_accuracy=rows[0]["fp_accuracy"], n_chips=n_chips, n_test=len(x_te), n_params=n_params(fp),
                 seed=seed, elapsed_s=round(time.perf_counter() - start, 1), rows=rows)
 
@@ -122,12 +126,13 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
                  t_s: float = 2_592_000.0, variants: Sequence[tuple[str, ...]] = (("bias", "out_gain"),
                                                                                  ("bias", "out_gain", "adapter")),
                  rank: int = 4, n_calib: int = 5000, epochs: int = 1, lr: float = 1e-3, seed: int = 0,
-                 max_test: int | None = None, root=None,
+                 max_test: int | None = None, root=None, digital_epochs: int | None = None,
                  progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Accuracy of a plainly trained model deployed for ``t_s`` (with GDC), before and after
     hybrid on-device fine-tuning (:func:`aimc.train.hybrid.hybrid_finetune`) of each
     ``variants`` entry (a tuple of parts), on ``n_chips`` chips; ``n_calib`` training
-    images (not test images) are the on-device fine-tuning set.
+    images (not test images) are the on-device fine-tuning set; ``digital_epochs`` trains
+    the floating-point model (default: the recipe's).
 
     Returns:
         A JSON-able dict with ``fp_accuracy``, ``deployed`` (mean, std, per_chip) and
@@ -138,7 +143,8 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
 
     if dataset not in RECIPES:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(RECIPES)}")
-    recipe = RECIPES[dataset]
+    recipe = dict(RECIPES[dataset])
+    recipe["epochs"] = digital_epochs or recipe["epochs"]
     report = progress or (lambda a, t, d: None)
     total = recipe["epochs"] + n_chips * (1 + len(variants))
     start = time.perf_counter()
@@ -176,6 +182,6 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
                  per_chip=after[v]) for v, p in enumerate(variants)]
     return dict(dataset=dataset, chip=aimc.chips.load(chip).name, t_s=t_s, label=time_label(t_s),
                 fp_accuracy=accuracy(fp, x_te, y_te), n_params=n_params(fp), n_chips=n_chips, n_calib=n_calib,
-                epochs=epochs, rank=rank, n_test=len(x_te),
+                epochs=epochs, rank=rank, n_test=len(x_te), digital_epochs=recipe["epochs"],
                 deployed=dict(mean=_mean_std(base)[0], std=_mean_std(base)[1], per_chip=base),
                 rows=rows, elapsed_s=round(time.perf_counter() - start, 1))
