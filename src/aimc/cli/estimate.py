@@ -23,8 +23,10 @@ def estimate_cmd(
     model: str = typer.Argument(..., help="digits-cnn, fashion-cnn, mvm:ROWSxCOLS[xN], transformer[:D,H,FF,SEQ] "
                                           "or a .safetensors checkpoint from `aimc train`."),
     chip: str = typer.Option("pcm-hermes", help="Chip preset name (see `aimc chips`) or a YAML file."),
-    baseline: Optional[str] = typer.Option(None, help="Also price a baseline (e.g. gpu-a100, sram-dimc)."),
+    baseline: Optional[str] = typer.Option(None, help="Also price a baseline: gpu-a100, gpu-h100, cpu-xeon, dimc-22nm (or a YAML file)."),
     batch: int = typer.Option(1, help="Batch size the baseline amortises weight reads over, >= 1."),
+    phases: Optional[int] = typer.Option(None, help="Array reads per MVM, overriding the chip's cost.phases "
+                                                    "(pcm-hermes: 1 = one-phase, 4 = four-phase high-precision mode)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
     plot: Optional[Path] = typer.Option(None, help="Save a stacked-bar plot of the energy breakdown (PNG)."),
 ) -> None:
@@ -33,12 +35,15 @@ def estimate_cmd(
     from aimc.cli.main import _fail, _out, _user_errors
     from aimc.cost.catalog import load_workload
     from aimc.cost.estimator import estimate
+    from aimc.cost.params import DEFAULT_SOURCES, CostConfig
     from aimc.cost.plot import plot_breakdown
 
     if batch < 1:
         _fail(f"--batch must be >= 1, got {batch}")
     with _user_errors():
         spec = load(chip)
+        if phases is not None:
+            spec = spec.replace(cost=(spec.cost or CostConfig(sources=DEFAULT_SOURCES)).replace(phases=phases))
         report = estimate(load_workload(model, spec), spec, baseline=baseline, batch=batch)
         if plot is not None:
             plot_breakdown(report, plot)

@@ -6,8 +6,17 @@ Each model is priced per inference at batch 1 on three machines:
   crossbars. Attention's activation x activation products (``stationary=False``) cannot
   be programmed into PCM every inference, so they run on a digital co-processor, priced
   here as the digital IMC baseline (a hybrid, as analog transformer designs propose).
-* **digital IMC** (``dimc-22nm``): every layer in SRAM macros, exact integer arithmetic.
+* **digital IMC** (``dimc-22nm``): every layer in SRAM macros, exact integer arithmetic,
+  wrapped in the *same* system-level components as the analog chip (buffers,
+  interconnect, accumulation/scaling/activation, static power, with the analog chip's
+  ``cost`` parameters; :func:`aimc.cost.baselines.dimc.price_dimc`), so the two differ only
+  in their arrays.
 * **GPU** (``gpu-a100``, int8 tensor cores): per-layer roofline.
+
+Two efficiencies are reported: the system TOPS/W (all energy), and the compute-core TOPS/W
+(analog: array read + DAC + ADC; digital IMC: the macros; GPU: the MACs alone, with no
+memory traffic or idle power), so a macro-level claim and a chip-level claim are never
+compared with each other.
 
 Latency is the sum of the layers' latencies (no pipelining across layers at batch 1);
 TOPS = 2 * MACs / latency; TOPS/mm2 divides by the silicon the model occupies (analog
@@ -32,12 +41,13 @@ import torch
 from aimc.cost.baselines import load_baseline, price_baseline
 from aimc.cost.builders import extract_workload_io, is_stationary, transformer_block_workload, weights_stored
 from aimc.cost.memory_wall import analog_costs
+from aimc.cost.params import CostConfig
 from aimc.cost.workload import LayerCost, LayerWork
 
-__all__ = ["comparison_workloads", "compare", "format_table", "main"]
+__all__ = ["comparison_workloads", "compare", "format_table", "mvm_error", "main"]
 
 PRECISION = {
-    "analog": "8b DAC/ADC; PCM programming/read noise and drift: approximate",
+    "analog": "approximate: 8b DAC/ADC, PCM programming/read noise and drift",
     "dimc": "exact int8 x int8 (bit-serial, adder tree)",
     "gpu": "exact int8 (int32 accumulate)",
 }
@@ -63,15 +73,39 @@ def _row(model: str, hardware: str, note: str, layers: list[LayerWork], costs: l
     wmove = sum(c.detail_pJ.get("weights", 0.0) for c in costs)
     stored = sum(weights_stored(w) for w in layers if is_stationary(w))
     on_chip = not hardware.startswith("GPU")  # a GPU keeps its weights off-chip, in HBM
+    core = sum(_core_pJ(hardware, c) for c in costs)
     return {"model": model, "hardware": hardware, "macs": int(macs), "energy_uJ": e * 1e-6,
             "latency_us": t * 1e-3, "tops": tops, "tops_per_w": 2.0 * macs / e if e > 0 else math.nan,
+            "core_tops_per_w": 2.0 * macs / core if core > 0 else math.nan,
             "tops_per_mm2": tops / area if area > 0 else math.nan, "area_mm2": area,
             "weight_movement_share": wmove / e if e > 0 else math.nan, "precision": note,
             "weights_per_mm2": stored / area if (on_chip and area > 0) else math.nan}
 
 
+def _core_pJ(hardware: str, c: LayerCost) -> float:
+    """Compute-core energy: analog array + DAC + ADC (an attention product run in digital
+    IMC: its macros), digital IMC macros, GPU MACs."""
+    if "macro" in c.detail_pJ:
+        return c.detail_pJ["macro"]
+    if hardware.startswith("analog"):
+        return c.energy_pJ.get("array", 0.0) + c.energy_pJ.get("dac", 0.0) + c.energy_pJ.get("adc", 0.0)
+    return c.energy_pJ.get("digital", 0.0)
+
+
+def _system(analog: Any) -> CostConfig | None:
+    """The analog chip's cost parameters, to wrap the digital IMC macros in (None: bare macros)."""
+    if isinstance(analog, CostConfig):
+        return analog
+    if not isinstance(analog, str):
+        return None
+    from aimc.chips import load
+
+    return load(analog).cost or CostConfig()
+
+
 def compare(workloads: dict[str, list[LayerWork]] | None = None, analog: Any = "pcm-hermes",
-            digital: str = "dimc-22nm", gpu: str = "gpu-a100", batch: int = 1) -> list[dict[str, Any]]:
+            digital: str = "dimc-22nm", gpu: str = "gpu-a100", batch: int = 1,
+            system: Any = "same") -> list[dict[str, Any]]:
     """Price each workload on the analog chip, digital IMC and a GPU.
 
     Args:
@@ -82,14 +116,18 @@ def compare(workloads: dict[str, list[LayerWork]] | None = None, analog: Any = "
         digital: digital IMC preset.
         gpu: GPU preset.
         batch: GPU batch (weights read once per batch); IMC costs do not depend on it.
+        system: system-level parameters the digital IMC macros are wrapped in: ``"same"``
+            (the analog chip's ``cost`` section; bare macros when ``analog`` is not a chip
+            name), a chip name, a :class:`~aimc.cost.params.CostConfig`, or ``None`` (bare).
 
     Returns:
         one dict per (model, hardware): ``energy_uJ``, ``latency_us``, ``tops``,
-        ``tops_per_w``, ``tops_per_mm2``, ``area_mm2``, ``weight_movement_share``,
+        ``tops_per_w``, ``core_tops_per_w``, ``tops_per_mm2``, ``area_mm2``, ``weight_movement_share``,
         ``weights_per_mm2``, ``precision`` (a note), ``macs``.
     """
     workloads = comparison_workloads() if workloads is None else workloads
     dspec, gspec = load_baseline(digital), load_baseline(gpu)
+    sysc = _system(analog if system == "same" else system)
     rows = []
     for model, layers in workloads.items():
         if analog is not None:
@@ -97,12 +135,13 @@ def compare(workloads: dict[str, list[LayerWork]] | None = None, analog: Any = "
             dyn = [w for w in layers if not is_stationary(w)]
             ac = analog_costs(stat, analog)
             if ac is not None:
-                hybrid = ac + price_baseline(dyn, dspec, batch)
+                hybrid = ac + price_baseline(dyn, dspec, batch, system=sysc)
                 name = analog if isinstance(analog, str) else "analog"
                 note = PRECISION["analog"] + ("; attention products on digital IMC" if dyn else "")
                 rows.append(_row(model, f"analog ({name})", note, stat + dyn, hybrid))
-        rows.append(_row(model, f"digital IMC ({dspec.name})", PRECISION["dimc"], layers,
-                         price_baseline(layers, dspec, batch)))
+        wrap = "" if sysc is None else " + system"
+        rows.append(_row(model, f"digital IMC ({dspec.name}{wrap})", PRECISION["dimc"], layers,
+                         price_baseline(layers, dspec, batch, system=sysc)))
         rows.append(_row(model, f"GPU ({gspec.name})", PRECISION["gpu"], layers,
                          price_baseline(layers, gspec, batch)))
     return rows
@@ -120,23 +159,56 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     Example:
         >>> from aimc.cost.builders import mlp_workload
         >>> print(format_table(compare({"mlp": mlp_workload([64, 64])}, analog=None)).splitlines()[0])
-        | model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | TOPS/mm2 | weights/mm2 | weight movement | precision |
+        | model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | core TOPS/W | TOPS/mm2 | weights/mm2 | weight movement | precision |
     """
-    head = ("| model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | TOPS/mm2 "
+    head = ("| model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | core TOPS/W | TOPS/mm2 "
             "| weights/mm2 | weight movement | precision |")
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         lines.append(f"| {r['model']} | {r['hardware']} | {_fmt(r['energy_uJ'])} | {_fmt(r['latency_us'])} | "
-                     f"{_fmt(r['tops'])} | {_fmt(r['tops_per_w'])} | {_fmt(r['tops_per_mm2'])} | "
+                     f"{_fmt(r['tops'])} | {_fmt(r['tops_per_w'])} | {_fmt(r['core_tops_per_w'])} | {_fmt(r['tops_per_mm2'])} | "
                      f"{_fmt(r['weights_per_mm2'])} | "
                      f"{r['weight_movement_share']:.0%} | {r['precision']} |")
     return "\n".join(lines)
 
 
+def mvm_error(chip: str, times_s: tuple[float, ...] = (1.0, 86400.0), size: int = 256, seed: int = 0) -> list[float]:
+    """Relative MVM error ``||y_chip - y|| / ||y||`` of one ``size x size`` matrix with weights
+    and inputs uniform in [-1, 1] (512 input vectors), programmed on ``chip`` and read at
+    each time after programming (no drift compensation): the precision side of the table.
+
+    Example:
+        >>> [round(e, 3) for e in mvm_error("ideal", (1.0,), size=16)]
+        [0.0]
+    """
+    import aimc
+
+    g = torch.Generator().manual_seed(seed)
+    lin = torch.nn.Linear(size, size, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.rand(size, size, generator=g) * 2 - 1)
+    x = torch.rand(512, size, generator=g) * 2 - 1
+    with torch.no_grad():
+        y = lin(x)
+        model = aimc.convert(torch.nn.Sequential(lin), chip)
+        aimc.program(model, seed=seed)
+        model.eval()
+        out = []
+        for t in times_s:
+            aimc.drift(model, t)
+            out.append(float((model(x) - y).norm() / y.norm()))
+    return out
+
+
 def main() -> None:
-    """Print the README comparison table (batch 1)."""
+    """Print the README comparison table (batch 1) and the MVM error of each IMC chip."""
     torch.set_num_threads(1)
     print(format_table(compare()))
+    print()
+    for chip in ("pcm-hermes", "sram-dcim"):
+        e1, eday = mvm_error(chip)
+        print(f"relative MVM error, 256x256 uniform weights and inputs, {chip}: "
+              f"{e1:.1%} at 1 s, {eday:.1%} after 1 day (no drift compensation)")
 
 
 if __name__ == "__main__":

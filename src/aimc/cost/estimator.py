@@ -149,8 +149,11 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
         chip: preset name, YAML path or :class:`ChipSpec`; its ``cost:`` section (or the
             defaults) gives the parameters.
         inputs: example input batch for a model: measures layer shapes and input statistics.
-        baseline: a baseline name (``gpu-a100``, ``sram-dimc``, ... from
-            :mod:`aimc.cost.baselines`) priced on the same workload for comparison.
+        baseline: a baseline preset (``gpu-a100``, ``gpu-h100``, ``cpu-xeon``, ``dimc-22nm``;
+            :func:`aimc.cost.baselines.names`) or YAML path, priced on the same workload for
+            comparison. Digital IMC is priced as a system with this chip's own buffers,
+            interconnect, digital periphery and static power (see
+            :func:`aimc.cost.baselines.dimc.price_dimc`), so the two differ only in the arrays.
         replicate: fill spare tiles with copies of the layers (more throughput).
         batch: inferences per baseline call (GPUs amortise weight reads over a batch).
 
@@ -248,17 +251,18 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
         breakdown={k: float(sum(lc.energy_pJ[k] for lc in layers)) for k in BREAKDOWN}, layers=layers,
         cost_sources=list(c.sources))
     if baseline is not None:
-        report.baseline = _price_baseline(work, baseline, batch)
+        report.baseline = _price_baseline(work, baseline, batch, c)
     return report
 
 
-def _price_baseline(work: list[LayerWork], name: str, batch: int) -> dict[str, Any]:
-    try:
-        from aimc.cost.baselines import load_baseline, price_baseline
-    except ImportError as err:  # the baselines ship separately
-        raise ValueError(f"baseline: baseline models are not available ({err})") from None
-    spec = load_baseline(name)
-    out = summarise(price_baseline(work, spec, batch=batch), getattr(spec, "area_mm2", None))
-    out["name"] = getattr(spec, "name", str(name))
-    return out
+def _price_baseline(work: list[LayerWork], name: str, batch: int, system: CostConfig) -> dict[str, Any]:
+    """Summary of a baseline on the same workload. Area: a GPU/CPU's die; digital IMC: the
+    sum of its macros' areas (the silicon the model occupies)."""
+    from aimc.cost.baselines import DIMCSpec, load_baseline, price_baseline
 
+    spec = load_baseline(name)
+    costs = price_baseline(work, spec, batch=batch, system=system if isinstance(spec, DIMCSpec) else None)
+    area = sum(lc.area_mm2 for lc in costs) if isinstance(spec, DIMCSpec) else spec.die_area_mm2
+    out = summarise(costs, area)
+    out["name"] = spec.name
+    return out

@@ -22,6 +22,7 @@ from typing import Union
 from aimc.config import ConfigError, load_yaml
 from aimc.cost.baselines.dimc import DIMCSpec, price_dimc
 from aimc.cost.baselines.von_neumann import VonNeumannSpec, price_von_neumann, roofline_arrays
+from aimc.cost.params import CostConfig
 from aimc.cost.workload import LayerCost, LayerWork
 
 __all__ = ["BaselineSpec", "VonNeumannSpec", "DIMCSpec", "load_baseline", "names", "price_baseline",
@@ -62,7 +63,8 @@ def load_baseline(name_or_path: str | Path | BaselineSpec) -> BaselineSpec:
     return _KINDS[kind].from_dict(data, source=str(p))
 
 
-def price_baseline(layers: list[LayerWork], spec: BaselineSpec | str, batch: int = 1) -> list[LayerCost]:
+def price_baseline(layers: list[LayerWork], spec: BaselineSpec | str, batch: int = 1,
+                   system: CostConfig | None = None) -> list[LayerCost]:
     """Price a workload on a baseline: one :class:`LayerCost` per layer, per inference.
 
     Args:
@@ -70,8 +72,10 @@ def price_baseline(layers: list[LayerWork], spec: BaselineSpec | str, batch: int
         spec: a spec or a preset name/path.
         batch: inferences sharing one read of the weights (von Neumann only; digital IMC
             keeps weights stationary, so its cost per inference does not depend on it).
+        system: digital IMC only: the system-level parameters (an analog chip's ``cost``)
+            its macros are wrapped in (:func:`~aimc.cost.baselines.dimc.price_dimc`).
     """
     spec = load_baseline(spec)
     if isinstance(spec, DIMCSpec):
-        return price_dimc(layers, spec, batch)
+        return price_dimc(layers, spec, batch, system)
     return price_von_neumann(layers, spec, batch)

@@ -20,6 +20,27 @@ reference precision (``tops_per_w_ref`` at ``ref_input_bits x ref_weight_bits``;
   non-stationary matrix (attention) is also written into the macro every inference.
 * ``static``: 0 -- leakage is inside the measured TOPS/W.
 
+That is the bare macro. Priced that way it is not comparable to an analog *chip*, whose
+cost includes buffers, interconnect, digital accumulation/activation and chip static power.
+``price_dimc(..., system=CostConfig)`` wraps the macros in the same system-level
+components (:mod:`aimc.cost.components`) with the same parameters the analog estimator
+uses for its chip, so the two differ only in the arrays:
+
+* ``data_movement``: ``data_movement_energy_pJ`` on the bytes each macro reads and
+  writes: ``K * macro_cols`` input bytes (the input vector is broadcast to every column
+  of macros) and ``N * macro_rows`` partial sums of ``psum_bits`` (exact sums are
+  ``b_x + b_w + log2(rows)`` bits wide, where an analog tile's ADC emits 8), plus the
+  per-active-macro ``buffer_power_mW``;
+* ``digital``: the macro MACs plus ``digital_energy_pJ`` (accumulating the partial sums of
+  ``K/rows`` row macros, affine scaling and activation once per output) and the
+  per-active-macro ``digital_power_mW``;
+* ``static``: the chip's ``static_power_mW`` for the layer's time; latency adds
+  ``avg_hops * hop_latency_ns`` per layer, as for the analog chip.
+
+The macro area is that of the macros alone (the published TOPS/mm2 covers the macro): the
+system's buffers and digital units add no area here, which favours digital IMC in
+TOPS/mm2 and weights/mm2 when compared with an analog core area that includes them.
+
 Precision: exact integer arithmetic (no ADC, no analog noise): the macro computes the
 same result as ``torch.matmul`` on the quantised operands.
 
@@ -35,8 +56,10 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from aimc.config import BaseConfig
+from aimc.cost import components as C
 from aimc.cost.baselines.technology import HOROWITZ_45NM_PJ, node_energy_scale
 from aimc.cost.builders import is_stationary, weights_stored, x_elements, y_elements
+from aimc.cost.params import CostConfig
 from aimc.cost.workload import LayerCost, LayerWork
 
 __all__ = ["DIMCSpec", "price_dimc"]
@@ -130,10 +153,34 @@ class DIMCSpec(BaseConfig):
     def sram_pJ_per_bit(self) -> float:
         return self.sram_pJ_per_bit_45nm * node_energy_scale(self.node_nm, self.vdd_V)
 
+    @property
+    def psum_bits(self) -> int:
+        """Width of one macro's exact column sum: ``b_x + b_w + ceil(log2(rows))``."""
+        return self.input_bits + self.weight_bits + int(np.ceil(np.log2(max(self.rows, 2))))
 
-def price_dimc(layers: list[LayerWork], spec: DIMCSpec, batch: int = 1) -> list[LayerCost]:
+
+def price_dimc(layers: list[LayerWork], spec: DIMCSpec, batch: int = 1,
+               system: CostConfig | None = None) -> list[LayerCost]:
     """Price each layer on digital SRAM IMC (module doc). ``batch`` changes nothing per
-    inference: weights are stationary and vectors stream through the macros."""
+    inference: weights are stationary and vectors stream through the macros.
+
+    Args:
+        layers: the workload.
+        spec: the macro design.
+        batch: ignored beyond validation (weights stationary).
+        system: system-level parameters (buffers, interconnect, digital periphery, static)
+            -- normally the analog chip's ``cost`` section, for an apples-to-apples
+            comparison; ``None`` prices the bare macros with a 22 nm activation buffer.
+
+    Example:
+        >>> from aimc.cost.baselines import load_baseline
+        >>> from aimc.cost.workload import mvm_workload
+        >>> spec = load_baseline("dimc-22nm")
+        >>> bare = price_dimc(mvm_workload(256, 64), spec)[0]
+        >>> sysc = price_dimc(mvm_workload(256, 64), spec, system=CostConfig())[0]
+        >>> bare.detail_pJ["macro"] == sysc.detail_pJ["macro"], sysc.total_pJ > bare.total_pJ
+        (True, True)
+    """
     if int(batch) < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     if not layers:
@@ -141,26 +188,42 @@ def price_dimc(layers: list[LayerWork], spec: DIMCSpec, batch: int = 1) -> list[
     k = np.array([w.in_features for w in layers], dtype=np.float64)
     n = np.array([w.out_features for w in layers], dtype=np.float64)
     g = np.array([w.groups for w in layers], dtype=np.float64)
-    nvec = np.array([w.n_mvm for w in layers], dtype=np.float64) / g
+    n_mvm = np.array([w.n_mvm for w in layers], dtype=np.float64)
+    nvec = n_mvm / g
     macs = np.array([w.macs for w in layers], dtype=np.float64)
     wst = np.array([weights_stored(w) for w in layers], dtype=np.float64)
     stat = np.array([is_stationary(w) for w in layers], dtype=bool)
     act = np.array([x_elements(w) + y_elements(w) for w in layers], dtype=np.float64)
 
-    macros = g * np.ceil(k / spec.rows) * np.ceil(n / spec.cols)
+    tk, tn = np.ceil(k / spec.rows), np.ceil(n / spec.cols)
+    macros = g * tk * tn
     util = wst / (macros * spec.rows * spec.cols)
     f = spec.clock_GHz * 1e9
-    t_ns = nvec * spec.input_bits / f * 1e9
+    t_read = spec.input_bits / f * 1e9                               # one MVM on one macro, ns
+    t_ns = nvec * t_read
     t_ns = t_ns + np.where(stat, 0.0, spec.rows / f * 1e9)        # rewrite the macros, a row a cycle
     e_mac = macs * spec.mac_pJ
-    e_act = act * spec.input_bits * spec.sram_pJ_per_bit
     e_w = np.where(stat, 0.0, wst * spec.weight_bits * spec.sram_pJ_per_bit)  # per-inference writes
+    zero = np.zeros_like(k)
+    if system is None:
+        e_act = act * spec.input_bits * spec.sram_pJ_per_bit
+        e_per, e_static = zero, zero
+    else:
+        s = system
+        macro_reads = n_mvm * tk * tn                                # n_mvm already counts groups
+        n_bytes = n_mvm * (k * tn * spec.input_bits / 8 + n * tk * spec.psum_bits / 8)
+        e_act = (C.data_movement_energy_pJ(n_bytes, s.sram_pJ_per_byte, s.noc_pJ_per_byte_hop, s.avg_hops)
+                 + macro_reads * s.buffer_power_mW * t_read)
+        e_per = (n_mvm * C.digital_energy_pJ(0.0, n, tk, 0.0, s.accum_pJ, s.scale_act_pJ, False)
+                 + macro_reads * s.digital_power_mW * t_read)
+        t_ns = t_ns + s.avg_hops * s.hop_latency_ns
+        e_static = C.static_energy_pJ(s.static_power_mW, t_ns)
     area = macros * spec.macro_area_mm2
     return [LayerCost(
         name=w.name,
-        energy_pJ={"array": 0.0, "dac": 0.0, "adc": 0.0, "digital": float(e_mac[i]),
-                   "data_movement": float(e_act[i] + e_w[i]), "static": 0.0},
+        energy_pJ={"array": 0.0, "dac": 0.0, "adc": 0.0, "digital": float(e_mac[i] + e_per[i]),
+                   "data_movement": float(e_act[i] + e_w[i]), "static": float(e_static[i])},
         latency_ns=float(t_ns[i]), macs=int(w.macs), area_mm2=float(area[i]), tiles=int(macros[i]),
         utilisation=float(util[i]),
-        detail_pJ={"weights": float(e_w[i]), "activations": float(e_act[i])})
+        detail_pJ={"weights": float(e_w[i]), "activations": float(e_act[i]), "macro": float(e_mac[i])})
         for i, w in enumerate(layers)]
