@@ -248,3 +248,30 @@ def test_tabulated_device_std_matches_the_formula():
     exact = device_weight_std(w.double(), dev, 31_536_000.0).float()
     # nearest grid point: |dw| <= 1/8192, slope of the std at most ~0.3 -> <= 0.3 % of std >= 0.011
     assert torch.allclose(fwd._device_sd(w, dev), exact, rtol=5e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("wn", [0.05, 0.4, 0.9])
+def test_expected_drifted_weight_matches_monte_carlo(wn):
+    """Mean of 20,000 programmed and drifted HERMES devices vs the log-normal formula."""
+    from aimc.train.hat import expected_drifted_weight
+
+    dev = DEVICES.get("pcm-hermes")(prog_noise_scale=0.0, read_noise_scale=0.0)
+    t = 31_536_000.0
+    dg = dev.g_max_uS - dev.g_min_uS
+    target = torch.full((20_000, 1), dev.g_min_uS + wn * dg, dtype=torch.float64)
+    st = dev.program(target, torch.Generator().manual_seed(3))
+    mc = float((dev.at_time(st, t).mean() - dev.g_min_uS) / dg)  # G- at g_min: its drift is 0 when g_min = 0
+    got = float(expected_drifted_weight(torch.tensor([wn], dtype=torch.float64), dev, t))
+    sem = float(dev.at_time(st, t).std() / dg) / math.sqrt(20_000)
+    assert got == pytest.approx(mc, abs=4 * sem + 2e-3 * mc)  # nu clipped at 0 in the model: tiny bias
+
+
+def test_expected_drift_makes_small_weights_shrink_more_on_hermes():
+    from aimc.train.hat import expected_drifted_weight
+
+    dev = DEVICES.get("pcm-hermes")()
+    w = torch.tensor([0.05, 1.0], dtype=torch.float64)
+    ratio = expected_drifted_weight(w, dev, 31_536_000.0) / w
+    assert float(ratio[0]) < 0.6 * float(ratio[1])  # mean nu 0.07+ vs 0.02 (module doc)
+    with pytest.raises(aimc.config.ConfigError, match="t_eval_max_s"):
+        HATConfig.from_dict({"t_eval_s": 100.0, "t_eval_max_s": 10.0})

@@ -10,6 +10,15 @@ Nat. Commun. 14, 5282 (2023)):
   + sigma_read(g, t)^2`` (drift spread linearised: ``Var[(t/t0)^-nu] ≈ (ln(t/t0) sigma_nu)^2``
   after the mean factor is removed by GDC), for G+ and G- of each weight, in units of
   ``g_max - g_min``; one draw per weight per forward pass; ``noise_scale`` multiplies it;
+* the expected drift of each weight at ``t_eval_s`` (``expected_drift``), which a global
+  factor cannot undo when the drift exponent depends on conductance (HERMES PCM: mean nu
+  from 0.13 at low to 0.02 at full conductance): per device
+  ``E[g(t)] = g E[(t/t0)^-nu] = g exp(-mu(g) L + sigma(g)^2 L^2 / 2)``, ``L = ln(t/t0)``
+  (log-normal mean; nu's clipping at 0 ignored), weight ``(E[g+(t)] - E[g-(t)])/(g_max -
+  g_min)``, divided by the layer's global drift compensation factor computed as the chip
+  does (ratio of the summed |outputs| for an all-ones input, after vs at programming);
+  with ``t_eval_max_s`` each forward pass draws ``t`` log-uniformly from 17 times between
+  ``t_eval_s`` and ``t_eval_max_s`` (noise statistics follow the same ``t``);
 * optional clipping of each output channel's weights at ``clip_sigma`` standard deviations;
 * inputs through the chip's DAC and each tile's partial sums through its ADC (noise
   management by abs-max, saturation at the ADC bound), with additive output noise;
@@ -33,14 +42,15 @@ import torch
 import torch.nn.functional as F
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
 from aimc.config import BaseConfig
 from aimc.nn.convert import analog_layers
 from aimc.physics.periphery import max_code
 
-__all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "ste_round", "device_weight_std", "clip_channels_"]
+__all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "ste_round", "device_weight_std",
+           "expected_drifted_weight", "clip_channels_"]
 
 
 class HATConfig(BaseConfig):
@@ -53,6 +63,9 @@ class HATConfig(BaseConfig):
             ``ADD_NORMAL_PER_CHANNEL``, used for IBM's Analog Foundation Models).
         noise_scale: multiplier of the weight noise (0: quantisation only).
         t_eval_s: time after programming whose device statistics are trained for.
+        t_eval_max_s: if set, train for times drawn log-uniformly in [t_eval_s, t_eval_max_s].
+        expected_drift: apply the device's expected, compensated drift of each weight
+            (``weight_noise="device"`` only; module doc).
         clip_sigma: after every step, clip each output channel's stored weights at this
             many of its standard deviations (None: no clipping).
         quantize_io: train through the chip's DAC/ADC quantisation and output noise.
@@ -67,12 +80,20 @@ class HATConfig(BaseConfig):
     weight_noise: Literal["device", "gaussian_channel"] = "device"
     noise_scale: float = Field(1.0, ge=0.0, le=100.0)
     t_eval_s: float = Field(86_400.0, ge=0.0)
+    t_eval_max_s: float | None = Field(None, gt=0.0)
+    expected_drift: bool = True
     clip_sigma: float | None = Field(None, gt=0.0)
     quantize_io: bool = True
     input_range: Literal["dynamic", "learned"] = "dynamic"
     input_range_decay: float = Field(0.01, ge=0.0, le=1.0)
     input_min_fraction: float = Field(0.95, ge=0.0, le=1.0)
     learn_out_scales: bool = False
+
+    @model_validator(mode="after")
+    def _check_times(self):
+        if self.t_eval_max_s is not None and not self.t_eval_max_s > self.t_eval_s:
+            raise ValueError(f"t_eval_max_s ({self.t_eval_max_s}) must be > t_eval_s ({self.t_eval_s})")
+        return self
 
 
 #: Named settings. ``afm``: IBM's Analog Foundation Models (Büchel et al., arXiv:2505.09663
@@ -109,6 +130,22 @@ def device_weight_std(wn: torch.Tensor, device, t_s: float) -> torch.Tensor:
         return v if rs is None else v + rs**2
 
     return (var(g_pos) + var(g_neg)).sqrt() / dg
+
+
+def expected_drifted_weight(wn: torch.Tensor, device, t_s: float) -> torch.Tensor:
+    """Expected weight at ``t_s`` of a normalised weight ``wn`` >= 0 stored as G+ - G-,
+    before compensation (module doc): ``(E[g+(t)] - E[g-(t)]) / (g_max - g_min)``."""
+    dg = device.g_max_uS - device.g_min_uS
+    L = math.log(t_s / device.t0_s) if t_s > device.t0_s else 0.0
+
+    def mean(g):
+        mu, sd = device.drift_mean_std(g)
+        mu, sd = mu * device.drift_scale, sd * device.drift_scale
+        return g * torch.exp(-mu * L + 0.5 * (sd * L) ** 2)
+
+    g_pos = device.g_min_uS + wn.clamp(min=0) * dg
+    g_min = torch.full_like(wn, device.g_min_uS)
+    return (mean(g_pos) - mean(g_min)) / dg
 
 
 class _AddGrad(torch.autograd.Function):
@@ -170,17 +207,43 @@ class HATForward:
         self.generator = generator
         self._sd_tables: dict = {}
 
-    def _device_sd(self, wn: torch.Tensor, device) -> torch.Tensor:
-        """:func:`device_weight_std` of ``|wn|``, tabulated once per device and read at the
-        nearest of :attr:`TABLE_POINTS` grid points (|error| of |w| <= 1.2e-4)."""
-        key = (id(device), wn.device, wn.dtype)
-        table = self._sd_tables.get(key)
-        if table is None:
+    #: Times drawn from when ``t_eval_max_s`` is set.
+    TIME_POINTS = 17
+
+    def _time(self) -> float:
+        cfg = self.cfg
+        if cfg.t_eval_max_s is None:
+            return cfg.t_eval_s
+        k = int(torch.randint(0, self.TIME_POINTS, (1,), generator=self.generator, device=self.generator.device))
+        lo, hi = math.log(max(cfg.t_eval_s, 1e-9)), math.log(cfg.t_eval_max_s)
+        return math.exp(lo + (hi - lo) * k / (self.TIME_POINTS - 1))
+
+    def _tables(self, device, t_s: float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Noise std and expected compensated-less drifted weight over |w| on the grid."""
+        key = (id(device), t_s, like.device, like.dtype)
+        if key not in self._sd_tables:
             grid = torch.linspace(0.0, 1.0, self.TABLE_POINTS, dtype=torch.float64)
-            table = device_weight_std(grid, device, self.cfg.t_eval_s).to(wn.device, wn.dtype)
-            self._sd_tables[key] = table
+            sd = device_weight_std(grid, device, t_s).to(like.device, like.dtype)
+            mean = expected_drifted_weight(grid, device, t_s) if self.cfg.expected_drift else None
+            self._sd_tables[key] = (sd, None if mean is None else mean.to(like.device, like.dtype))
+        return self._sd_tables[key]
+
+    def _device_sd(self, wn: torch.Tensor, device, t_s: float | None = None) -> torch.Tensor:
+        """:func:`device_weight_std` of ``|wn|``, tabulated once per device and time and read
+        at the nearest of :attr:`TABLE_POINTS` grid points (|error| of |w| <= 1.2e-4)."""
+        table = self._tables(device, self.cfg.t_eval_s if t_s is None else t_s, wn)[0]
         idx = (wn.abs().clamp(max=1.0) * (self.TABLE_POINTS - 1)).round_().long()
         return table[idx]
+
+    def _drifted(self, wn: torch.Tensor, device, t_s: float) -> torch.Tensor:
+        """``sign(w) * h(|w|)`` of :func:`expected_drifted_weight`, linearly interpolated in
+        the table (differentiable in ``wn``)."""
+        table = self._tables(device, t_s, wn)[1]
+        pos = wn.abs().clamp(max=1.0) * (self.TABLE_POINTS - 1)
+        i0 = pos.detach().floor().clamp_(max=self.TABLE_POINTS - 2).long()
+        frac = pos - i0
+        h = table[i0] + (table[i0 + 1] - table[i0]) * frac
+        return torch.sign(wn.detach()) * h
 
     def _randn(self, shape, like: torch.Tensor) -> torch.Tensor:
         return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
@@ -212,9 +275,19 @@ class HATForward:
             wt = F.pad(w, (0, pad)).view(lay.out_features, lay.t_in, lay.rows).transpose(0, 1)  # (T, out, R)
         scale = wt.detach().abs().amax(dim=2, keepdim=True).clamp(min=1e-12)  # (T, out, 1)
         wn = wt / scale
+        t_s = self._time()
+        sd_target = wn.detach()
+        if cfg.weight_noise == "device" and cfg.expected_drift and hasattr(chip.device, "drift_mean_std") \
+                and t_s > chip.device.t0_s:
+            wd = self._drifted(wn, chip.device, t_s)
+            with torch.no_grad():  # global drift compensation, calibrated with all-ones inputs
+                before = (wn * scale).sum(dim=2).sum(dim=0).abs().sum()
+                after = (wd * scale).sum(dim=2).sum(dim=0).abs().sum()
+                gdc = before / after.clamp(min=1e-30)
+            wn = wd * gdc
         if cfg.noise_scale > 0:
             if cfg.weight_noise == "device":
-                sd = cfg.noise_scale * self._device_sd(wn.detach(), chip.device)
+                sd = cfg.noise_scale * self._device_sd(sd_target, chip.device, t_s)
             else:  # relative to each channel's abs-max, which is 1 in every tile column
                 sd = cfg.noise_scale
             wn = wn + sd * self._randn(wn.shape, wn)
