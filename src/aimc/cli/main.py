@@ -133,6 +133,7 @@ def train(
     lr: Optional[float] = typer.Option(None, help="On-chip methods: learning rate (default 0.1)."),
     noise_scale: float = typer.Option(1.0, help="Multiplier of the device weight noise during HAT."),
     t_eval: float = typer.Option(86400.0, help="Time after programming (s) whose noise HAT trains for."),
+    t_eval_max: Optional[float] = typer.Option(None, help="HAT: train for times drawn log-uniformly in [t-eval, this]."),
     hat_preset: str = typer.Option("default", "--hat-preset",
                                    help="HAT settings: default (chip device noise, --noise-scale, --t-eval) or afm."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint instead of training digitally."),
@@ -206,7 +207,8 @@ def train(
             return
         cfg, saved = None, model
         if method == "hat":
-            cfg = HAT_PRESETS[hat_preset].replace(noise_scale=noise_scale, t_eval_s=t_eval) if hat_preset == "default" \
+            cfg = HAT_PRESETS[hat_preset].replace(noise_scale=noise_scale, t_eval_s=t_eval, t_eval_max_s=t_eval_max) \
+                if hat_preset == "default" \
                 else HAT_PRESETS[hat_preset]
             saved = hat_finetune(model, x_tr, y_tr, chip, cfg, epochs=epochs, lr=r["lr"] / 3,
                                  batch_size=r["batch_size"], seed=seed + 1,
