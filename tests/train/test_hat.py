@@ -97,7 +97,7 @@ def test_hat_beats_plain_training_after_a_year_on_digits():
             accs.append(accuracy(m, xte, yte))
         return sum(accs) / len(accs)
 
-    assert year(hat) > year(plain) + 0.005  # measured: 97.06 % vs 96.17 %
+    assert year(hat) > year(plain) + 0.005  # measured: 97.81 % vs 96.03 % (with expected drift; 97.06 without)
 
 
 # -- learned input ranges, output scales, clipping, AFM preset --------------------------------
