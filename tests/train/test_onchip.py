@@ -106,3 +106,23 @@ def test_readme_table_claims_on_digits():
         tt = mean_acc(lambda s: fit_onchip(x, y, chip, "tiki-taka-v2", 64, 30, lr=0.1, seed=s, x_test=xt, y_test=yt))
         assert tt > dig - 0.02, (chip, tt, dig)
         assert tt > sgd
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+@pytest.mark.parametrize("method", METHODS)
+def test_training_keeps_every_tensor_on_the_model_device_and_owns_its_state(method, device):
+    """AnalogMLP(torch_device=...) trains with its tensors where asked (CUDA when available);
+    after training (which runs under inference mode) no state is an inference tensor, so it
+    can be changed in place."""
+    x, y = _blobs(64)
+    res = fit_onchip(x, y, chip="ecram", method=method, hidden=6, epochs=1, seed=0, torch_device=device,
+                     x_test=x, y_test=y, batch_size=8, transfer_every=1, n_cols=3)
+    net = res.model
+    assert net.train_step(x[:8].to(device), y[:8].to(device), 0.1) > 0
+    for layer in net.layers:
+        for obj in (layer, layer.opt, layer.array, getattr(layer.opt, "A", None)):
+            for name, t in (vars(obj).items() if obj is not None else ()):
+                if isinstance(t, torch.Tensor):
+                    assert t.device.type == device and not t.is_inference(), (method, name)
+        layer.array.w.add_(0.0)  # in place, outside inference mode
+    assert net.to_torch()(x[:2]).shape == (2, 4)  # the exported model is a CPU module

@@ -59,6 +59,7 @@ from torch import nn
 
 from aimc.config import BaseConfig
 from aimc.train.pulsed import PULSED_PRESETS, PulsedArray, PulsedDevice
+from aimc.train.pulsed_group import PulsedGroup
 from aimc.train.pulsed_optim import ChoppedTikiTakaV2, MixedPrecision, TikiTakaV2
 
 __all__ = ["CHIP_DEVICES", "METHODS", "OnChipConfig", "AnalogMLP", "OnChipResult", "fit_onchip",
@@ -126,8 +127,8 @@ class _Layer:
     def __init__(self, n_in: int, n_out: int, dev: PulsedDevice, cfg: OnChipConfig, gen: torch.Generator):
         bound = n_in ** -0.5
         self.scale = cfg.weight_range * bound
-        w0 = (2.0 * torch.rand(n_out, n_in, generator=gen) - 1.0) * bound / self.scale  # programmed init
-        self.b = (2.0 * torch.rand(n_out, generator=gen) - 1.0) * bound
+        w0 = (2.0 * torch.rand(n_out, n_in, generator=gen, device=gen.device) - 1.0) * bound / self.scale  # init
+        self.b = (2.0 * torch.rand(n_out, generator=gen, device=gen.device) - 1.0) * bound
         self.cfg = cfg
         arr = PulsedArray.from_device(dev, (n_out, n_in), gen, w_init=w0)
         if cfg.method in ("analog-sgd", "mixed-precision"):
@@ -149,6 +150,11 @@ class _Layer:
             self.opt.fast_lr = self.base_fast_lr * f
 
     @property
+    def pulsed(self) -> PulsedArray:
+        """The array the gradient is pulsed onto (``A`` for the transfer methods)."""
+        return self.opt.A if isinstance(self.opt, TikiTakaV2) else self.array
+
+    @property
     def weight(self) -> torch.Tensor:
         """Weight in model units, ``scale * w`` (out, in)."""
         w = self.opt.weight if isinstance(self.opt, TikiTakaV2) else self.array.w
@@ -162,11 +168,31 @@ class _Layer:
             self.opt.step(x, d, lr / self.scale, gen)
         else:
             self.opt.step(x, d, gen)
-        self.b -= lr * d.sum(0)
+        self.update_bias(d, lr)
+
+    def pulse_args(self, x: torch.Tensor, d: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """``(x, d, lr)`` in device units of the pulse update (analog SGD and the transfer methods)."""
+        return self.opt.pulse_args(x, d) if isinstance(self.opt, TikiTakaV2) else (x, d, lr / self.scale)
+
+    def update_bias(self, d: torch.Tensor, lr: float) -> None:
+        """Digital SGD step of the bias."""
+        self.b.sub_(d.sum(0), alpha=lr)
 
 
 class AnalogMLP:
     """MLP ``in -> hidden... -> out`` (ReLU) with pulsed analog weights (module doc).
+
+    In fast mode the pulse updates of all layers (analog SGD; ``A`` of the transfer
+    methods) run as one :class:`~aimc.train.pulsed_group.PulsedGroup` update after the
+    backward pass (every layer's error is computed from the weights before the step, as
+    when the layers are updated one by one). Training runs under ``torch.inference_mode()``
+    (nothing here needs autograd); the state is left as ordinary tensors afterwards.
+
+    Args:
+        n_in, n_out: input and output sizes. device: the pulsed device model.
+        cfg: hyper-parameters. seed: seed of the initial weights, device draws and pulses.
+        torch_device: where every tensor lives (``"cpu"``, ``"cuda"``, ...); inputs are
+            expected there.
 
     Example:
         >>> import torch
@@ -175,19 +201,24 @@ class AnalogMLP:
         torch.Size([2, 3])
     """
 
-    def __init__(self, n_in: int, n_out: int, device: PulsedDevice, cfg: OnChipConfig, seed: int = 0):
-        self.cfg, self.device = cfg, device
-        gen = torch.Generator().manual_seed(int(seed))
+    def __init__(self, n_in: int, n_out: int, device: PulsedDevice, cfg: OnChipConfig, seed: int = 0,
+                 torch_device: str | torch.device = "cpu"):
+        self.cfg, self.device, self.torch_device = cfg, device, torch.device(torch_device)
+        gen = torch.Generator(device=self.torch_device).manual_seed(int(seed))
         sizes = (n_in, *cfg.hidden, n_out)
         self.layers = [_Layer(a, b, device, cfg, gen) for a, b in zip(sizes[:-1], sizes[1:])]
-        self.gen = torch.Generator().manual_seed(int(seed) + 1)  # pulses, noise
+        self.gen = torch.Generator(device=self.torch_device).manual_seed(int(seed) + 1)  # pulses, noise
+        grouped = cfg.mode == "fast" and cfg.method != "mixed-precision"
+        self.group = PulsedGroup([layer.pulsed for layer in self.layers]) if grouped else None
 
-    def _mvm(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def _mvm(self, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+        """``h @ w`` with the output noise (relative to its largest output), then ``+ b``."""
+        if self.cfg.out_noise == 0:
+            return h @ w if b is None else torch.addmm(b, h, w)
         y = h @ w
-        if self.cfg.out_noise > 0:
-            amax = y.abs().amax(1, keepdim=True)
-            y = y + self.cfg.out_noise * amax * torch.randn(y.shape, generator=self.gen)
-        return y
+        amax = y.abs().amax(1, keepdim=True)
+        y = y + self.cfg.out_noise * amax * torch.randn(y.shape, generator=self.gen, device=y.device)
+        return y if b is None else y + b
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Forward pass (B, in) -> (B, out), weights read exactly (no output noise)."""
@@ -203,19 +234,49 @@ class AnalogMLP:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
         """Forward, backward and pulse update on one mini-batch; returns the mean loss."""
+        with torch.inference_mode():
+            loss = float(self._train_step(x, y, lr))
+        self._own_state()
+        return loss
+
+    def _own_state(self) -> None:
+        """Training runs under ``torch.inference_mode()`` (no autograd bookkeeping: ~15 %
+        less time per small tensor operation); state tensors it replaced are inference
+        tensors, which cannot be changed in place outside that mode. Clone those into
+        ordinary tensors."""
+        for layer in self.layers:
+            for obj in (layer, layer.opt, layer.array, getattr(layer.opt, "A", None)):
+                for name, v in vars(obj).items() if obj is not None else ():
+                    if isinstance(v, torch.Tensor) and v.is_inference():
+                        setattr(obj, name, v.clone())
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> torch.Tensor:
+        """:meth:`train_step` returning the loss as a 0-d tensor (no host synchronisation)."""
         hs, ws = [x], [layer.weight for layer in self.layers]
         for i, layer in enumerate(self.layers):
-            z = self._mvm(hs[-1], ws[i].T) + layer.b
+            z = self._mvm(hs[-1], ws[i].T, layer.b)
             hs.append(z.relu() if i < len(self.layers) - 1 else z)
         logp = hs[-1].log_softmax(1)
-        loss = -float(logp.gather(1, y[:, None]).mean())
-        d = logp.exp()
-        d[torch.arange(len(y)), y] -= 1.0
-        d /= len(y)  # dL/dz of the mean cross-entropy (B, out)
+        target = y[:, None]
+        loss = logp.gather(1, target).mean().neg()
+        d = logp.exp().scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=logp.dtype, device=logp.device))
+        d = d.div_(len(y))  # dL/dz of the mean cross-entropy (B, out)
+        pulses = []
         for i in range(len(self.layers) - 1, -1, -1):
-            d_prev = self._mvm(d, ws[i]) * (hs[i] > 0) if i > 0 else None  # backward MVM
-            self.layers[i].update(hs[i], d, lr, self.gen)
+            d_prev = self._mvm(d, ws[i]).mul_(hs[i] > 0) if i > 0 else None  # backward MVM
+            layer = self.layers[i]
+            if self.group is None:
+                layer.update(hs[i], d, lr, self.gen)
+            else:
+                pulses.append(layer.pulse_args(hs[i], d, lr))
+                layer.update_bias(d, lr)
             d = d_prev
+        if self.group is not None:  # all layers' pulses in one pass
+            xs, ds, lrs = zip(*reversed(pulses))
+            self.group.pulse_update(xs, ds, lrs, self.cfg.bl, self.gen)
+            for layer in self.layers:
+                if isinstance(layer.opt, TikiTakaV2):
+                    layer.opt.after_pulse(self.gen)
         return loss
 
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor, lr: float, order: torch.Tensor,
@@ -226,9 +287,12 @@ class AnalogMLP:
         lr = lr * factor
         for layer in self.layers:
             layer.set_lr_factor(factor)
-        for i in range(0, len(x), bs):
-            idx = order[i: i + bs]
-            total += self.train_step(x[idx], y[idx], lr) * len(idx)
+        with torch.inference_mode():  # see _own_state
+            for i in range(0, len(x), bs):
+                idx = order[i: i + bs]
+                total = total + self._train_step(x[idx], y[idx], lr) * len(idx)
+            total = float(total)
+        self._own_state()
         return total / len(x)
 
     def to_torch(self) -> nn.Sequential:
@@ -272,7 +336,7 @@ def _run(model, step_epoch, evaluate, x, y, epochs, seed, x_test, y_test, progre
     history = []
     for ep in range(epochs):
         t0 = time.perf_counter()
-        loss = step_epoch(torch.randperm(len(x), generator=order_gen), _factor(schedule, ep, epochs))
+        loss = step_epoch(torch.randperm(len(x), generator=order_gen).to(x.device), _factor(schedule, ep, epochs))
         row = {"epoch": ep + 1, "loss": loss, "seconds": time.perf_counter() - t0,
                "train_accuracy": evaluate(x, y)}
         if x_test is not None:
@@ -287,7 +351,7 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: str = "rram-1t1r", method
                hidden: int | tuple[int, ...] = 64, epochs: int = 30, lr: float | None = None, seed: int = 0,
                progress: Progress | None = None, *, x_test: torch.Tensor | None = None,
                y_test: torch.Tensor | None = None, device: str | PulsedDevice | None = None,
-               **options) -> OnChipResult:
+               torch_device: str | torch.device = "cpu", **options) -> OnChipResult:
     """Train an :class:`AnalogMLP` on-chip with pulsed updates.
 
     Args:
@@ -297,6 +361,7 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: str = "rram-1t1r", method
         progress: optional ``progress(1, epochs, description)`` after each epoch.
         x_test, y_test: optional test set, evaluated after each epoch.
         device: override the chip's device (a preset name or a :class:`PulsedDevice`).
+        torch_device: where the model and the data live during training (``"cpu"``, ``"cuda"``).
         **options: further :class:`OnChipConfig` fields (batch_size, bl, fast_lr, ...).
 
     Returns:
@@ -310,7 +375,10 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: str = "rram-1t1r", method
     dev = device_for(chip) if device is None else (PULSED_PRESETS[device] if isinstance(device, str) else device)
     x, y = _check_xy(x, y)
     n_out = int(y.max()) + 1 if y_test is None else int(max(y.max(), y_test.max())) + 1
-    model = AnalogMLP(x.shape[1], n_out, dev, cfg, seed=seed)
+    model = AnalogMLP(x.shape[1], n_out, dev, cfg, seed=seed, torch_device=torch_device)
+    x, y = x.to(model.torch_device), y.to(model.torch_device)
+    if x_test is not None:
+        x_test, y_test = x_test.to(model.torch_device), y_test.to(model.torch_device)
     lr_ = cfg.lr if cfg.lr is not None else 0.1
     hist = _run(model, lambda order, f: model.train_epoch(x, y, lr_, order, f), model.accuracy, x, y,
                 cfg.epochs, seed, x_test, y_test, progress, method, cfg.schedule)

@@ -35,6 +35,8 @@ Two update modes (:meth:`PulsedArray.pulse_update`): ``exact`` draws the bit str
 applies samples and pulses one at a time; ``fast`` (default, the hot path) draws the
 batch's up and down counts per device from their expected values and applies them in one
 closed-form pass; what it approximates is listed in :meth:`PulsedArray.apply_counts`.
+:class:`aimc.train.pulsed_group.PulsedGroup` runs the fast update of several arrays in one
+pass.
 The optimizers (analog SGD, mixed precision, Tiki-Taka v2, chopped TTv2) are in
 :mod:`aimc.train.pulsed_optim`.
 
@@ -165,15 +167,45 @@ def sample_counts(mu: torch.Tensor, generator: torch.Generator, var: torch.Tenso
         (True, True)
     """
     var = mu if var is None else var
-    u = torch.rand(mu.shape, generator=generator, dtype=mu.dtype)
-    if var.numel() and float(var.max()) > 1.0:
-        y = mu + (var - 1.0).clamp(min=0.0).sqrt_() * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-        return (y + u).floor_().clamp_(min=0.0)
-    return (mu + u).floor_()
+    u = torch.rand(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    z = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    return _round_counts(mu, var, u, z)
+
+
+#: floor of a variance before its square root: sqrt(0) takes a slow path on some CPUs, and
+#: 1e-30 adds a standard deviation of 1e-15 (counts or weight units), far below float32.
+_TINY = 1e-30
+
+
+def _round_counts(mu: torch.Tensor, var: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """:func:`sample_counts` given its uniform ``u`` and Gaussian ``z`` draws (``u`` is overwritten)."""
+    sd = (var - 1.0).clamp_(min=_TINY).sqrt_()  # ~0 where var <= 1: stochastic rounding alone
+    return torch.addcmul(u.add_(mu), sd, z).floor_().relu_()
+
+
+def _linear_response(w0: torch.Tensor, n: torch.Tensor, z: torch.Tensor | None, sa: torch.Tensor,
+                     sb: torch.Tensor | None, lo: torch.Tensor, hi: torch.Tensor, std: float) -> torch.Tensor:
+    """New weights after ``n`` (2, ...) (up, down) counts for step sizes linear in ``w``
+    (:meth:`PulsedArray.apply_counts`): signed steps ``(up, -down) = sa - sb*w`` (``sb``
+    None: constant step), cycle-to-cycle noise ``std * sqrt(sum n*step²) * z``, clipped to
+    ``[lo, hi]``. Any shape, as long as ``n``, ``sa``, ``sb`` have ``w0``'s with 2 in front."""
+    if sb is None:  # constant step
+        st = sa
+        w1 = w0 + (n * st).sum(0)
+    else:  # exact solution of dw/dt = A - B*w
+        st = torch.addcmul(sa, sb, w0, value=-1.0)  # (up, -down) at w0
+        nb = torch.mul(n, sb).sum(0).clamp_(min=1e-6).neg_()  # -B
+        w1 = torch.addcmul(w0, (n * st).sum(0), torch.expm1(nb).div_(nb))  # A - B*w0 == sum(n*st)
+    if z is not None:  # sum of the pulses' step² at w0
+        w1 = w1.addcmul_(n.mul(st).mul_(st).sum(0).clamp_(min=_TINY).sqrt_(), z, value=std)
+    return w1.clamp_(lo, hi)
 
 
 class PulsedArray:
     """A crossbar of pulsed devices: weights ``w`` (out, in) plus per-device draws.
+
+    Every tensor lives on ``w``'s device with ``w``'s dtype; the generator passed to the
+    update methods must be on that device too.
 
     Attributes:
         device: the :class:`PulsedDevice` config.
@@ -187,27 +219,30 @@ class PulsedArray:
         self.device, self.dw_up, self.dw_down = device, dw_up, dw_down
         self.w_max_dev, self.w_min_dev = w_max_dev, w_min_dev
         self.w = torch.minimum(torch.maximum(w, w_min_dev), w_max_dev)
-        d = device  # step sizes linear in w: up = a_up - b_up*w, down = a_dn - b_dn*w
+        d = device  # signed step sizes linear in w: (up, -down) = _sa - _sb*w, (2, out, in)
         if d.kind == "soft_bounds":
-            self._lin = (dw_up, dw_up / w_max_dev, dw_down, dw_down / w_min_dev)
+            bu, bd = dw_up / w_max_dev, dw_down / w_min_dev
         elif d.kind == "linear_step":
-            self._lin = (dw_up, dw_up * (d.gamma_up / d.w_max), dw_down, dw_down * (d.gamma_down / d.w_min))
+            bu, bd = dw_up * (d.gamma_up / d.w_max), dw_down * (d.gamma_down / d.w_min)
         else:
-            self._lin = None
+            bu = bd = None
+        self._sa = torch.stack((dw_up, -dw_down))
+        self._sb = None if bu is None else torch.stack((bu, -bd))  # (b_u, -b_d), both >= 0
 
     @classmethod
     def from_device(cls, device: PulsedDevice, shape: tuple[int, int], generator: torch.Generator,
                     w_init: torch.Tensor | None = None, dtype: torch.dtype = torch.float32) -> "PulsedArray":
-        """Draw the device-to-device parameters; weights start at ``w_init`` (default 0), clipped."""
+        """Draw the device-to-device parameters; weights start at ``w_init`` (default 0), clipped.
+        All tensors are created on the generator's device."""
         _check_generator(generator)
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"shape must be (out, in) with positive sizes, got {tuple(shape)}")
-        d = device
-        z = torch.randn((3, *shape), generator=generator, dtype=dtype)
+        d, dev = device, generator.device
+        z = torch.randn((3, *shape), generator=generator, dtype=dtype, device=dev)
         dw = d.dw_min * (1.0 + d.dw_min_dtod * z[0]).clamp(min=0.0)
         w_max = d.w_max * (1.0 + d.w_bound_dtod * z[1]).clamp(min=0.05)
         w_min = torch.minimum(d.w_min * (1.0 + d.w_bound_dtod * z[2]).clamp(min=0.05), w_max)
-        w = torch.zeros(shape, dtype=dtype) if w_init is None else w_init.to(dtype).clone()
+        w = torch.zeros(shape, dtype=dtype, device=dev) if w_init is None else w_init.to(dev, dtype).clone()
         if w.shape != tuple(shape):
             raise ValueError(f"w_init has shape {tuple(w.shape)}, expected {tuple(shape)}")
         return cls(d, w, dw * (1.0 + d.up_down), dw * (1.0 - d.up_down), w_max, w_min)
@@ -270,7 +305,7 @@ class PulsedArray:
             up, dn = self.step_sizes()
             dw = torch.where(sign > 0, up, -dn)
             if d.dw_min_std > 0:
-                z = torch.randn(self.w.shape, generator=generator, dtype=self.w.dtype)
+                z = torch.randn(self.w.shape, generator=generator, dtype=self.w.dtype, device=self.w.device)
                 dw = dw * (1.0 + d.dw_min_std * z)
             w = torch.where(active, self.w + dw, self.w)
             self.w = torch.minimum(torch.maximum(w, self.w_min_dev), self.w_max_dev)
@@ -296,42 +331,38 @@ class PulsedArray:
             generator: randomness of the cycle-to-cycle noise.
             cols: optional column index (int tensor or slice) of the devices to pulse.
         """
-        d = self.device
+        n = torch.stack((n_up, n_down)).to(self.w.dtype)  # (2, out, in)
+        z = torch.randn(n.shape[1:], generator=generator, dtype=n.dtype, device=n.device) \
+            if self.device.dw_min_std > 0 else None
+        self._apply_counts(n, z, cols)
+
+    def _apply_counts(self, n: torch.Tensor, z: torch.Tensor | None, cols=None) -> None:
+        """:meth:`apply_counts` with counts ``n`` (2, out, in) (up, down) and the noise's
+        standard Gaussian ``z`` (out, in) given (None: no cycle-to-cycle noise)."""
         if cols is None:
-            w0, lo, hi, dup, ddn, lin = self.w, self.w_min_dev, self.w_max_dev, self.dw_up, self.dw_down, self._lin
+            w0, lo, hi, sa, sb = self.w, self.w_min_dev, self.w_max_dev, self._sa, self._sb
         else:
-            w0, lo, hi = self.w[:, cols], self.w_min_dev[:, cols], self.w_max_dev[:, cols]
-            dup, ddn = self.dw_up[:, cols], self.dw_down[:, cols]
-            lin = None if self._lin is None else tuple(t[:, cols] for t in self._lin)
-        if d.kind == "constant_step":
-            up, dn = dup, ddn
-            nu, nd = n_up * up, n_down * dn
-            w1 = w0 + nu - nd
-        elif lin is not None:
-            au, bu, ad, bd = lin
-            up, dn = au - bu * w0, ad - bd * w0  # step sizes at w0
-            nu, nd = n_up * up, n_down * dn
-            b = (n_up * bu - n_down * bd).clamp_(min=1e-6)  # >= 0: b_u > 0 > b_d
-            w1 = w0 + (nu - nd) * (torch.expm1(-b).neg_() / b)  # A - B*w0 == nu - nd
-        else:  # exp_step: midpoint rule
+            w0, lo, hi, sa = self.w[:, cols], self.w_min_dev[:, cols], self.w_max_dev[:, cols], self._sa[:, :, cols]
+            sb = None if self._sb is None else self._sb[:, :, cols]
+        if self.device.kind == "exp_step":  # midpoint rule
             up, dn = self.step_sizes(w0, cols)
-            wm = torch.clamp(w0 + 0.5 * (n_up * up - n_down * dn), lo, hi)
+            st = torch.stack((up, -dn))  # signed steps at w0 (2, out, in)
+            wm = torch.clamp(w0 + 0.5 * (n * st).sum(0), lo, hi)
             um, dm = self.step_sizes(wm, cols)
-            w1 = w0 + n_up * um - n_down * dm
-            nu, nd = n_up * up, n_down * dn
-        if d.dw_min_std > 0:
-            var = nu * up + nd * dn  # sum of the pulses' step² at w0
-            z = torch.randn(w0.shape, generator=generator, dtype=w0.dtype)
-            w1 = torch.addcmul(w1, var.sqrt_(), z, value=d.dw_min_std)
-        w1 = torch.clamp(w1, lo, hi)
+            w1 = w0 + n[0] * um - n[1] * dm
+            if z is not None:
+                w1 = w1.addcmul_(n.mul(st).mul_(st).sum(0).sqrt_(), z, value=self.device.dw_min_std)
+            w1 = w1.clamp_(lo, hi)
+        else:
+            w1 = _linear_response(w0, n, z, sa, sb, lo, hi, self.device.dw_min_std)
         if cols is None:
             self.w = w1
         else:
             self.w[:, cols] = w1
 
-    def _probabilities(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
-                       update_management: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Signed pulse probabilities ``sign(x)*p`` (B, in) and ``sign(d)*q`` (B, out)."""
+    def _scaled(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
+                update_management: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate; ``x*s_x`` (B, in) and ``d*s_d`` (B, out), not yet clipped to ±1."""
         if not isinstance(bl, int) or bl < 1:
             raise ValueError(f"bl (pulse-train length) must be an int >= 1, got {bl!r}")
         if not lr >= 0:
@@ -344,20 +375,27 @@ class PulsedArray:
             x, d = x.to(self.w.dtype), d.to(self.w.dtype)
         c = lr / (self.device.dw_min * bl)
         if update_management:
-            xm = x.abs().amax(1, keepdim=True).clamp(min=1e-30)  # (B, 1)
-            dm = d.abs().amax(1, keepdim=True).clamp(min=1e-30)
-            s_x = torch.sqrt(c * dm / xm)
-            return (x * s_x).clamp(-1.0, 1.0), (d * (c / s_x)).clamp(-1.0, 1.0)
+            xm = x.abs().amax(1, keepdim=True).clamp_(min=1e-30)  # (B, 1)
+            dm = d.abs().amax(1, keepdim=True).clamp_(min=1e-30)
+            s_x = dm.div_(xm).mul_(c).sqrt_()  # sqrt(c * max|d| / max|x|)
+            return x * s_x, d * s_x.reciprocal_().mul_(c)
         s = c ** 0.5
-        return (x * s).clamp(-1.0, 1.0), (d * s).clamp(-1.0, 1.0)
+        return x * s, d * s
+
+    def _probabilities(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
+                       update_management: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Signed pulse probabilities ``sign(x)*p`` (B, in) and ``sign(d)*q`` (B, out)."""
+        xs, ds = self._scaled(x, d, lr, bl, update_management)
+        return xs.clamp_(-1.0, 1.0), ds.clamp_(-1.0, 1.0)
 
     def pulse_counts(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
                      generator: torch.Generator, update_management: bool = True) -> torch.Tensor:
         """Signed coincidence counts (B, out, in) of the stochastic pulse trains (module doc)."""
         _check_generator(generator)
         p, q = self._probabilities(x, d, lr, bl, update_management)  # (B, in), (B, out)
-        a = (torch.rand((*p.shape, bl), generator=generator, dtype=p.dtype) < p.abs()[..., None]).to(p.dtype)
-        b = (torch.rand((*q.shape, bl), generator=generator, dtype=p.dtype) < q.abs()[..., None]).to(p.dtype)
+        kw = dict(generator=generator, dtype=p.dtype, device=p.device)
+        a = (torch.rand((*p.shape, bl), **kw) < p.abs()[..., None]).to(p.dtype)
+        b = (torch.rand((*q.shape, bl), **kw) < q.abs()[..., None]).to(p.dtype)
         if b.shape[1] * a.shape[1] * bl <= 1 << 20:  # small: broadcast-sum beats BLAS start-up
             n = (b[:, :, None, :] * a[:, None, :, :]).sum(-1)  # (B, out, in) coincidences
         else:
@@ -368,24 +406,27 @@ class PulsedArray:
                         update_management: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Expected up- and down-pulse counts (out, in) summed over the batch.
 
-        With signed probabilities ``P`` (B, in) and ``Q`` (B, out): ``T = bl*|Q|^T|P|`` (all
-        coincidences), ``S = bl*Q^T P`` (down minus up), so up ``= (T - S)/2`` and down
-        ``= (T + S)/2``: two small matmuls, no bit streams (two more, with ``P|P|`` and
-        ``Q|Q|``, give the variances ``sum_b bl*pq*(1 - pq)`` that :meth:`pulse_update` uses).
+        With the probabilities split by sign, ``p± = max(±P, 0)`` (B, in) and ``q±`` (B,
+        out): a device steps down where ``x`` and ``d`` have the same sign, so down ``=
+        bl*(q+^T p+ + q-^T p-)`` and up ``= bl*(q+^T p- + q-^T p+)``: one batched matmul
+        over the stacked halves, no bit streams (the same with squared probabilities gives
+        the Binomial variances ``sum_b bl*pq*(1 - pq)`` that :meth:`pulse_update` uses).
         """
-        return self._expected_counts(*self._probabilities(x, d, lr, bl, update_management), bl)[0].unbind(0)
+        return self._count_moments(*self._scaled(x, d, lr, bl, update_management), bl)[0].unbind(0)
 
     @staticmethod
-    def _expected_counts(p: torch.Tensor, q: torch.Tensor, bl: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Means (2, out, in) (up, down) and Binomial variances ``sum_b bl*pq*(1 - pq)``."""
-        pa, qa = p.abs(), q.abs()
-        t = qa.T @ pa  # (out, in) all coincidences / bl
-        s = q.T @ p  # down minus up, / bl
-        t2 = (qa * qa).T @ (pa * pa)  # same with (pq)²
-        s2 = (q * qa).T @ (p * pa)
-        mu = torch.stack((t - s, t + s)).clamp_(min=0.0).mul_(0.5 * bl)  # (2, out, in)
-        m2 = torch.stack((t2 - s2, t2 + s2)).clamp_(min=0.0).mul_(0.5 * bl)
-        return mu, (mu - m2).clamp_(min=0.0)
+    def _count_moments(xs: torch.Tensor, ds: torch.Tensor, bl: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means (2, out, in) of the (up, down) counts and their Binomial variances, from the
+        scaled inputs ``xs`` (B, in) and errors ``ds`` (B, out) (clipped to ±1 here)."""
+        b = xs.shape[0]
+        xn = xs.neg()
+        p = torch.cat((xn, xs, xn)).clamp_(0.0, 1.0)  # (3B, in): p-, p+, p-
+        p = torch.stack((p[:2 * b], p[b:]))  # (2, 2B, in): (p-, p+) for up, (p+, p-) for down
+        p = torch.cat((p, p * p))  # (4, 2B, in)
+        q = torch.cat((ds, ds.neg())).clamp_(0.0, 1.0)  # (2B, out): q+, q-
+        q2 = q * q
+        m = torch.bmm(torch.stack((q, q, q2, q2)).transpose(1, 2), p).mul_(bl)  # (4, out, in)
+        return m[:2], m[:2] - m[2:]  # (up, down) sum pq, sum pq - (pq)², times bl
 
     def pulse_update(self, x: torch.Tensor, d: torch.Tensor, lr: float, bl: int,
                      generator: torch.Generator, update_management: bool = True,
@@ -400,7 +441,7 @@ class PulsedArray:
         variance to within one count² (:func:`sample_counts`), the asymmetric and
         weight-dependent response and the cycle-to-cycle noise; it drops the correlation
         of counts sharing a row or column within a sample and makes the approximations
-        listed in :meth:`apply_counts`.
+        listed in :meth:`apply_counts`. It runs without host synchronisation.
 
         Args:
             x: inputs (B, in). d: errors (B, out). lr: learning rate. bl: pulse-train length.
@@ -415,7 +456,8 @@ class PulsedArray:
             for nb in n:  # samples are sequential in hardware
                 self.apply_pulses(nb, generator)
             return
-        p, q = self._probabilities(x, d, lr, bl, update_management)
-        mu, var = self._expected_counts(p, q, bl)
-        n = sample_counts(mu, generator, var)
-        self.apply_counts(n[0], n[1], generator)
+        mu, var = self._count_moments(*self._scaled(x, d, lr, bl, update_management), bl)
+        noisy = self.device.dw_min_std > 0  # one draw: 2 count Gaussians (+ 1 cycle-to-cycle)
+        z = torch.randn((3 if noisy else 2, *mu.shape[1:]), generator=generator, dtype=mu.dtype, device=mu.device)
+        u = torch.rand(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        self._apply_counts(_round_counts(mu, var, u, z[:2]), z[2] if noisy else None)

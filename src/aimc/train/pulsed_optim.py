@@ -63,11 +63,14 @@ class MixedPrecision:
 
     def step(self, x: torch.Tensor, d: torch.Tensor, lr: float, generator: torch.Generator) -> None:
         """Accumulate ``-lr * d^T x`` and write the whole-step part as pulses."""
-        self.chi = self.chi - lr * (d.to(self.chi.dtype).T @ x.to(self.chi.dtype))
+        self.chi = torch.addmm(self.chi, d.to(self.chi.dtype).T, x.to(self.chi.dtype), alpha=-lr)
         dw = self.array.device.dw_min
-        p = torch.trunc(self.chi / dw)
-        self.array.apply_pulses(p, generator, mode=self.mode)
-        self.chi = self.chi - p * dw
+        p = self.chi.div(dw).trunc_()
+        if self.mode == "exact":
+            self.array.apply_pulses(p, generator, mode="exact")
+        else:  # p is already whole: straight to the one-pass response
+            self.array.apply_counts(p.relu(), p.neg().relu_(), generator)
+        self.chi = self.chi.sub_(p, alpha=dw)
 
 
 class TikiTakaV2:
@@ -130,30 +133,36 @@ class TikiTakaV2:
         """Digital read of ``A``'s columns ``idx`` relative to the reference (out, len(idx))."""
         v = self.A.w[:, idx] - self.ref[:, idx]
         if self.read_noise_std > 0:
-            v = v + self.read_noise_std * torch.randn(v.shape, generator=generator, dtype=v.dtype)
+            v = v + self.read_noise_std * torch.randn(v.shape, generator=generator, dtype=v.dtype, device=v.device)
         return v
 
     def _after_write(self, idx, nk: torch.Tensor, generator: torch.Generator) -> None:
         """Buffer bookkeeping after ``nk`` pulses were written to ``C[:, idx]``."""
-        self.H[:, idx] -= nk * self.C.device.dw_min
+        hk = self.H[:, idx].sub_(nk, alpha=self.C.device.dw_min)
+        if not isinstance(idx, slice):  # a wrapped index gave a copy, not a view
+            self.H[:, idx] = hk
 
     def transfer(self, generator: torch.Generator) -> torch.Tensor:
         """Read the next ``n_cols`` columns of ``A`` into ``H`` and write whole steps to ``C``;
         returns the signed pulse counts written (out, in)."""
         n_in, k = self.H.shape[1], self.next_col
-        idx = slice(k, k + self.n_cols) if k + self.n_cols <= n_in else (k + torch.arange(self.n_cols)) % n_in
-        self.H[:, idx] += self.transfer_lr * self._read(idx, generator)
+        idx = slice(k, k + self.n_cols) if k + self.n_cols <= n_in else \
+            (k + torch.arange(self.n_cols, device=self.H.device)) % n_in
+        hk = self.H[:, idx].add_(self._read(idx, generator), alpha=self.transfer_lr)  # (out, n_cols)
+        if not isinstance(idx, slice):  # a wrapped index gave a copy, not a view
+            self.H[:, idx] = hk
         dw = self.C.device.dw_min
-        hk = self.H[:, idx]
-        nk = torch.where(hk.abs() >= self.thres * dw, torch.trunc(hk / dw), torch.zeros_like(hk))
+        nk = hk.div(dw).trunc_()  # 0 where |H| < dw_min: thres <= 1 needs no mask
+        if self.thres > 1.0:
+            nk = nk.masked_fill_(hk.abs() < self.thres * dw, 0.0)
         if self.max_pulses is not None:
-            nk = nk.clamp(-self.max_pulses, self.max_pulses)
+            nk = nk.clamp_(-self.max_pulses, self.max_pulses)
         n = torch.zeros_like(self.H)
         n[:, idx] = nk
         if self.mode == "exact":
             self.C.apply_pulses(n, generator, mode="exact")
         else:
-            self.C.apply_counts(nk.clamp(min=0.0), (-nk).clamp(min=0.0), generator, cols=idx)
+            self.C.apply_counts(nk.relu(), nk.neg().relu_(), generator, cols=idx)
         self._after_write(idx, nk, generator)
         self.next_col = (self.next_col + self.n_cols) % n_in
         return n
@@ -161,9 +170,18 @@ class TikiTakaV2:
     def _fast_input(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    def pulse_args(self, x: torch.Tensor, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """``(x, d, lr)`` of the pulse update onto ``A`` (for an update of several ``A`` at once
+        by a :class:`~aimc.train.pulsed_group.PulsedGroup`, followed by :meth:`after_pulse`)."""
+        return self._fast_input(x), d, self.fast_lr
+
     def step(self, x: torch.Tensor, d: torch.Tensor, generator: torch.Generator) -> None:
         """Pulse the gradient ``-fast_lr * d^T x`` onto ``A``; transfer when due."""
-        self.A.pulse_update(self._fast_input(x), d, self.fast_lr, self.bl, generator, mode=self.mode)
+        self.A.pulse_update(*self.pulse_args(x, d), self.bl, generator, mode=self.mode)
+        self.after_pulse(generator)
+
+    def after_pulse(self, generator: torch.Generator) -> None:
+        """Count one update of ``A``; transfer when due."""
         self.n_updates += 1
         if self.n_updates % self.transfer_every == 0:
             self.transfer(generator)
@@ -199,8 +217,8 @@ class ChoppedTikiTakaV2(TikiTakaV2):
             raise ValueError(f"in_chop_prob must be in [0, 1], got {in_chop_prob!r}")
         super().__init__(fast, slow, **kwargs)
         self.in_chop_prob, self.in_chop_random, self.forget_buffer = in_chop_prob, in_chop_random, forget_buffer
-        self.chop = torch.ones(fast.w.shape[1], dtype=fast.w.dtype)  # (in,)
-        self.reads = torch.zeros(fast.w.shape[1], dtype=torch.int64)
+        self.chop = torch.ones(fast.w.shape[1], dtype=fast.w.dtype, device=fast.w.device)  # (in,)
+        self.reads = torch.zeros(fast.w.shape[1], dtype=torch.int64, device=fast.w.device)
 
     @property
     def weight(self) -> torch.Tensor:
@@ -215,13 +233,17 @@ class ChoppedTikiTakaV2(TikiTakaV2):
 
     def _after_write(self, idx, nk: torch.Tensor, generator: torch.Generator) -> None:
         if self.forget_buffer:
-            self.H[:, idx] = torch.where(nk != 0, torch.zeros_like(nk), self.H[:, idx])
+            hk = self.H[:, idx].masked_fill_(nk != 0, 0.0)
+            if not isinstance(idx, slice):  # a wrapped index gave a copy, not a view
+                self.H[:, idx] = hk
         else:
             super()._after_write(idx, nk, generator)
         self.reads[idx] += 1
         p = self.in_chop_prob
         if self.in_chop_random:
-            flip = torch.rand(nk.shape[1], generator=generator) < p
+            flip = torch.rand(nk.shape[1], generator=generator, device=nk.device) < p
         else:
-            flip = (self.reads[idx] % max(round(1.0 / p), 1) == 0) if p > 0 else torch.zeros(nk.shape[1], dtype=torch.bool)
-        self.chop[idx] = torch.where(flip, -self.chop[idx], self.chop[idx])
+            flip = (self.reads[idx] % max(round(1.0 / p), 1) == 0) if p > 0 else \
+                torch.zeros(nk.shape[1], dtype=torch.bool, device=nk.device)
+        c = self.chop[idx]
+        self.chop[idx] = torch.where(flip, -c, c)
