@@ -14,7 +14,7 @@ def test_train_then_demo_checkpoint(tmp_path):
     res = runner.invoke(app, ["train", "--epochs", "1", "--out", str(ckpt)])
     assert res.exit_code == 0, res.output
     state, meta = load_checkpoint(ckpt)
-    assert meta["method"] == "hat" and meta["dataset"] == "digits" and meta["hat"]["noise_scale"] == 1.0
+    assert meta["method"] == "hat" and meta["dataset"] == "digits" and meta["hat"]["noise_scale"] == 2.0
     again = runner.invoke(app, ["train", "--epochs", "1", "--out", str(ckpt)])
     assert again.exit_code == 2 and "exists" in again.output  # nothing saved is overwritten
     res = runner.invoke(app, ["demo", "--checkpoint", str(ckpt), "--chips", "1", "--json",

@@ -131,9 +131,10 @@ def train(
     epochs: int = typer.Option(15, help="HAT fine-tuning epochs (after the digital recipe), or on-chip training epochs."),
     hidden: int = typer.Option(64, help="On-chip methods: hidden width of the MLP."),
     lr: Optional[float] = typer.Option(None, help="On-chip methods: learning rate (default 0.1)."),
-    noise_scale: float = typer.Option(1.0, help="Multiplier of the device weight noise during HAT."),
-    t_eval: float = typer.Option(86400.0, help="Time after programming (s) whose noise HAT trains for."),
-    t_eval_max: Optional[float] = typer.Option(None, help="HAT: train for times drawn log-uniformly in [t-eval, this]."),
+    noise_scale: float = typer.Option(2.0, help="Multiplier of the device weight noise during HAT."),
+    t_eval: float = typer.Option(3600.0, help="Time after programming (s) whose noise HAT trains for."),
+    t_eval_max: float = typer.Option(31_536_000.0, help="HAT: train for times drawn log-uniformly in "
+                                                         "[t-eval, this]; 0: only t-eval."),
     hat_preset: str = typer.Option("default", "--hat-preset",
                                    help="HAT settings: default (chip device noise, --noise-scale, --t-eval) or afm."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint instead of training digitally."),
@@ -207,7 +208,8 @@ def train(
             return
         cfg, saved = None, model
         if method == "hat":
-            cfg = HAT_PRESETS[hat_preset].replace(noise_scale=noise_scale, t_eval_s=t_eval, t_eval_max_s=t_eval_max) \
+            cfg = HAT_PRESETS[hat_preset].replace(noise_scale=noise_scale, t_eval_s=t_eval,
+                                                                   t_eval_max_s=t_eval_max or None) \
                 if hat_preset == "default" \
                 else HAT_PRESETS[hat_preset]
             saved = hat_finetune(model, x_tr, y_tr, chip, cfg, epochs=epochs, lr=r["lr"] / 3,
