@@ -84,7 +84,7 @@ def test_hat_beats_plain_training_after_a_year_on_digits():
     xtr, ytr, xte, yte = load_digits(seed=0)
     fp = train_digital(digits_cnn(seed=0), xtr, ytr, epochs=30, lr=3e-3, seed=0)
     hat = aimc.convert(fp, "pcm-hermes")
-    enable_hat(hat, HATConfig(noise_scale=2.0, t_eval_s=3.15e7), seed=0)
+    enable_hat(hat, HATConfig(noise_scale=2.0, t_eval_s=3.15e7, t_eval_max_s=None), seed=0)
     train_digital(hat, xtr, ytr, epochs=15, lr=1e-3, seed=1)
     plain = aimc.convert(fp, "pcm-hermes")
 
@@ -243,7 +243,7 @@ def test_tabulated_device_std_matches_the_formula():
     from aimc.train.hat import HATForward
 
     dev = DEVICES.get("pcm-hermes")()
-    fwd = HATForward(HATConfig(t_eval_s=31_536_000.0), torch.Generator().manual_seed(0))
+    fwd = HATForward(HATConfig(t_eval_s=31_536_000.0, t_eval_max_s=None), torch.Generator().manual_seed(0))
     w = torch.rand(5000) * 2 - 1
     exact = device_weight_std(w.double(), dev, 31_536_000.0).float()
     # nearest grid point: |dw| <= 1/8192, slope of the std at most ~0.3 -> <= 0.3 % of std >= 0.011

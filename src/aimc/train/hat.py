@@ -95,7 +95,8 @@ class HATConfig(BaseConfig):
     @model_validator(mode="after")
     def _check_times(self):
         if self.t_eval_max_s is not None and not self.t_eval_max_s > self.t_eval_s:
-            raise ValueError(f"t_eval_max_s ({self.t_eval_max_s}) must be > t_eval_s ({self.t_eval_s})")
+            raise ValueError(f"t_eval_max_s ({self.t_eval_max_s}) must be > t_eval_s ({self.t_eval_s}); "
+                             "set t_eval_max_s=None to train for t_eval_s alone")
         return self
 
 
