@@ -20,7 +20,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["input_activity", "read_cycles", "adc_energy_pJ", "dac_energy_pJ", "weight_conductance_uS",
+__all__ = ["input_activity", "read_cycles", "pwm_pulse_ns", "integration_time_ns", "adc_energy_pJ", "dac_energy_pJ", "weight_conductance_uS",
            "array_energy_pJ", "array_energy_exact_pJ", "read_time_ns", "digital_energy_pJ",
            "data_movement_energy_pJ", "static_energy_pJ", "programming_energy_pJ",
            "programming_time_ns", "cell_area_um2", "tile_area_mm2"]
@@ -51,6 +51,54 @@ def read_cycles(scheme: str, input_bits: int | None, dac_bits_per_cycle: int = 1
     if scheme != "bit_serial":
         return 1
     return max(1, math.ceil((input_bits or 8) / dac_bits_per_cycle))
+
+
+def pwm_pulse_ns(input_bits: int, t_ref_ns: float, ref_bits: int | None = None) -> float:
+    """Full-scale pulse of a pulse-width-modulated signed input, in ns.
+
+    A ``b``-bit signed input has ``2**(b-1) - 1`` magnitude levels; a PWM driver applies
+    level ``k`` as ``k`` LSBs of fixed duration, so the full-scale pulse is ``(2**(b-1) - 1)``
+    LSBs and halves (``2**(b-2) - 1`` against ``2**(b-1) - 1``: a factor ``2 + 1/(2**(b-2)-1)``)
+    per input bit removed. The LSB comes from a measured full-scale pulse ``t_ref_ns`` at
+    ``ref_bits``: ``t_lsb = t_ref_ns / (2**(ref_bits-1) - 1)`` (HERMES: 8-bit PWM inputs
+    integrated for 128 ns, Khaddam-Aljameh et al., IEEE JSSC 57, 1027 (2022), so
+    t_lsb = 128/127 ns). ``ref_bits=None`` returns ``t_ref_ns`` unscaled.
+
+    Example:
+        >>> pwm_pulse_ns(8, 128.0, 8), round(pwm_pulse_ns(4, 128.0, 8), 3), pwm_pulse_ns(4, 128.0)
+        (128.0, 7.055, 128.0)
+    """
+    if ref_bits is None:
+        return float(t_ref_ns)
+    if input_bits < 2 or ref_bits < 2:
+        raise ValueError(f"PWM needs signed inputs of at least 2 bits, got input_bits={input_bits}, "
+                         f"ref_bits={ref_bits}")
+    return float(t_ref_ns) * (2 ** (input_bits - 1) - 1) / (2 ** (ref_bits - 1) - 1)
+
+
+def integration_time_ns(scheme: str, input_bits: int | None, adc_bits: int | None, t_int_ns: float,
+                        pwm_ref_bits: int | None = None, adc_t_lsb_ns: float | None = None) -> float:
+    """Integration window of one array read (one cycle, for bit-serial inputs), in ns.
+
+    * ``pwm``: the full-scale pulse :func:`pwm_pulse_ns` (``t_int_ns`` if ``pwm_ref_bits``
+      is None); ``amplitude``: ``t_int_ns`` whatever the input bits (the value is in the
+      voltage); ``bit_serial``: ``t_int_ns`` per cycle (the bits are in the cycle count,
+      :func:`read_cycles`).
+    * A counting ADC that converts during integration (``adc_t_lsb_ns`` set) resolves one
+      LSB per ``adc_t_lsb_ns`` of full-scale current, so the window is at least
+      ``2**adc_bits * adc_t_lsb_ns``; shorter input pulses are stretched to it (their LSB
+      lengthens), and the array integrates for that window. HERMES's CCO ADC: 300 ps/LSB
+      (Khaddam-Aljameh et al., JSSC 2022), 76.8 ns at 8 bits, within its 128 ns pulse.
+
+    Example:
+        >>> integration_time_ns("pwm", 8, 8, 128.0, 8, 0.3), round(integration_time_ns("pwm", 4, 6, 128.0, 8, 0.3), 1)
+        (128.0, 19.2)
+    """
+    _check_scheme(scheme)
+    t = pwm_pulse_ns(input_bits or 8, t_int_ns, pwm_ref_bits) if scheme == "pwm" else float(t_int_ns)
+    if adc_t_lsb_ns is not None:
+        t = max(t, 2.0 ** (adc_bits or 8) * adc_t_lsb_ns)
+    return t
 
 
 def adc_energy_pJ(bits, fom_fJ: float):

@@ -3,7 +3,10 @@
 Each weight layer is mapped onto ``ceil(K/rows) x ceil(N/(cols/slices))`` tiles (times its
 convolution groups). Per MVM it pays, component by component (:mod:`aimc.cost.components`):
 the input drivers (DAC), the array read ``Σ G V² t`` (data-dependent through the measured
-input and weight statistics), one ADC conversion per used column and cycle, the digital
+input and weight statistics; ``t`` is the integration window, which follows the chip's
+input and ADC bits where the preset gives per-LSB times:
+:func:`~aimc.cost.components.integration_time_ns`), one ADC conversion per used column
+and cycle (``FoM * 2**bits``), the digital
 periphery (shift-add, accumulation across row tiles, scaling and activation), buffers and
 interconnect, and the chip's static power. Layers are weight-stationary and pipelined:
 each owns its tiles, spare tiles hold replicas that share the stream of input vectors,
@@ -186,7 +189,10 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     reps_l = np.minimum(reps, n_mvm)
 
     cycles = C.read_cycles(c.input_scheme, in_bits, c.dac_bits_per_cycle)
-    t_read = C.read_time_ns(c.input_scheme, in_bits, c.t_int_ns, c.dac_bits_per_cycle, spec.cols,
+    # integration window per read: PWM pulses scale with the input levels, and a counting
+    # ADC needs 2^bits LSB times (both only when the preset gives the per-LSB reference)
+    t_int = C.integration_time_ns(c.input_scheme, in_bits, adc_bits, c.t_int_ns, c.pwm_ref_bits, c.adc_t_lsb_ns)
+    t_read = C.read_time_ns(c.input_scheme, in_bits, t_int, c.dac_bits_per_cycle, spec.cols,
                             c.adcs_per_tile, c.adc_conv_ns, c.adc_overlap, c.phases)
     reads = c.phases * cycles  # array reads per MVM per tile
     act = C.input_activity(c.input_scheme, xsq, xabs)
@@ -199,9 +205,9 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     g_sum = K * N * slices * g_w + K * (tn * spec.cols - N * slices) * g_idle  # per MVM, all its tiles
     if c.array_read_pJ is None:
         act_i = xabs if c.v_supply_V else act  # current ~ |x| whatever the scheme
-        e_array = n_mvm * reads * C.array_energy_pJ(g_sum, c.v_read_V, c.t_int_ns, act_i, c.v_supply_V)
+        e_array = n_mvm * reads * C.array_energy_pJ(g_sum, c.v_read_V, t_int, act_i, c.v_supply_V)
     else:
-        e_array = tile_reads * reads * c.array_read_pJ * act
+        e_array = tile_reads * reads * c.array_read_pJ * (t_int / c.t_int_ns) * act  # power x window
     e_dac = n_mvm * C.dac_energy_pJ(K * tn, c.dac_energy_pJ, act, reads)
     conversions = n_mvm * reads * tk * N * slices
     e_adc = conversions * C.adc_energy_pJ(adc_bits, c.adc_fom_fJ)

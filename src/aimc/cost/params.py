@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from aimc.config import BaseConfig
 
@@ -48,17 +48,32 @@ class CostConfig(BaseConfig):
         input_scheme: ``pwm`` (pulse width ~ |x|, fixed voltage), ``amplitude`` (voltage ~ x)
             or ``bit_serial`` (one bit-plane of the input per cycle).
         dac_bits_per_cycle: input bits applied per cycle in ``bit_serial`` mode.
-        t_int_ns: integration time of one read (pwm: full-scale pulse; bit_serial: one cycle).
+        t_int_ns: integration time of one read (pwm: full-scale pulse; bit_serial: one cycle;
+            amplitude: the fixed read time). For pwm, the value at ``pwm_ref_bits`` inputs.
+        pwm_ref_bits: pwm only: the input bits at which ``t_int_ns`` was measured. When set,
+            the pulse is counted in LSBs of fixed duration ``t_int_ns / (2**(ref-1) - 1)``
+            and a ``b``-bit signed input's full-scale pulse lasts ``2**(b-1) - 1`` of them
+            (:func:`~aimc.cost.components.pwm_pulse_ns`), so read time and array energy halve
+            per input bit removed. ``None``: ``t_int_ns`` at every input width.
+        adc_t_lsb_ns: counting ADC that converts *during* integration (HERMES's CCO ADC:
+            the column current drives an oscillator whose cycles are counted): one LSB per
+            ``adc_t_lsb_ns`` at full-scale current, so a ``b``-bit conversion needs an
+            integration window of at least ``2**b * adc_t_lsb_ns``; a shorter input pulse
+            is stretched to it (:func:`~aimc.cost.components.integration_time_ns`). ``None``:
+            no such bound (the conversion time is ``adc_conv_ns`` at any resolution).
         phases: reads per MVM (HERMES four-phase high-precision mode: 4).
         dac_energy_pJ: driver/DAC energy per input row per read (per cycle for bit_serial) at
             full-scale input; scaled by the input activity (pwm, bit_serial: mean |x|;
             amplitude: mean x^2).
         adc_fom_fJ: Walden figure of merit; one conversion costs ``adc_fom_fJ * 2**bits`` fJ.
         adcs_per_tile: ADCs per tile; ``cols / adcs_per_tile`` columns share one ADC.
-        adc_conv_ns: time per conversion (or read-out, for ADCs that convert during integration).
+        adc_conv_ns: time per conversion (or read-out after integration, for ADCs that
+            convert during integration).
         adc_overlap: sample-and-hold lets conversions of one cycle overlap the next integration.
         array_read_pJ: if set, array energy per tile read (per cycle) at full activity from a
-            design's own table, instead of sum(G) V^2 t from the device conductances.
+            design's own table, instead of sum(G) V^2 t from the device conductances; it is
+            the energy of a ``t_int_ns`` read and scales with the integration window when
+            ``pwm_ref_bits`` / ``adc_t_lsb_ns`` change that window.
         shift_add_pJ: per conversion, merging bit-serial / bit-sliced partial sums.
         accum_pJ: per output, adding the partial sums of two row tiles.
         scale_act_pJ: per output, affine scaling and activation.
@@ -89,11 +104,13 @@ class CostConfig(BaseConfig):
     input_scheme: Literal["pwm", "amplitude", "bit_serial"] = "pwm"
     dac_bits_per_cycle: int = Field(1, ge=1, le=16)
     t_int_ns: float = Field(128.0, gt=0.0, le=1e6)
+    pwm_ref_bits: int | None = Field(None, ge=2, le=16)
     phases: int = Field(1, ge=1, le=16)
     dac_energy_pJ: float = Field(0.5, ge=0.0, le=1e6)
     adc_fom_fJ: float = Field(10.1, ge=0.0, le=1e6)
     adcs_per_tile: int = Field(256, ge=1, le=65536)
     adc_conv_ns: float = Field(2.0, ge=0.0, le=1e6)
+    adc_t_lsb_ns: float | None = Field(None, gt=0.0, le=1e3)
     adc_overlap: bool = False
     array_read_pJ: float | None = Field(None, ge=0.0, le=1e9)
     shift_add_pJ: float = Field(0.02, ge=0.0, le=1e6)
@@ -118,3 +135,10 @@ class CostConfig(BaseConfig):
     chip_extra_area_mm2: float = Field(0.0, ge=0.0, le=1e6)
     tile_area_mm2: float | None = Field(None, gt=0.0, le=1e6)
     sources: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.pwm_ref_bits is not None and self.input_scheme != "pwm":
+            raise ValueError(f"pwm_ref_bits applies to input_scheme 'pwm' only (input_scheme is "
+                             f"{self.input_scheme!r}; leave pwm_ref_bits unset)")
+        return self
