@@ -123,3 +123,14 @@ def test_100M_parameter_model_prices_in_well_under_a_second():
     assert sum(w.n_weights for w in work) == 100_000_000
     assert not r.fits and r.energy_pJ > 0
     assert elapsed < 5.0, elapsed  # measured ~ 5 ms; generous bound for busy CI machines
+
+
+def test_cli_workload_and_comparison_table_price_the_gpu_alike():
+    """A model's baseline is priced on unique input activations (not im2col copies), the
+    same way `python -m aimc.cost.compare` does."""
+    from aimc.cost import estimate
+    from aimc.cost.catalog import load_workload
+
+    rep = estimate(load_workload("fashion-cnn", "pcm-hermes"), "pcm-hermes", baseline="gpu-a100")
+    assert all(getattr(w, "x_elements", None) for w in load_workload("fashion-cnn", "pcm-hermes"))
+    assert rep.baseline["energy_pJ"] > 0

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from aimc.chips import ChipSpec
-from aimc.cost.workload import LayerWork, extract_workload, mvm_workload
+from aimc.cost.builders import extract_workload_io
+from aimc.cost.workload import LayerWork, mvm_workload
 
 __all__ = ["MODELS", "load_workload"]
 
@@ -76,7 +77,7 @@ def _checkpoint(path: Path) -> list[LayerWork]:
     if missing:
         raise ValueError(f"{path}: checkpoint lacks weights {missing[:3]} of the {dataset} model")
     model.load_state_dict({k: state[k] for k in model.state_dict()})
-    return extract_workload(model, _images(_INPUT[dataset]))
+    return extract_workload_io(model, _images(_INPUT[dataset]))
 
 
 def load_workload(spec: str, chip: ChipSpec) -> list[LayerWork]:
@@ -89,9 +90,9 @@ def load_workload(spec: str, chip: ChipSpec) -> list[LayerWork]:
     from aimc.models import digits_cnn, fashion_cnn
 
     if spec == "digits-cnn":
-        return extract_workload(digits_cnn(seed=0), _images(_INPUT["digits"]))
+        return extract_workload_io(digits_cnn(seed=0), _images(_INPUT["digits"]))
     if spec == "fashion-cnn":
-        return extract_workload(fashion_cnn(seed=0), _images(_INPUT["fashion-mnist"]))
+        return extract_workload_io(fashion_cnn(seed=0), _images(_INPUT["fashion-mnist"]))
     if spec.startswith("mvm:"):
         return _mvm(spec, chip)
     if spec.startswith("transformer"):

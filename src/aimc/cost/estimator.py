@@ -33,7 +33,8 @@ from torch import nn
 from aimc.chips import ChipSpec, load
 from aimc.cost import components as C
 from aimc.cost.params import DEFAULT_SOURCES, CostConfig
-from aimc.cost.workload import BREAKDOWN, LayerCost, LayerWork, extract_workload
+from aimc.cost.builders import extract_workload_io
+from aimc.cost.workload import BREAKDOWN, LayerCost, LayerWork
 
 __all__ = ["CostReport", "estimate", "summarise"]
 
@@ -122,7 +123,7 @@ def _workload(model_or_workload, inputs) -> list[LayerWork]:
     if isinstance(model_or_workload, nn.Module):
         if not isinstance(inputs, torch.Tensor):
             raise ValueError("inputs: a model needs an example input tensor (batch first) to measure its layers")
-        return extract_workload(model_or_workload, inputs)
+        return extract_workload_io(model_or_workload, inputs)  # + unique input sizes (baselines)
     work = list(model_or_workload)
     if not work or not all(isinstance(w, LayerWork) for w in work):
         raise ValueError("model_or_workload must be an nn.Module or a non-empty list of LayerWork")
