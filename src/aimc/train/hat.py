@@ -18,7 +18,8 @@ Nat. Commun. 14, 5282 (2023)):
   g_min)``, divided by the layer's global drift compensation factor computed as the chip
   does (ratio of the summed |outputs| for an all-ones input, after vs at programming);
   with ``t_eval_max_s`` each forward pass draws ``t`` log-uniformly from 17 times between
-  ``t_eval_s`` and ``t_eval_max_s`` (noise statistics follow the same ``t``);
+  ``t_eval_s`` and ``t_eval_max_s`` (noise statistics follow the same ``t`` and are taken
+  at the target conductances, not rescaled by the drift);
 * optional clipping of each output channel's weights at ``clip_sigma`` standard deviations;
 * inputs through the chip's DAC and each tile's partial sums through its ADC (noise
   management by abs-max, saturation at the ADC bound), with additive output noise;
@@ -203,16 +204,15 @@ class HATForward:
     straight through.
     """
 
-    #: Grid points of the tabulated device noise std over |w| in [0, 1].
+    #: Grid points of the tabulated device statistics over |w| in [0, 1].
     TABLE_POINTS = 4097
+    #: Times drawn from when ``t_eval_max_s`` is set.
+    TIME_POINTS = 17
 
     def __init__(self, cfg: HATConfig, generator: torch.Generator):
         self.cfg = cfg
         self.generator = generator
-        self._sd_tables: dict = {}
-
-    #: Times drawn from when ``t_eval_max_s`` is set.
-    TIME_POINTS = 17
+        self._table_cache: dict = {}
 
     def _time(self) -> float:
         cfg = self.cfg
@@ -223,14 +223,14 @@ class HATForward:
         return math.exp(lo + (hi - lo) * k / (self.TIME_POINTS - 1))
 
     def _tables(self, device, t_s: float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Noise std and expected compensated-less drifted weight over |w| on the grid."""
+        """Noise std and expected drifted weight (before compensation) over |w| on the grid."""
         key = (id(device), t_s, like.device, like.dtype)
-        if key not in self._sd_tables:
+        if key not in self._table_cache:
             grid = torch.linspace(0.0, 1.0, self.TABLE_POINTS, dtype=torch.float64)
             sd = device_weight_std(grid, device, t_s).to(like.device, like.dtype)
             mean = expected_drifted_weight(grid, device, t_s) if self.cfg.expected_drift else None
-            self._sd_tables[key] = (sd, None if mean is None else mean.to(like.device, like.dtype))
-        return self._sd_tables[key]
+            self._table_cache[key] = (sd, None if mean is None else mean.to(like.device, like.dtype))
+        return self._table_cache[key]
 
     def _device_sd(self, wn: torch.Tensor, device, t_s: float | None = None) -> torch.Tensor:
         """:func:`device_weight_std` of ``|wn|``, tabulated once per device and time and read
