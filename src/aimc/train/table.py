@@ -70,16 +70,8 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
     total = recipe["epochs"] + hat_epochs + 2 * n_chips * len(times_s)
     start = time.perf_counter()
     with _num_threads(recipe["threads"]):
-        x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=root, seed=seed)
-        if max_train is not None:
-            x_tr, y_tr = x_tr[:max_train], y_tr[:max_train]
-        max_test = recipe["max_test"] if max_test is None else max_test
-        if max_test is not None and len(x_te) > max_test:
-            keep = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(seed))[:max_test]
-            x_te, y_te = x_te[keep], y_te[keep]
-        fp = train_digital(recipe["model"](seed=seed), x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"],
-                           batch_size=recipe["batch_size"], seed=seed,
-                           progress=lambda a, _t, _d: report(a, total, "digital training"))
+        (x_tr, y_tr, x_te, y_te), fp = _data_and_fp(dataset, recipe, seed, root, max_test, max_train,
+                                                    lambda a: report(a, total, "digital training"))
         hat_model = hat_finetune(fp, x_tr, y_tr, chip, cfg, epochs=hat_epochs, lr=recipe["lr"] * hat_lr_factor,
                                  batch_size=recipe["batch_size"], seed=seed + 1,
                                  progress=lambda a, _t, _d: report(a, total, "hardware-aware training"))
@@ -96,6 +88,21 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
                 digital_epochs=recipe["epochs"],
                 fp_accuracy=rows[0]["fp_accuracy"], n_chips=n_chips, n_test=len(x_te), n_params=n_params(fp),
                 seed=seed, elapsed_s=round(time.perf_counter() - start, 1), rows=rows)
+
+
+def _data_and_fp(dataset, recipe, seed, root, max_test, max_train, advance):
+    """The split (test set cut to ``max_test`` images, default the recipe's) and the
+    floating-point model trained by ``recipe``."""
+    x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=root, seed=seed)
+    if max_train is not None:
+        x_tr, y_tr = x_tr[:max_train], y_tr[:max_train]
+    max_test = recipe["max_test"] if max_test is None else max_test
+    if max_test is not None and len(x_te) > max_test:
+        keep = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(seed))[:max_test]
+        x_te, y_te = x_te[keep], y_te[keep]
+    fp = train_digital(recipe["model"](seed=seed), x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"],
+                       batch_size=recipe["batch_size"], seed=seed, progress=lambda a, _t, _d: advance(a))
+    return (x_tr, y_tr, x_te, y_te), fp
 
 
 def _digital_accuracy(analog: torch.nn.Module, template: torch.nn.Module, x, y) -> float:
@@ -149,14 +156,8 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
     total = recipe["epochs"] + n_chips * (1 + len(variants))
     start = time.perf_counter()
     with _num_threads(recipe["threads"]):
-        x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=root, seed=seed)
-        max_test = recipe["max_test"] if max_test is None else max_test
-        if max_test is not None and len(x_te) > max_test:
-            keep = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(seed))[:max_test]
-            x_te, y_te = x_te[keep], y_te[keep]
-        fp = train_digital(recipe["model"](seed=seed), x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"],
-                           batch_size=recipe["batch_size"], seed=seed,
-                           progress=lambda a, _t, _d: report(a, total, "digital training"))
+        (x_tr, y_tr, x_te, y_te), fp = _data_and_fp(dataset, recipe, seed, root, max_test, None,
+                                                    lambda a: report(a, total, "digital training"))
         calib = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(seed + 7))[:n_calib]
         xc, yc = x_tr[calib], y_tr[calib]
 
