@@ -275,3 +275,12 @@ def test_expected_drift_makes_small_weights_shrink_more_on_hermes():
     assert float(ratio[0]) < 0.6 * float(ratio[1])  # mean nu 0.07+ vs 0.02 (module doc)
     with pytest.raises(aimc.config.ConfigError, match="t_eval_max_s"):
         HATConfig.from_dict({"t_eval_s": 100.0, "t_eval_max_s": 10.0})
+
+
+def test_clip_value_clips_stored_weights_to_a_fixed_range():
+    w = torch.tensor([[2.0, -0.3], [-1.5, 0.7]])
+    layer = _one_layer(w, HATConfig(noise_scale=0.0, clip_value=1.0))
+    layer(torch.randn(3, 2))
+    assert torch.equal(layer.weight.detach(), torch.tensor([[1.0, -0.3], [-1.0, 0.7]]))
+    with pytest.raises(aimc.config.ConfigError, match="clip_value"):
+        HATConfig.from_dict({"clip_value": -1.0})

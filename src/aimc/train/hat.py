@@ -20,7 +20,8 @@ Nat. Commun. 14, 5282 (2023)):
   with ``t_eval_max_s`` each forward pass draws ``t`` log-uniformly from 17 times between
   ``t_eval_s`` and ``t_eval_max_s`` (noise statistics follow the same ``t`` and are taken
   at the target conductances, not rescaled by the drift);
-* optional clipping of each output channel's weights at ``clip_sigma`` standard deviations;
+* optional clipping of the stored weights, per output channel at ``clip_sigma`` standard
+  deviations and/or at a fixed ``clip_value`` (e.g. the range a chip's conductances map to);
 * inputs through the chip's DAC and each tile's partial sums through its ADC (noise
   management by abs-max, saturation at the ADC bound), with additive output noise;
   rounding passes gradients straight through (:func:`ste_round`), clamping passes them
@@ -72,6 +73,7 @@ class HATConfig(BaseConfig):
             (``weight_noise="device"`` only; module doc).
         clip_sigma: after every step, clip each output channel's stored weights at this
             many of its standard deviations (None: no clipping).
+        clip_value: clip the stored weights to ``[-clip_value, clip_value]`` (None: no clip).
         quantize_io: train through the chip's DAC/ADC quantisation and output noise.
         input_range: ``dynamic``: the chip's own input scaling (per-vector abs-max);
             ``learned``: a static per-layer DAC full scale ``r``, set from the first
@@ -87,6 +89,7 @@ class HATConfig(BaseConfig):
     t_eval_max_s: float | None = Field(31_536_000.0, gt=0.0)
     expected_drift: bool = True
     clip_sigma: float | None = Field(None, gt=0.0)
+    clip_value: float | None = Field(None, gt=0.0)
     quantize_io: bool = True
     input_range: Literal["dynamic", "learned"] = "dynamic"
     input_range_decay: float = Field(0.01, ge=0.0, le=1.0)
@@ -271,6 +274,9 @@ class HATForward:
         cfg, chip, lay = self.cfg, layer.chip, layer.layout
         if cfg.clip_sigma is not None:
             clip_channels_(layer.weight, cfg.clip_sigma)
+        if cfg.clip_value is not None:
+            with torch.no_grad():
+                layer.weight.clamp_(-cfg.clip_value, cfg.clip_value)
         w = layer.analog_weight()  # (out, in)
         if lay.t_in == 1:
             wt = w[None]  # (1, out, in): no padding rows
