@@ -151,7 +151,7 @@ def train(
     from aimc.data import load_dataset
     from aimc.demo import RECIPES, _num_threads
     from aimc.models import accuracy, train_digital
-    from aimc.train.fit import hat_finetune, load_checkpoint, load_into, save_checkpoint, split_state
+    from aimc.train.fit import hat_finetune, load_checkpoint, load_into, save_checkpoint
     from aimc.train.hat import HAT_PRESETS
     from aimc.train.onchip import METHODS, fit_onchip
     import torch
@@ -193,8 +193,6 @@ def train(
             from aimc.nn.io import save_state
             from aimc.train.hybrid import deploy_and_finetune
 
-            if out.exists() and not force:
-                raise FileExistsError(f"{out} exists; pass --force to overwrite it")
             calib = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(seed + 7))[:n_calib]
             deployed, before, after = deploy_and_finetune(
                 model, chip, x_tr[calib], y_tr[calib], x_te, y_te, chip_seed=chip_seed, t_s=deploy_time,
@@ -215,7 +213,7 @@ def train(
             saved = hat_finetune(model, x_tr, y_tr, chip, cfg, epochs=epochs, lr=r["lr"] / 3,
                                  batch_size=r["batch_size"], seed=seed + 1,
                                  progress=lambda a, _t, _d: report(a, total, "hardware-aware"))
-            load_into(model, None, split_state(saved.state_dict())[0])  # the trained weights, digitally
+            load_into(model, None, saved.state_dict())  # the trained weights, digitally
         acc = accuracy(model, x_te, y_te)
         meta = dict(dataset=dataset, method=method, chip=chip, seed=seed, digital_test_accuracy=acc,
                     hat=None if cfg is None else cfg.to_dict())

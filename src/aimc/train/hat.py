@@ -17,7 +17,8 @@ Nat. Commun. 14, 5282 (2023)):
   (log-normal mean; nu's clipping at 0 ignored), weight ``(E[g+(t)] - E[g-(t)])/(g_max -
   g_min)``, divided by the layer's global drift compensation factor computed as the chip
   does (ratio of the summed |outputs| for an all-ones input, after vs at programming);
-  with ``t_eval_max_s`` each forward pass draws ``t`` log-uniformly from 17 times between
+  with ``t_eval_max_s`` each layer's training read draws ``t`` log-uniformly (independently
+  per layer and pass) from 17 times between
   ``t_eval_s`` and ``t_eval_max_s`` (noise statistics follow the same ``t`` and are taken
   at the target conductances, not rescaled by the drift);
 * optional clipping of the stored weights, per output channel at ``clip_sigma`` standard

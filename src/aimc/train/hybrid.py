@@ -36,7 +36,7 @@ from aimc.models import train_digital
 from aimc.nn.convert import analog_layers
 from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLinear
 
-__all__ = ["LowRankAdapter", "add_adapters", "hybrid_finetune", "deploy_and_finetune", "PARTS"]
+__all__ = ["LowRankAdapter", "add_adapters", "hybrid_finetune", "deploy", "deploy_and_finetune", "PARTS"]
 
 #: The digital parts :func:`hybrid_finetune` can train.
 PARTS = ("bias", "out_gain", "adapter")
@@ -130,6 +130,18 @@ def hybrid_finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: S
     return model.eval()
 
 
+def deploy(model: nn.Module, chip, chip_seed: int = 0, t_s: float = 2_592_000.0) -> nn.Module:
+    """A converted copy of ``model`` programmed as chip ``chip_seed``, drifted for ``t_s``
+    and drift-compensated: the deployed model that on-device fine-tuning starts from."""
+    import aimc
+
+    analog = aimc.convert(model, chip)
+    aimc.program(analog, seed=chip_seed)
+    aimc.drift(analog, t_s)
+    aimc.compensate(analog)
+    return analog
+
+
 def deploy_and_finetune(model: nn.Module, chip, x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor,
                         y_test: torch.Tensor, chip_seed: int = 0, t_s: float = 2_592_000.0,
                         parts: Sequence[str] = PARTS, rank: int = 4, epochs: int = 1, lr: float = 1e-3,
@@ -141,13 +153,9 @@ def deploy_and_finetune(model: nn.Module, chip, x: torch.Tensor, y: torch.Tensor
     Returns:
         ``(deployed_model, test_accuracy_before, test_accuracy_after)``.
     """
-    import aimc
     from aimc.models import accuracy
 
-    analog = aimc.convert(model, chip)
-    aimc.program(analog, seed=chip_seed)
-    aimc.drift(analog, t_s)
-    aimc.compensate(analog)
+    analog = deploy(model, chip, chip_seed, t_s)
     before = accuracy(analog, x_test, y_test, batch_size=128)
     hybrid_finetune(analog, x, y, parts=parts, rank=rank, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                     progress=progress)

@@ -109,10 +109,10 @@ def _digital_accuracy(analog: torch.nn.Module, template: torch.nn.Module, x, y) 
     """Accuracy of a converted model's weights run digitally (no chip, no gains/ranges)."""
     import copy
 
-    from aimc.train.fit import split_state
+    from aimc.train.fit import load_into
 
     digital = copy.deepcopy(template)
-    digital.load_state_dict(split_state(analog.state_dict())[0])
+    load_into(digital, None, analog.state_dict())
     return accuracy(digital, x, y)
 
 
@@ -146,7 +146,7 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
         ``rows``: per variant, ``parts``, ``trainable`` (digital parameters trained),
         ``mean``, ``std``, ``per_chip``.
     """
-    from aimc.train.hybrid import hybrid_finetune
+    from aimc.train.hybrid import deploy, hybrid_finetune
 
     if dataset not in RECIPES:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(RECIPES)}")
@@ -161,21 +161,15 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
         calib = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(seed + 7))[:n_calib]
         xc, yc = x_tr[calib], y_tr[calib]
 
-        def deployed(chip_seed: int) -> torch.nn.Module:
-            m = aimc.convert(fp, chip)
-            aimc.program(m, seed=chip_seed)
-            aimc.drift(m, t_s)
-            aimc.compensate(m)
-            return m
-
         seeds = [1_000_000 * seed + i for i in range(n_chips)]
         base, after = [], [[] for _ in variants]
         trainable = [0] * len(variants)
         for c, s in enumerate(seeds):
-            base.append(accuracy(deployed(s), x_te, y_te, batch_size=128))
+            base.append(accuracy(deploy(fp, chip, s, t_s), x_te, y_te, batch_size=128))
             report(1, total, f"chip {c + 1}: deployed")
             for v, parts in enumerate(variants):
-                m = hybrid_finetune(deployed(s), xc, yc, parts=parts, rank=rank, epochs=epochs, lr=lr, seed=seed)
+                m = hybrid_finetune(deploy(fp, chip, s, t_s), xc, yc, parts=parts, rank=rank, epochs=epochs,
+                                    lr=lr, seed=seed)
                 trainable[v] = sum(p.numel() for p in m.parameters() if p.requires_grad)
                 after[v].append(accuracy(m, x_te, y_te, batch_size=128))
                 report(1, total, f"chip {c + 1}: {'+'.join(parts)}")
