@@ -182,7 +182,7 @@ def test_noise_then_adc_saturation_flags():
 
 
 def test_non_cpu_or_disabled_uses_fallback(monkeypatch):
-    monkeypatch.setattr(fused, "_load", lambda: None)
+    monkeypatch.setattr(fused.cpp, "load", lambda: None)
     y, post = _case(2, 3, 10, 7)
     out, sat = fused.fused_noise_adc(y, None, 0.0, post, 7, seed=0)
     ref, ref_sat = fused.fallback_noise_adc(y, None, 0.0, post, 7, seed=0)

@@ -48,7 +48,10 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
         if x.shape[-1] != self.in_features:
             raise ValueError(f"AnalogLinear({self.in_features}, {self.out_features}): input's last "
                              f"dimension must be {self.in_features}, got shape {tuple(x.shape)}")
-        y = self.analog_mvm(x.reshape(-1, self.in_features))
+        rows = x.reshape(-1, self.in_features)
+        if self.training and hasattr(self.train_forward, "linear"):  # a whole training read, bias included
+            return self.train_forward.linear(self, rows).view(*x.shape[:-1], self.out_features)
+        y = self.analog_mvm(rows)
         if self.bias is not None:
             y = y + self.bias
         return y.view(*x.shape[:-1], self.out_features)
@@ -72,8 +75,7 @@ class _AnalogConvNd(AnalogLayerMixin):
             if x.dim() != self._nd + 2 or x.shape[1] != self.in_channels:
                 raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, ...), "
                                  f"got shape {tuple(x.shape)}")
-            y = self.train_forward.conv(self, x) * (self.gdc * self.out_gain).view(-1, *([1] * self._nd))
-            return y if self.bias is None else y + self.bias.view(-1, *([1] * self._nd))
+            return self.train_forward.conv(self, x)  # gains and bias included
         return self._conv_analog(x)
 
     def _conv_analog(self, x: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,7 @@ from torch import nn
 from aimc.config import BaseConfig
 from aimc.nn.convert import analog_layers
 from aimc.physics.periphery import max_code
+from aimc.train import hat_fused
 
 __all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "ste_round", "device_weight_std",
            "expected_drifted_weight", "clip_channels_"]
@@ -217,14 +218,23 @@ class HATForward:
         self.cfg = cfg
         self.generator = generator
         self._table_cache: dict = {}
+        self._static_cache: dict = {}
+        self._pool: list[int] = []
 
-    def _time(self) -> float:
+    def _draw(self) -> tuple[float, int]:
+        """One 62-bit draw from the generator: the training time (``k = v mod 17`` of the
+        log-spaced grid when ``t_eval_max_s`` is set; the modulo bias is below 1e-17) and
+        the seed of the fused read's noise streams (``v // 17``)."""
         cfg = self.cfg
+        if not self._pool:  # drawn 64 at a time: one generator call per 64 passes
+            self._pool = torch.randint(0, 2**62, (64,), generator=self.generator,
+                                       device=self.generator.device).tolist()[::-1]
+        v = self._pool.pop()
         if cfg.t_eval_max_s is None:
-            return cfg.t_eval_s
-        k = int(torch.randint(0, self.TIME_POINTS, (1,), generator=self.generator, device=self.generator.device))
+            return cfg.t_eval_s, v // self.TIME_POINTS
         lo, hi = math.log(max(cfg.t_eval_s, 1e-9)), math.log(cfg.t_eval_max_s)
-        return math.exp(lo + (hi - lo) * k / (self.TIME_POINTS - 1))
+        k = v % self.TIME_POINTS
+        return math.exp(lo + (hi - lo) * k / (self.TIME_POINTS - 1)), v // self.TIME_POINTS
 
     def _tables(self, device, t_s: float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Noise std and expected drifted weight (before compensation) over |w| on the grid."""
@@ -232,7 +242,8 @@ class HATForward:
         if key not in self._table_cache:
             grid = torch.linspace(0.0, 1.0, self.TABLE_POINTS, dtype=torch.float64)
             sd = device_weight_std(grid, device, t_s).to(like.device, like.dtype)
-            mean = expected_drifted_weight(grid, device, t_s) if self.cfg.expected_drift else None
+            drifts = self.cfg.expected_drift and hasattr(device, "drift_mean_std")
+            mean = expected_drifted_weight(grid, device, t_s) if drifts else None
             self._table_cache[key] = (sd, None if mean is None else mean.to(like.device, like.dtype))
         return self._table_cache[key]
 
@@ -269,15 +280,25 @@ class HATForward:
                 r = _AddGrad.apply(r, cfg.input_range_decay * r.detach())
         return r
 
-    def _tile_weights(self, layer) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy normalised tile weights (T, out, R) and their column scales (T, out, 1);
-        ``R`` is the tile height, or just ``in_features`` when one tile holds them all."""
-        cfg, chip, lay = self.cfg, layer.chip, layer.layout
+    def _clip(self, layer) -> None:
+        """Clip the stored weights in place as the config asks (before each training read)."""
+        cfg = self.cfg
         if cfg.clip_sigma is not None:
             clip_channels_(layer.weight, cfg.clip_sigma)
         if cfg.clip_value is not None:
             with torch.no_grad():
                 layer.weight.clamp_(-cfg.clip_value, cfg.clip_value)
+
+    def _drifts(self, device, t_s: float) -> bool:
+        cfg = self.cfg
+        return (cfg.weight_noise == "device" and cfg.expected_drift and hasattr(device, "drift_mean_std")
+                and t_s > device.t0_s)
+
+    def _tile_weights(self, layer, t_s: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noisy normalised tile weights (T, out, R) and their column scales (T, out, 1) at
+        time ``t_s``; ``R`` is the tile height, or just ``in_features`` when one tile holds
+        them all."""
+        cfg, chip, lay = self.cfg, layer.chip, layer.layout
         w = layer.analog_weight()  # (out, in)
         if lay.t_in == 1:
             wt = w[None]  # (1, out, in): no padding rows
@@ -286,10 +307,8 @@ class HATForward:
             wt = F.pad(w, (0, pad)).view(lay.out_features, lay.t_in, lay.rows).transpose(0, 1)  # (T, out, R)
         scale = wt.detach().abs().amax(dim=2, keepdim=True).clamp(min=1e-12)  # (T, out, 1)
         wn = wt / scale
-        t_s = self._time()
         sd_target = wn.detach()
-        if cfg.weight_noise == "device" and cfg.expected_drift and hasattr(chip.device, "drift_mean_std") \
-                and t_s > chip.device.t0_s:
+        if self._drifts(chip.device, t_s):
             wd = self._drifted(wn, chip.device, t_s)
             with torch.no_grad():  # global drift compensation, calibrated with all-ones inputs
                 before = (wn * scale).sum(dim=2).sum(dim=0).abs().sum()
@@ -321,10 +340,53 @@ class HATForward:
         xn = torch.clamp(xn, -1.0, 1.0)
         return xn if dac is None else ste_round(xn * dac) / dac
 
+    def _static(self, layer, conv: bool) -> "hat_fused.Static":
+        """The fixed settings of :mod:`aimc.train.hat_fused`'s read of ``layer`` (cached)."""
+        key = (id(layer), id(layer.chip), tuple(layer.weight.shape))
+        st = self._static_cache.get(key)
+        if st is None:
+            cfg, chip, lay = self.cfg, layer.chip, layer.layout
+            dac, adc = max_code(chip.dac.bits), max_code(chip.adc.bits)
+            geometry = {}
+            if conv:
+                geometry = dict(pads=list(layer._reversed_padding_repeated_twice), stride=list(layer.stride),
+                                dilation=list(layer.dilation))
+            st = self._static_cache[key] = hat_fused.Static(
+                T=lay.t_in, R=lay.rows if lay.t_in > 1 else lay.in_features, noise_scale=float(cfg.noise_scale),
+                sd_const=1.0, dac=-1 if dac is None else int(dac), bound=float(chip.adc.bound),
+                lsb=0.0 if adc is None else float(chip.adc.bound / adc), out_sd=float(chip.noise.out_noise),
+                quant=bool(cfg.quantize_io), **geometry)
+        return st
+
+    def _fused(self, layer, x: torch.Tensor, conv: bool) -> torch.Tensor:
+        """The whole read (gain and bias included) through the C++ kernels."""
+        t_s, seed = self._draw()
+        mean_tab = sd_tab = None
+        device = layer.chip.device
+        if self.cfg.weight_noise == "device":
+            sd_tab, mean_tab = self._tables(device, t_s, layer.weight)
+            if mean_tab is not None and not self._drifts(device, t_s):
+                mean_tab = None
+        r = self._input_range(layer, x) if self.cfg.input_range == "learned" else None
+        return hat_fused.read(layer, x, self._static(layer, conv), mean_tab, sd_tab, seed, r, conv)
+
+    def linear(self, layer, x: torch.Tensor) -> torch.Tensor:
+        """(B, in) -> (B, out) of a linear layer: the training read, drift compensation
+        factor, output gains and bias (the fused kernels where they apply)."""
+        self._clip(layer)
+        if hat_fused.usable(x, layer.weight):
+            return self._fused(layer, x, conv=False)
+        y = self._read(layer, x) * (layer.gdc * layer.out_gain)
+        return y if layer.bias is None else y + layer.bias
+
     def __call__(self, layer, x: torch.Tensor) -> torch.Tensor:
-        """(B, in) rows -> (B, out), before drift compensation, gains and bias."""
+        """(B, in) rows -> (B, out), before drift compensation, gains and bias (PyTorch)."""
+        self._clip(layer)
+        return self._read(layer, x)
+
+    def _read(self, layer, x: torch.Tensor) -> torch.Tensor:
         chip, lay = layer.chip, layer.layout
-        wn, scale = self._tile_weights(layer)
+        wn, scale = self._tile_weights(layer, self._draw()[0])
         if self.cfg.input_range == "learned":
             amax = self._input_range(layer, x)
         else:
@@ -336,14 +398,24 @@ class HATForward:
         return (y * scale.transpose(1, 2)).sum(dim=0) * amax
 
     def conv(self, layer, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, *spatial) -> (B, out, *out_spatial) of a convolution layer (class doc)."""
+        """(B, C, *spatial) -> (B, out, *out_spatial) of a convolution layer (class doc):
+        the training read, drift compensation factor, output gains and bias."""
+        self._clip(layer)
+        if layer.padding_mode == "zeros" and x.dim() in (3, 4) and hat_fused.usable(x, layer.weight):
+            return self._fused(layer, x, conv=True)
+        nd = x.dim() - 2
+        y = self._conv_read(layer, x) * (layer.gdc * layer.out_gain).view(-1, *([1] * nd))
+        return y if layer.bias is None else y + layer.bias.view(-1, *([1] * nd))
+
+    def _conv_read(self, layer, x: torch.Tensor) -> torch.Tensor:
+        """The PyTorch convolution read, before drift compensation, gains and bias."""
         chip, lay, nd = layer.chip, layer.layout, x.dim() - 2
         conv = F.conv1d if nd == 1 else F.conv2d
         pool = F.max_pool1d if nd == 1 else F.max_pool2d
         pads = layer._reversed_padding_repeated_twice
         if any(pads):  # explicit padding, so that the patches' abs-max sees the zeros too
             x = F.pad(x, pads, mode="constant" if layer.padding_mode == "zeros" else layer.padding_mode)
-        wn, scale = self._tile_weights(layer)  # (T, out, R)
+        wn, scale = self._tile_weights(layer, self._draw()[0])  # (T, out, R)
         T, n_out, R = wn.shape
         if T == 1:
             w_stack = wn.reshape(n_out, *layer.weight.shape[1:])
