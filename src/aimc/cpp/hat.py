@@ -611,7 +611,7 @@ std::vector<torch::Tensor> hat_conv_bwd(torch::Tensor gout, torch::Tensor x, tor
   const int64_t Ho = g4.size(2), Wo = g4.size(3), S = Ho * Wo;
   const bool learned = r_in > 0.0;
   const float r = (float)r_in, rf = learned ? r : 1.f;
-  auto gy4 = at::empty({B, TO, Ho, Wo}, inside.options());  // same strides as the mask
+  auto gy4 = at::empty_like(inside);  // same strides as the mask
   const float* go = g4.data_ptr<float>();
   const float* gp = gain.data_ptr<float>();
   const float* sc = scale.data_ptr<float>();
