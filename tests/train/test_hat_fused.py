@@ -148,3 +148,18 @@ def test_fused_same_seed_same_training_read():
         enable_hat(model, HATConfig(), seed=seed)
         outs.append(model.train()(x))
     assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+
+
+def test_fused_read_does_not_depend_on_the_thread_count():
+    torch.manual_seed(0)
+    model = aimc.convert(nn.Conv2d(3, 8, 3), "pcm-hermes")
+    x = torch.randn(16, 3, 10, 10)
+    old, outs = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            enable_hat(model, HATConfig(), seed=1)
+            outs.append(model.train()(x))
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(outs[0], outs[1])

@@ -1,4 +1,5 @@
-"""C++ source of the fused hardware-aware-training read (semantics: :mod:`aimc.train.hat`;
+"""C++ source of the fused hardware-aware-training read: weight side, output rows, linear
+layers (convolutions: :mod:`aimc.cpp.hat_conv`) (semantics: :mod:`aimc.train.hat`;
 Python entry points and autograd: :mod:`aimc.train.hat_fused`).
 
 One call does a layer's whole training read forward (weights, DAC, MVM, noise, ADC, tile
@@ -213,34 +214,35 @@ inline float dac_round(float v, int64_t dac) {
   return dac > 0 ? std::nearbyint(v * (float)dac) / (float)dac : v;
 }
 
-// One row of partial sums, in place: v = ym (/ amax) (+ sd z), ADC (clamp at +-bound, round
-// to lsb), acc += v * c, and ym becomes the gradient mask (1 where |v| <= bound: the clipped
-// straight-through estimator passes). NCHW rows run along the positions of one column
-// (amax per element; sd, c scalars); NHWC rows along the columns at one position (amax
-// scalar; sd, c per element). Branch-free so that GCC vectorises it.
+// One row of partial sums: v = y (/ amax) (+ sd z), ADC (clamp at +-bound, round to lsb),
+// acc += v * c, and mask = 1 where |v| <= bound (the clipped straight-through estimator
+// passes there). NCHW rows run along the positions of one column (amax per element; sd, c
+// scalars); NHWC rows along the columns at one position (amax scalar; sd, c per element).
+// Branch-free so that GCC vectorises it.
 template <bool NHWC, bool DIV, bool NOISY, bool ADC>
-void adc_row(float* __restrict ym, const float* __restrict amv, float ams, const float* __restrict z,
-             const float* __restrict sdv, float sds, const float* __restrict cv, float cs, float bound, float lsb,
-             float* __restrict acc, int64_t n) {
+void adc_row(const float* __restrict y, uint8_t* __restrict mask, const float* __restrict amv, float ams,
+             const float* __restrict z, const float* __restrict sdv, float sds, const float* __restrict cv, float cs,
+             float bound, float lsb, float* __restrict acc, int64_t n) {
   for (int64_t s = 0; s < n; ++s) {
-    float v = ym[s];
+    float v = y[s];
     if (DIV) v = v / (NHWC ? ams : amv[s]);
     if (NOISY) v = v + (NHWC ? sdv[s] : sds) * z[s];
-    float m = 1.f;
+    uint8_t m = 1;
     if (ADC) {
-      m = std::fabs(v) <= bound ? 1.f : 0.f;
+      m = std::fabs(v) <= bound ? 1 : 0;
       v = v < -bound ? -bound : (v > bound ? bound : v);
       v = std::nearbyint(v / lsb) * lsb;
     }
-    ym[s] = m;
+    mask[s] = m;
     acc[s] = acc[s] + v * (NHWC ? cv[s] : cs);
   }
 }
 
 template <bool NHWC>
-void adc_row_any(bool div, bool noisy, bool adc, float* ym, const float* amv, float ams, const float* z,
-                 const float* sdv, float sds, const float* cv, float cs, float bound, float lsb, float* acc, int64_t n) {
-#define AIMC_ROW(D, N, A) adc_row<NHWC, D, N, A>(ym, amv, ams, z, sdv, sds, cv, cs, bound, lsb, acc, n)
+void adc_row_any(bool div, bool noisy, bool adc, const float* y, uint8_t* mask, const float* amv, float ams,
+                 const float* z, const float* sdv, float sds, const float* cv, float cs, float bound, float lsb,
+                 float* acc, int64_t n) {
+#define AIMC_ROW(D, N, A) adc_row<NHWC, D, N, A>(y, mask, amv, ams, z, sdv, sds, cv, cs, bound, lsb, acc, n)
   if (div) {
     if (noisy) { if (adc) AIMC_ROW(true, true, true); else AIMC_ROW(true, true, false); }
     else { if (adc) AIMC_ROW(true, false, true); else AIMC_ROW(true, false, false); }
@@ -271,7 +273,7 @@ std::vector<torch::Tensor> hat_weights(torch::Tensor w, int64_t T, int64_t R, c1
 }
 
 // Linear training read: x (B, I) -> out (B, O). Returns
-// {out, xq (T, B, R), amax (B), inside (T, B, O) f32 0/1, pre (B, O), wn, scale, dfac, gain}.
+// {out, xq (T, B, R), amax (B), inside (T, B, O) u8, pre (B, O), wn, scale, dfac, gain}.
 std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
                                           c10::optional<torch::Tensor> bias, int64_t T, int64_t R,
                                           c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab,
@@ -315,13 +317,15 @@ std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torc
   const float* bp = opt_ptr(bias);
   float* op = out.data_ptr<float>();
   float* pp = keep_pre ? pre.data_ptr<float>() : nullptr;
-  float* ym = y.data_ptr<float>();  // becomes the gradient mask
+  const float* ym = y.data_ptr<float>();
+  auto inside = at::empty({T, B, O}, x.options().dtype(at::kByte));  // the gradient mask
+  uint8_t* ip = inside.data_ptr<uint8_t>();
   std::vector<float> acc(O), sdv(O, sd);
   for (int64_t b = 0; b < B; ++b) {
     std::fill(acc.begin(), acc.end(), 0.f);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t i0 = (t * B + b) * O;
-      adc_row_any<true>(false, sd > 0.f, ls > 0.f, ym + i0, nullptr, 1.f, sd > 0.f ? z.data() + i0 : nullptr,
+      adc_row_any<true>(false, sd > 0.f, ls > 0.f, ym + i0, ip + i0, nullptr, 1.f, sd > 0.f ? z.data() + i0 : nullptr,
                         sdv.data(), 0.f, sc + t * O, 0.f, bnd, ls, acc.data(), O);
     }
     for (int64_t o = 0; o < O; ++o) {
@@ -330,7 +334,7 @@ std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torc
       op[b * O + o] = p * gp[o] + (bp ? bp[o] : 0.f);
     }
   }
-  return {out, xq, amax, y, pre, W.wn, W.scale, W.dfac, gain};
+  return {out, xq, amax, inside, pre, W.wn, W.scale, W.dfac, gain};
 }
 
 // Backward of hat_linear_fwd: {gx, gw, gbias, ggain, gr} (undefined where not needed).
@@ -346,13 +350,13 @@ std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, t
   const float* gp = gain.data_ptr<float>();
   const float* ap = amax.data_ptr<float>();
   const float* sc = scale.data_ptr<float>();
-  const float* ip = inside.data_ptr<float>();
+  const uint8_t* ip = inside.data_ptr<uint8_t>();
   float* yp = gy.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t o = 0; o < O; ++o) {
         const int64_t i = (t * B + b) * O + o;
-        yp[i] = ip[i] * (go[b * O + o] * gp[o] * ap[b] * sc[t * O + o]);
+        yp[i] = (float)ip[i] * (go[b * O + o] * gp[o] * ap[b] * sc[t * O + o]);
       }
   at::Tensor gx, gw, gb, gg, gr;
   const bool learned = r_in > 0.0;
@@ -398,312 +402,6 @@ std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, t
   return {gx, gw, gb, gg, gr};
 }
 
-namespace {
-
-struct ConvGeom {
-  std::vector<int64_t> k, st, dl, cp;  // kernel, stride, dilation, conv padding (2-d)
-  std::vector<int64_t> pads;           // explicit F.pad order padding (4), all 0 when symmetric
-  bool explicit_pad;
-};
-
-// 1-d convs run as 2-d with a height of 1.
-ConvGeom geom(const at::Tensor& w, const std::vector<int64_t>& pads, const std::vector<int64_t>& stride,
-              const std::vector<int64_t>& dilation) {
-  ConvGeom g;
-  const bool one = w.dim() == 3;
-  g.k = one ? std::vector<int64_t>{1, w.size(2)} : std::vector<int64_t>{w.size(2), w.size(3)};
-  g.st = one ? std::vector<int64_t>{1, stride[0]} : stride;
-  g.dl = one ? std::vector<int64_t>{1, dilation[0]} : dilation;
-  std::vector<int64_t> p4 = one ? std::vector<int64_t>{pads[0], pads[1], 0, 0} : pads;  // (l, r, top, bottom)
-  g.explicit_pad = p4[0] != p4[1] || p4[2] != p4[3];
-  g.cp = g.explicit_pad ? std::vector<int64_t>{0, 0} : std::vector<int64_t>{p4[2], p4[0]};
-  g.pads = g.explicit_pad ? p4 : std::vector<int64_t>{0, 0, 0, 0};
-  return g;
-}
-
-}  // namespace
-
-// Convolution training read (no im2col): x (B, C, *sp) -> out (B, O, *osp). Returns
-// {out, xe (the conv's input before the DAC, padded if asymmetric), xin (conv input), amax,
-//  inside (B, T*O, S) f32 0/1 (the partial sums' layout), pre (B, O, S), wstack (T*O, C, *k), scale, dfac,
-//  gain = gdc * out_gain}.
-std::vector<torch::Tensor> hat_conv_fwd(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
-                                        c10::optional<torch::Tensor> bias, int64_t T, int64_t R,
-                                        c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab,
-                                        double noise_scale, double sd_const, std::vector<int64_t> pads,
-                                        std::vector<int64_t> stride, std::vector<int64_t> dilation, double r_in,
-                                        int64_t dac, double bound, double lsb, double out_sd, bool quant,
-                                        int64_t seed, bool keep_pre) {
-  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat, "x must be a float32 CPU tensor");
-  check_f32(w, "w");
-  const auto gain = (gdc * out_gain).contiguous();  // drift compensation x per-column gains
-  const bool one = x.dim() == 3;
-  const int64_t O = w.size(0), I = w.numel() / O, B = x.size(0);
-  const ConvGeom g = geom(w, pads, stride, dilation);
-  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed);
-  at::Tensor ws;
-  if (T == 1) {
-    ws = W.wn.view({O, I});
-  } else {
-    ws = at::zeros({T * O, I}, w.options());
-    float* d = ws.data_ptr<float>();
-    const float* s = W.wn.data_ptr<float>();
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t len = std::min<int64_t>(R, I - t * R);
-      for (int64_t o = 0; o < O; ++o) std::memcpy(d + (t * O + o) * I + t * R, s + (t * O + o) * R, sizeof(float) * len);
-    }
-  }
-  const int64_t C = w.size(1);
-  auto ws4 = ws.view({T * O, C, g.k[0], g.k[1]});
-  auto x4 = one ? x.unsqueeze(2) : x;
-  auto xe = g.explicit_pad ? at::constant_pad_nd(x4, g.pads) : x4;
-  const bool xcl = !xe.is_contiguous() && xe.is_contiguous(at::MemoryFormat::ChannelsLast);  // NHWC input
-  if (!xcl) xe = xe.contiguous();
-  const int64_t He = xe.size(2), We = xe.size(3);
-  const int64_t Ho = (He + 2 * g.cp[0] - g.dl[0] * (g.k[0] - 1) - 1) / g.st[0] + 1;
-  const int64_t Wo = (We + 2 * g.cp[1] - g.dl[1] * (g.k[1] - 1) - 1) / g.st[1] + 1;
-  const int64_t S = Ho * Wo, TO = T * O;
-  const bool learned = r_in > 0.0;
-  const int64_t dq = quant ? dac : -1;
-  at::Tensor xin, amax;
-  std::vector<float> sd(TO, 0.f);
-  if (learned) {
-    xin = at::empty_like(xe);
-    const float* a = xe.data_ptr<float>();
-    float* q = xin.data_ptr<float>();
-    const float r = (float)r_in;
-    for (int64_t i = 0; i < xe.numel(); ++i) q[i] = dac_round(a[i] / r, dq);
-    amax = at::full({}, r, x.options());
-    if (quant) std::fill(sd.begin(), sd.end(), (float)out_sd);
-  } else {
-    xin = xe;
-    // patch abs-max: max over channels into a zero-padded plane (padding counts as 0), then
-    // the window max, separably: along the width, then along the height
-    const int64_t ph = g.cp[0], pw = g.cp[1], Hp = He + 2 * ph, Wp = We + 2 * pw;
-    std::vector<float> m(Hp * Wp), tmp(Hp * Wo);
-    const float* a = xe.data_ptr<float>();
-    amax = at::empty({B, S}, x.options());
-    float* am = amax.data_ptr<float>();
-    for (int64_t b = 0; b < B; ++b) {
-      std::fill(m.begin(), m.end(), 0.f);
-      if (!xcl) {
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t h = 0; h < He; ++h) {
-            const float* __restrict src = a + ((b * C + c) * He + h) * We;
-            float* __restrict dst = m.data() + (h + ph) * Wp + pw;
-            for (int64_t w_ = 0; w_ < We; ++w_) dst[w_] = std::max(dst[w_], std::fabs(src[w_]));
-          }
-      } else {
-        for (int64_t h = 0; h < He; ++h)
-          for (int64_t w_ = 0; w_ < We; ++w_) {
-            const float* __restrict src = a + ((b * He + h) * We + w_) * C;
-            float mx = 0.f;
-            for (int64_t c = 0; c < C; ++c) mx = std::max(mx, std::fabs(src[c]));
-            m[(h + ph) * Wp + pw + w_] = mx;
-          }
-      }
-      for (int64_t h = 0; h < Hp; ++h) {
-        float* __restrict t_ = tmp.data() + h * Wo;
-        const float* __restrict row = m.data() + h * Wp;
-        for (int64_t wo = 0; wo < Wo; ++wo) t_[wo] = 0.f;
-        for (int64_t j = 0; j < g.k[1]; ++j)
-          for (int64_t wo = 0; wo < Wo; ++wo) t_[wo] = std::max(t_[wo], row[wo * g.st[1] + j * g.dl[1]]);
-      }
-      for (int64_t ho = 0; ho < Ho; ++ho) {
-        float* __restrict o_ = am + b * S + ho * Wo;
-        for (int64_t wo = 0; wo < Wo; ++wo) o_[wo] = 1e-12f;
-        for (int64_t i = 0; i < g.k[0]; ++i) {
-          const float* __restrict t_ = tmp.data() + (ho * g.st[0] + i * g.dl[0]) * Wo;
-          for (int64_t wo = 0; wo < Wo; ++wo) o_[wo] = std::max(o_[wo], t_[wo]);
-        }
-      }
-    }
-    if (quant) {
-      const float* wp = ws.data_ptr<float>();
-      for (int64_t k = 0; k < TO; ++k) {
-        float v = 0.f;
-        if (dq > 0) {
-          float s2 = 0.f;
-          for (int64_t i = 0; i < I; ++i) s2 += wp[k * I + i] * wp[k * I + i];
-          v = s2 / (12.0f * (float)(dq * dq));
-        }
-        sd[k] = std::sqrt(v + (float)(out_sd * out_sd));
-      }
-    }
-  }
-  auto y = at::convolution(xin, ws4, {}, g.st, g.cp, g.dl, false, {0, 0}, 1);  // (B, T*O, Ho, Wo)
-  // work in the layout oneDNN returned (channels-last for 1-channel inputs), so that the
-  // layers after this one (pooling) see the same memory format as in plain training
-  const bool cl = !y.is_contiguous() && y.is_contiguous(at::MemoryFormat::ChannelsLast);
-  if (!cl) y = y.contiguous();
-  const auto opts = x.options().memory_format(cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
-  auto out = at::empty({B, O, Ho, Wo}, opts);
-  at::Tensor pre = keep_pre ? at::empty({B, O, Ho, Wo}, opts) : at::Tensor();
-  const bool noisy = *std::max_element(sd.begin(), sd.end()) > 0.f;
-  std::vector<float> z(noisy ? TO * S : 0);
-  const uint64_t key = mix64((uint64_t)seed ^ KEY_Y);
-  const float bnd = (float)bound, ls = quant ? (float)lsb : 0.f;
-  const float* sc = W.scale.data_ptr<float>();
-  const float* gp = gain.data_ptr<float>();
-  const float* bp = opt_ptr(bias);
-  const float* am = learned ? nullptr : amax.data_ptr<float>();
-  const float r = (float)r_in;
-  float* op = out.data_ptr<float>();
-  float* pp = keep_pre ? pre.data_ptr<float>() : nullptr;
-  float* ym = y.data_ptr<float>();  // becomes the gradient mask
-  const bool adc_on = ls > 0.f;
-  for (int64_t b = 0; b < B; ++b) {
-    if (noisy) fill_normal_at(key, b * TO * S, TO * S, z.data());  // z in memory order of the partial sums
-    if (!cl) {
-      std::vector<float> acc(S);
-      const float* amb = am ? am + b * S : nullptr;
-      for (int64_t o = 0; o < O; ++o) {
-        std::fill(acc.begin(), acc.end(), 0.f);
-        for (int64_t t = 0; t < T; ++t) {
-          const int64_t k = t * O + o;
-          adc_row_any<false>(am != nullptr, sd[k] > 0.f, adc_on, ym + (b * TO + k) * S, amb, 1.f,
-                             noisy ? z.data() + k * S : nullptr, nullptr, sd[k], nullptr, sc[k], bnd, ls, acc.data(), S);
-        }
-        const int64_t j0 = (b * O + o) * S;
-        const float gg = gp[o], bi = bp ? bp[o] : 0.f;
-        for (int64_t s = 0; s < S; ++s) {
-          const float p = acc[s] * (amb ? amb[s] : r);
-          if (pp) pp[j0 + s] = p;
-          op[j0 + s] = p * gg + bi;
-        }
-      }
-    } else {
-      std::vector<float> acc(O);
-      for (int64_t s = 0; s < S; ++s) {
-        const float ams = am ? am[b * S + s] : r;
-        std::fill(acc.begin(), acc.end(), 0.f);
-        for (int64_t t = 0; t < T; ++t) {
-          const int64_t k0 = t * O;
-          adc_row_any<true>(am != nullptr, noisy, adc_on, ym + (b * S + s) * TO + k0, nullptr, ams,
-                            noisy ? z.data() + s * TO + k0 : nullptr, sd.data() + k0, 0.f, sc + k0, 0.f, bnd, ls,
-                            acc.data(), O);
-        }
-        const int64_t j0 = (b * S + s) * O;
-        for (int64_t o = 0; o < O; ++o) {
-          const float p = acc[o] * ams;
-          if (pp) pp[j0 + o] = p;
-          op[j0 + o] = p * gp[o] + (bp ? bp[o] : 0.f);
-        }
-      }
-    }
-  }
-  return {one ? out.squeeze(2) : out, xe, xin, amax, y, pre, ws4, W.scale, W.dfac, gain};
-}
-
-// Backward of hat_conv_fwd: {gx, gw, gbias, ggain, gr} (undefined where not needed).
-std::vector<torch::Tensor> hat_conv_bwd(torch::Tensor gout, torch::Tensor x, torch::Tensor xe, torch::Tensor xin,
-                                        torch::Tensor inside, c10::optional<torch::Tensor> pre_, torch::Tensor ws4,
-                                        torch::Tensor scale, torch::Tensor dfac, torch::Tensor gain, torch::Tensor w,
-                                        std::vector<int64_t> pads, std::vector<int64_t> stride,
-                                        std::vector<int64_t> dilation, double r_in, bool need_x, bool need_w,
-                                        bool need_bias, bool need_gain, bool need_r) {
-  const at::Tensor pre = pre_.has_value() ? *pre_ : at::Tensor();  // kept only for the gain / range gradients
-  const int64_t B = x.size(0), O = w.size(0), I = w.numel() / O, T = scale.size(0), TO = T * O;
-  const ConvGeom g = geom(w, pads, stride, dilation);
-  const bool cl = !inside.is_contiguous();  // the mask keeps the layout of the forward's partial sums
-  auto g4 = (gout.dim() == 3 ? gout.unsqueeze(2) : gout)
-                .contiguous(cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
-  const int64_t Ho = g4.size(2), Wo = g4.size(3), S = Ho * Wo;
-  const bool learned = r_in > 0.0;
-  const float r = (float)r_in, rf = learned ? r : 1.f;
-  auto gy4 = at::empty_like(inside);  // same strides as the mask
-  const float* go = g4.data_ptr<float>();
-  const float* gp = gain.data_ptr<float>();
-  const float* sc = scale.data_ptr<float>();
-  const float* ip = inside.data_ptr<float>();
-  float* yp = gy4.data_ptr<float>();
-  if (!cl) {
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t o = 0; o < O; ++o) {
-          const float f = gp[o] * sc[t * O + o] * rf;
-          const float* __restrict gr_ = go + (b * O + o) * S;
-          const int64_t i0 = (b * TO + t * O + o) * S;
-          for (int64_t s = 0; s < S; ++s) yp[i0 + s] = ip[i0 + s] * (gr_[s] * f);
-        }
-  } else {
-    std::vector<float> f(TO);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t o = 0; o < O; ++o) f[t * O + o] = gp[o] * sc[t * O + o] * rf;
-    for (int64_t bs = 0; bs < B * S; ++bs)
-      for (int64_t t = 0; t < T; ++t) {
-        const float* __restrict gr_ = go + bs * O;
-        const int64_t i0 = bs * TO + t * O;
-        for (int64_t o = 0; o < O; ++o) yp[i0 + o] = ip[i0 + o] * (gr_[o] * f[t * O + o]);
-      }
-  }
-  at::Tensor gx, gw, gb, gg, gr;
-  const bool want_x = need_x || (need_r && learned);
-  auto res = at::convolution_backward(gy4, xin, ws4, c10::nullopt, g.st, g.cp, g.dl, false, {0, 0}, 1,
-                                      {want_x, need_w, false});
-  if (want_x) {
-    at::Tensor gxe = std::get<0>(res);
-    if (learned) {
-      gxe = gxe.contiguous(xe.is_contiguous() ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
-      auto out = at::empty_like(gxe);
-      const float* q = gxe.data_ptr<float>();
-      const float* a = xe.data_ptr<float>();
-      float* d = out.data_ptr<float>();
-      double sr = 0.0;
-      for (int64_t i = 0; i < gxe.numel(); ++i) {
-        const float xn = a[i] / r;
-        const float m = (xn >= -1.f && xn <= 1.f) ? 1.f : 0.f;
-        d[i] = q[i] * m / r;
-        sr += (double)(q[i] * m) * (double)(-a[i] / (r * r));
-      }
-      gxe = out;
-      if (need_r) {
-        const double s2 = ((g4 * pre).sum({0, 2, 3}) * gain).sum().item<double>();
-        gr = at::full({}, sr + s2 / r, x.options());
-      }
-    }
-    if (need_x) {
-      if (g.explicit_pad) {
-        const int64_t H = x.dim() == 3 ? 1 : x.size(2), Wd = x.size(-1);
-        gxe = gxe.narrow(2, g.pads[2], H).narrow(3, g.pads[0], Wd);
-      }
-      gx = gxe.reshape(x.sizes());
-    }
-  }
-  if (need_w) gw = weight_grad(std::get<1>(res).contiguous(), dfac, O, I, true).view(w.sizes());
-  if (need_bias) gb = g4.sum({0, 2, 3});
-  if (need_gain) gg = (g4 * pre).sum({0, 2, 3});
-  return {gx, gw, gb, gg, gr};
-}
-
 """
 
-DECLS = r"""
-std::vector<torch::Tensor> hat_weights(torch::Tensor w, int64_t T, int64_t R, c10::optional<torch::Tensor> mean_tab,
-                                       c10::optional<torch::Tensor> sd_tab, double noise_scale, double sd_const,
-                                       int64_t seed);
-std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
-                                          c10::optional<torch::Tensor> bias, int64_t T, int64_t R,
-                                          c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab,
-                                          double noise_scale, double sd_const, double r_in, int64_t dac, double bound,
-                                          double lsb, double out_sd, bool quant, int64_t seed, bool keep_pre);
-std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, torch::Tensor xq, torch::Tensor amax,
-                                          torch::Tensor inside, c10::optional<torch::Tensor> pre_, torch::Tensor wn,
-                                          torch::Tensor scale, torch::Tensor dfac, torch::Tensor gain, double r_in,
-                                          bool need_x, bool need_w, bool need_bias, bool need_gain, bool need_r);
-std::vector<torch::Tensor> hat_conv_fwd(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
-                                        c10::optional<torch::Tensor> bias, int64_t T, int64_t R,
-                                        c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab,
-                                        double noise_scale, double sd_const, std::vector<int64_t> pads,
-                                        std::vector<int64_t> stride, std::vector<int64_t> dilation, double r_in,
-                                        int64_t dac, double bound, double lsb, double out_sd, bool quant,
-                                        int64_t seed, bool keep_pre);
-std::vector<torch::Tensor> hat_conv_bwd(torch::Tensor gout, torch::Tensor x, torch::Tensor xe, torch::Tensor xin,
-                                        torch::Tensor inside, c10::optional<torch::Tensor> pre_, torch::Tensor ws4,
-                                        torch::Tensor scale, torch::Tensor dfac, torch::Tensor gain, torch::Tensor w,
-                                        std::vector<int64_t> pads, std::vector<int64_t> stride,
-                                        std::vector<int64_t> dilation, double r_in, bool need_x, bool need_w,
-                                        bool need_bias, bool need_gain, bool need_r);
-"""
-
-FUNCTIONS = ("hat_weights", "hat_linear_fwd", "hat_linear_bwd", "hat_conv_fwd", "hat_conv_bwd")
+FUNCTIONS = ("hat_weights", "hat_linear_fwd", "hat_linear_bwd")

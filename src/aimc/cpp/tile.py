@@ -152,14 +152,4 @@ std::vector<torch::Tensor> sincos_turns24_t(torch::Tensor k) {
 }
 """
 
-DECLS = r"""
-#include <torch/extension.h>
-#include <vector>
-std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch::Tensor> var, double out_var,
-                                           torch::Tensor post, int64_t code_max, int64_t seed);
-torch::Tensor normal_stream(int64_t seed, int64_t start, int64_t n);
-torch::Tensor log_approx_t(torch::Tensor x);
-std::vector<torch::Tensor> sincos_turns24_t(torch::Tensor k);
-"""
-
 FUNCTIONS = ("fused_noise_adc", "normal_stream", "log_approx_t", "sincos_turns24_t")

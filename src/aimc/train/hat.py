@@ -52,6 +52,8 @@ from aimc.config import BaseConfig
 from aimc.nn.convert import analog_layers
 from aimc.physics.periphery import max_code
 from aimc.train import hat_fused
+from aimc.train.hat_ops import (_ADCSTE, _AddGrad, clip_channels_, device_weight_std,  # noqa: F401 (re-exported)
+                                expected_drifted_weight, ste_round)
 
 __all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "ste_round", "device_weight_std",
            "expected_drifted_weight", "clip_channels_"]
@@ -116,83 +118,6 @@ HAT_PRESETS: dict[str, HATConfig] = {
     "afm": HATConfig(weight_noise="gaussian_channel", noise_scale=0.03, clip_sigma=2.5,
                      input_range="learned", input_range_decay=0.01, input_min_fraction=0.95),
 }
-
-
-def ste_round(x: torch.Tensor) -> torch.Tensor:
-    """``round(x)`` forward, identity gradient (straight-through estimator)."""
-    return x + (torch.round(x) - x).detach()
-
-
-def device_weight_std(wn: torch.Tensor, device, t_s: float) -> torch.Tensor:
-    """Std of a normalised weight ``wn`` in [-1, 1] stored as G+ - G- (module doc)."""
-    dg = device.g_max_uS - device.g_min_uS
-    g_pos = device.g_min_uS + wn.clamp(min=0) * dg
-    g_neg = device.g_min_uS + (-wn).clamp(min=0) * dg
-
-    def var(g):
-        v = torch.zeros_like(g)
-        if hasattr(device, "prog_noise_std_uS"):
-            v = v + device.prog_noise_std_uS(g) ** 2
-        if hasattr(device, "drift_mean_std") and t_s > device.t0_s:
-            _, sd = device.drift_mean_std(g)
-            v = v + (g * math.log(t_s / device.t0_s) * sd * device.drift_scale) ** 2
-        rs = device.read_noise_std_uS(g, t_s)
-        return v if rs is None else v + rs**2
-
-    return (var(g_pos) + var(g_neg)).sqrt() / dg
-
-
-def expected_drifted_weight(wn: torch.Tensor, device, t_s: float) -> torch.Tensor:
-    """Expected weight at ``t_s`` of a normalised weight ``wn`` >= 0 stored as G+ - G-,
-    before compensation (module doc): ``(E[g+(t)] - E[g-(t)]) / (g_max - g_min)``."""
-    dg = device.g_max_uS - device.g_min_uS
-    L = math.log(t_s / device.t0_s) if t_s > device.t0_s else 0.0
-
-    def mean(g):
-        mu, sd = device.drift_mean_std(g)
-        mu, sd = mu * device.drift_scale, sd * device.drift_scale
-        return g * torch.exp(-mu * L + 0.5 * (sd * L) ** 2)
-
-    g_pos = device.g_min_uS + wn.clamp(min=0) * dg
-    g_min = torch.full_like(wn, device.g_min_uS)
-    return (mean(g_pos) - mean(g_min)) / dg
-
-
-class _AddGrad(torch.autograd.Function):
-    """Identity forward; adds ``extra`` to the gradient (a decay term on a parameter)."""
-
-    @staticmethod
-    def forward(ctx, r, extra):
-        ctx.save_for_backward(extra)
-        return r.view_as(r)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (extra,) = ctx.saved_tensors
-        return grad + extra, None
-
-
-@torch.no_grad()
-def clip_channels_(weight: torch.Tensor, sigma: float) -> None:
-    """In place: clip each output channel (dim 0) of ``weight`` at ``sigma`` of its std."""
-    flat = weight.view(weight.shape[0], -1)
-    lim = sigma * flat.std(dim=1, keepdim=True)
-    flat.clamp_(-lim, lim)
-
-
-class _ADCSTE(torch.autograd.Function):
-    """ADC of partial sums in device units: ``round(clamp(y, ±bound) / lsb) * lsb`` with
-    the clipped straight-through gradient (passes inside the bound, blocked outside)."""
-
-    @staticmethod
-    def forward(ctx, y, bound: float, lsb: float):
-        ctx.save_for_backward(y.abs() <= bound)
-        return y.clamp(-bound, bound).div_(lsb).round_().mul_(lsb)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (inside,) = ctx.saved_tensors
-        return grad * inside, None, None
 
 
 class HATForward:
