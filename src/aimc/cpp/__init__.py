@@ -2,7 +2,8 @@
 
 The sources are Python strings (:mod:`aimc.cpp.rng`, the shared counter-based normal
 generator; :mod:`aimc.cpp.tile`, the tile read's noise + ADC kernel; :mod:`aimc.cpp.hat` and
-:mod:`aimc.cpp.hat_conv`, the fused hardware-aware-training read). :func:`load` compiles them together with
+:mod:`aimc.cpp.hat_conv`, the fused hardware-aware-training read, and
+:mod:`aimc.cpp.hat_autograd`, its autograd nodes). :func:`load` compiles them together with
 ``torch.utils.cpp_extension.load_inline`` (cached by a hash of the sources and flags, so a
 second process loads the cached build). Where no compiler is available, or with the
 environment variable ``AIMC_NO_CPP=1``, :func:`load` returns None (warning once when a
@@ -20,7 +21,7 @@ import os
 import threading
 import warnings
 
-from aimc.cpp import hat, hat_conv, rng, tile
+from aimc.cpp import hat, hat_autograd, hat_conv, rng, tile
 
 __all__ = ["load", "available", "CFLAGS"]
 
@@ -30,7 +31,7 @@ __all__ = ["load", "available", "CFLAGS"]
 # (the polynomials use explicit std::fma).
 CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-fopenmp"]
 
-_PARTS = (tile, hat, hat_conv)
+_PARTS = (tile, hat, hat_conv, hat_autograd)
 _lock = threading.Lock()
 _module = None
 _failed = False

@@ -12,8 +12,9 @@ training time when ``t_eval_max_s`` is set).
 
 Why: on the small layers of edge models the ~40 element-wise PyTorch operations of the
 reference read cost more than the convolutions themselves (the digits CNN trained 3.5x
-slower than plain PyTorch); here each layer is one autograd node whose forward and backward
-each make one call into C++, around ATen's own ``mm``/``bmm``/``convolution`` kernels.
+slower than plain PyTorch); here each layer is one C++ autograd node
+(:mod:`aimc.cpp.hat_autograd`): one call from Python forward, none backward, around ATen's
+own ``mm``/``bmm``/``convolution`` kernels.
 
 Example:
     >>> import torch, aimc
@@ -57,48 +58,6 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and x.numel() > 0 and cpp.load() is not None)
 
 
-def _grads(ctx):
-    n = ctx.needs_input_grad  # x, weight, gdc, out_gain, bias, r
-    return n[0], n[1], n[4], n[3], n[5]  # x, weight, bias, gain, r
-
-
-class _Linear(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, gdc, out_gain, bias, r, st: Static, mean_tab, sd_tab, seed: int, r_val: float):
-        out, xq, amax, inside, pre, wn, scale, dfac, gain = cpp.load().hat_linear_fwd(
-            x, weight, gdc, out_gain, bias, st.T, st.R, mean_tab, sd_tab, st.noise_scale, st.sd_const, r_val, st.dac,
-            st.bound, st.lsb, st.out_sd, st.quant, seed, r_val > 0 or out_gain.requires_grad)
-        ctx.save_for_backward(x, xq, amax, inside, pre, wn, scale, dfac, gain, gdc)
-        ctx.r = r_val
-        return out
-
-    @staticmethod
-    def backward(ctx, gout):
-        *saved, gdc = ctx.saved_tensors
-        gx, gw, gb, gg, gr = cpp.load().hat_linear_bwd(gout, *saved, ctx.r, *_grads(ctx))
-        return gx, gw, None, None if gg is None else gg * gdc, gb, gr, None, None, None, None, None
-
-
-class _Conv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, weight, gdc, out_gain, bias, r, st: Static, mean_tab, sd_tab, seed: int, r_val: float):
-        out, xe, xin, _, inside, pre, ws4, scale, dfac, gain = cpp.load().hat_conv_fwd(
-            x, weight, gdc, out_gain, bias, st.T, st.R, mean_tab, sd_tab, st.noise_scale, st.sd_const, st.pads,
-            st.stride, st.dilation, r_val, st.dac, st.bound, st.lsb, st.out_sd, st.quant, seed,
-            r_val > 0 or out_gain.requires_grad)
-        ctx.save_for_backward(x, xe, xin, inside, pre, ws4, scale, dfac, gain, weight, gdc)
-        ctx.st, ctx.r = st, r_val
-        return out
-
-    @staticmethod
-    def backward(ctx, gout):
-        st = ctx.st
-        *saved, gdc = ctx.saved_tensors
-        gx, gw, gb, gg, gr = cpp.load().hat_conv_bwd(gout, *saved, st.pads, st.stride, st.dilation, ctx.r,
-                                                     *_grads(ctx))
-        return gx, gw, None, None if gg is None else gg * gdc, gb, gr, None, None, None, None, None
-
-
 def read(layer, x: torch.Tensor, st: Static, mean_tab: torch.Tensor | None, sd_tab: torch.Tensor | None, seed: int,
          r: torch.Tensor | None, conv: bool) -> torch.Tensor:
     """The whole training read of ``layer`` (gain and bias included): (B, in) -> (B, out) for
@@ -106,6 +65,11 @@ def read(layer, x: torch.Tensor, st: Static, mean_tab: torch.Tensor | None, sd_t
     contiguous or channels-last; the output keeps oneDNN's layout). ``mean_tab``/``sd_tab``:
     the device tables at this pass's time (None: no drift / constant ``sd_const``);
     ``r``: the learned input range as a tensor, for its gradient, or None."""
-    fn = _Conv if conv else _Linear
-    return fn.apply(x if conv else x.contiguous(), layer.weight, layer.gdc, layer.out_gain, layer.bias, r, st,
-                    mean_tab, sd_tab, seed, 0.0 if r is None else float(r.detach()))
+    ext = cpp.load()
+    r_val = 0.0 if r is None else float(r.detach())
+    head = (x, layer.weight, layer.gdc, layer.out_gain, layer.bias, r, mean_tab, sd_tab, st.T, st.R, st.noise_scale,
+            st.sd_const)
+    tail = (st.dac, st.bound, st.lsb, st.out_sd, st.quant, seed)
+    if conv:
+        return ext.hat_conv(*head, st.pads, st.stride, st.dilation, r_val, *tail)
+    return ext.hat_linear(*head, r_val, *tail)
