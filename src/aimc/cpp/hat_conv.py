@@ -3,7 +3,8 @@ im2col (semantics: :meth:`aimc.train.hat.HATForward.conv`; it uses the weight-si
 row kernels of :mod:`aimc.cpp.hat`, compiled in the same unit).
 
 Per layer: the tiles' weights stacked along the output channels (``T*O`` channels, zero
-outside each tile's rows), one ``at::convolution`` for all tiles' partial sums, the patch
+outside each tile's rows), one ``at::convolution`` per tile over just the input channels
+its rows touch (a tile boundary may cut a channel's kernel: its other rows are zero), the patch
 abs-max of the dynamic input range from a separable window max, the DAC rounding as its
 additive-noise equivalent (std ``sqrt(sum_k w_k^2 / (12 L^2))`` per column, ``L`` DAC levels),
 output noise and ADC in the layout oneDNN returned (NCHW, or channels-last when the input
@@ -32,6 +33,34 @@ ConvGeom geom(const at::Tensor& w, const std::vector<int64_t>& pads, const std::
   g.cp = g.explicit_pad ? std::vector<int64_t>{0, 0} : std::vector<int64_t>{p4[2], p4[0]};
   g.pads = g.explicit_pad ? p4 : std::vector<int64_t>{0, 0, 0, 0};
   return g;
+}
+
+// Input channels [c0, c0 + ct) that tile t's rows [t*R, min(I, (t+1)*R)) of the
+// (channel, kernel position)-flattened patch touch (K kernel positions per channel).
+inline std::pair<int64_t, int64_t> tile_channels(int64_t t, int64_t R, int64_t I, int64_t K) {
+  const int64_t lo = t * R, hi = std::min(I, (t + 1) * R);
+  return {lo / K, (hi - 1) / K - lo / K + 1};
+}
+
+// Weights of tile t over its channels: the stacked rows t*O.. (zero outside the tile's rows).
+inline at::Tensor tile_weight(const at::Tensor& ws4, int64_t t, int64_t O, int64_t c0, int64_t ct) {
+  return ws4.narrow(0, t * O, O).narrow(1, c0, ct).contiguous();
+}
+
+// All tiles' partial sums (B, T*O, Ho, Wo): one convolution per tile over just the input
+// channels its rows touch (the same sums as one convolution with all T*O stacked output
+// channels, with about 1/T of its work).
+at::Tensor tile_convs(const at::Tensor& xin, const at::Tensor& ws4, int64_t T, int64_t O, int64_t R, int64_t I,
+                      const ConvGeom& g) {
+  if (T == 1) return at::convolution(xin, ws4, {}, g.st, g.cp, g.dl, false, {0, 0}, 1);
+  const int64_t K = g.k[0] * g.k[1];
+  std::vector<at::Tensor> ys;
+  for (int64_t t = 0; t < T; ++t) {
+    const auto [c0, ct] = tile_channels(t, R, I, K);
+    ys.push_back(at::convolution(xin.narrow(1, c0, ct), tile_weight(ws4, t, O, c0, ct), {}, g.st, g.cp, g.dl, false,
+                                 {0, 0}, 1));
+  }
+  return at::cat(ys, 1);
 }
 
 }  // namespace
@@ -144,7 +173,7 @@ std::vector<torch::Tensor> hat_conv_fwd(torch::Tensor x, torch::Tensor w, torch:
       }
     }
   }
-  auto y = at::convolution(xin, ws4, {}, g.st, g.cp, g.dl, false, {0, 0}, 1);  // (B, T*O, Ho, Wo)
+  auto y = tile_convs(xin, ws4, T, O, R, I, g);  // (B, T*O, Ho, Wo)
   // work in the layout oneDNN returned (channels-last for 1-channel inputs), so that the
   // layers after this one (pooling) see the same memory format as in plain training
   const bool cl = !y.is_contiguous() && y.is_contiguous(at::MemoryFormat::ChannelsLast);
@@ -258,6 +287,8 @@ std::vector<torch::Tensor> hat_conv_bwd(torch::Tensor gout, torch::Tensor x, tor
   }
   at::Tensor gx, gw, gb, gg, gr;
   const bool want_x = need_x || (need_r && learned);
+  // one backward over the stacked weights: exact (they are zero outside each tile's rows),
+  // and faster here than one backward per tile on channel slices
   auto res = at::convolution_backward(gy4, xin, ws4, c10::nullopt, g.st, g.cp, g.dl, false, {0, 0}, 1,
                                       {want_x, need_w, false});
   if (want_x) {
