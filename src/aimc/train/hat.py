@@ -132,6 +132,12 @@ class HATForward:
     the DAC rounding is modelled by its additive-noise equivalent (Widrow: uniform error,
     variance ``sum_k w_k^2 / (12 L^2)`` per output for ``L`` DAC levels), gradient
     straight through.
+
+    :meth:`linear` and :meth:`conv` (what the layers call while training) run this read,
+    gain and bias through the C++ kernels of :mod:`aimc.train.hat_fused` for float32 CPU
+    tensors when they are available, and through the PyTorch code here otherwise (other
+    devices or dtypes, no compiler, ``AIMC_NO_CPP=1``): the same function and gradients,
+    with different random streams. ``__call__`` is the PyTorch read of im2col rows.
     """
 
     #: Grid points of the tabulated device statistics over |w| in [0, 1].
