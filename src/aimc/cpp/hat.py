@@ -27,23 +27,6 @@ namespace {
 constexpr uint64_t KEY_W = 0x3C6EF372FE94F82BULL;  // weight noise stream
 constexpr uint64_t KEY_Y = 0xA54FF53A5F1D36F1ULL;  // output noise stream
 
-// z[start .. start + n) of the stream `key` into out (any start parity).
-void fill_normal_at(uint64_t key, int64_t start, int64_t n, float* __restrict out) {
-  constexpr int64_t NP = 256;
-  alignas(64) float zc[NP], zs[NP], z[2 * NP];
-  int64_t i = start;
-  const int64_t end = start + n;
-  while (i < end) {
-    const int64_t off = i & 1;
-    const int64_t len = std::min<int64_t>(2 * NP - off, end - i);
-    const int64_t np = (len + off + 1) >> 1;
-    gen_normal_pairs(key, (uint64_t)(i >> 1), np, zc, zs);
-    interleave(zc, zs, np, z);
-    std::memcpy(out + (i - start), z + off, sizeof(float) * len);
-    i += len;
-  }
-}
-
 struct Weights {
   at::Tensor wn, scale, dfac;  // (T, O, R), (T, O), (T, O, R)
 };
@@ -207,11 +190,6 @@ at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& dfac, int64_t O, i
     }
   }
   return gw;
-}
-
-inline float dac_round(float v, int64_t dac) {
-  v = v < -1.f ? -1.f : (v > 1.f ? 1.f : v);
-  return dac > 0 ? std::nearbyint(v * (float)dac) / (float)dac : v;
 }
 
 // One row of partial sums: v = y (/ amax) (+ sd z), ADC (clamp at +-bound, round to lsb),

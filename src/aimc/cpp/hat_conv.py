@@ -114,7 +114,7 @@ std::vector<torch::Tensor> hat_conv_fwd(torch::Tensor x, torch::Tensor w, torch:
     const float* a = xe.data_ptr<float>();
     float* q = xin.data_ptr<float>();
     const float r = (float)r_in;
-    for (int64_t i = 0; i < xe.numel(); ++i) q[i] = dac_round(a[i] / r, dq);
+    dac_row(a, q, xe.numel(), r, dq);  // the DAC acts per element: exact without im2col
     amax = at::full({}, r, x.options());
     if (quant) std::fill(sd.begin(), sd.end(), (float)out_sd);
   } else {

@@ -6,6 +6,7 @@ finaliser), giving two 24-bit uniforms, and a Box-Muller transform gives ``z[2p]
 2^-24 = 6e-8 is cut off). ``z`` depends only on ``(key, i)``, whatever the number of
 threads. The log and sin/cos are branch-free float32 polynomials (Cephes
 ``logf``/``sinf``/``cosf`` coefficients and range reduction), so GCC vectorises the loops.
+``fill_normal_at(key, start, n, out)`` writes ``z[start:start + n]`` (any start).
 """
 
 SOURCE = r"""
@@ -101,6 +102,23 @@ static inline void gen_normal_pairs(uint64_t key, uint64_t p0, int64_t np, float
 static inline void interleave(const float* __restrict zc, const float* __restrict zs, int64_t np,
                               float* __restrict z) {
   for (int64_t j = 0; j < np; ++j) { z[2 * j] = zc[j]; z[2 * j + 1] = zs[j]; }
+}
+
+// z[start .. start + n) of the stream `key` into out (any start parity).
+void fill_normal_at(uint64_t key, int64_t start, int64_t n, float* __restrict out) {
+  constexpr int64_t NP = 256;
+  alignas(64) float zc[NP], zs[NP], z[2 * NP];
+  int64_t i = start;
+  const int64_t end = start + n;
+  while (i < end) {
+    const int64_t off = i & 1;
+    const int64_t len = std::min<int64_t>(2 * NP - off, end - i);
+    const int64_t np = (len + off + 1) >> 1;
+    gen_normal_pairs(key, (uint64_t)(i >> 1), np, zc, zs);
+    interleave(zc, zs, np, z);
+    std::memcpy(out + (i - start), z + off, sizeof(float) * len);
+    i += len;
+  }
 }
 
 }  // namespace

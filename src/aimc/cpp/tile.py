@@ -118,14 +118,9 @@ torch::Tensor normal_stream(int64_t seed, int64_t start, int64_t n) {
   float* o = out.data_ptr<float>();
   const int64_t per = 1 << 14;
   at::parallel_for(0, (n + per - 1) / per, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<float> zc(per / 2 + 2), zs(per / 2 + 2), z(per + 4);
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t i0 = start + blk * per;
-      const int64_t len = std::min<int64_t>(per, start + n - i0);
-      const int64_t off = i0 & 1, np = (len + off + 1) >> 1;
-      gen_normal_pairs(key, (uint64_t)(i0 >> 1), np, zc.data(), zs.data());
-      interleave(zc.data(), zs.data(), np, z.data());
-      std::memcpy(o + (i0 - start), z.data() + off, sizeof(float) * len);
+      fill_normal_at(key, i0, std::min<int64_t>(per, start + n - i0), o + (i0 - start));
     }
   });
   return out;

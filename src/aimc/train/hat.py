@@ -280,8 +280,8 @@ class HATForward:
             dac, adc = max_code(chip.dac.bits), max_code(chip.adc.bits)
             geometry = {}
             if conv:
-                geometry = dict(pads=list(layer._reversed_padding_repeated_twice), stride=list(layer.stride),
-                                dilation=list(layer.dilation))
+                geometry = dict(pads=tuple(layer._reversed_padding_repeated_twice), stride=tuple(layer.stride),
+                                dilation=tuple(layer.dilation))
             st = self._static_cache[key] = hat_fused.Static(
                 T=lay.t_in, R=lay.rows if lay.t_in > 1 else lay.in_features, noise_scale=float(cfg.noise_scale),
                 sd_const=1.0, dac=-1 if dac is None else int(dac), bound=float(chip.adc.bound),

@@ -47,9 +47,9 @@ class Static(NamedTuple):
     lsb: float                           # ADC step, 0: no ADC
     out_sd: float                        # output noise std
     quant: bool                          # quantize_io
-    pads: list = []                      # conv: F.pad-order padding
-    stride: list = []
-    dilation: list = []
+    pads: tuple = ()                     # conv: F.pad-order padding
+    stride: tuple = ()
+    dilation: tuple = ()
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
