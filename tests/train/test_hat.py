@@ -284,3 +284,35 @@ def test_clip_value_clips_stored_weights_to_a_fixed_range():
     assert torch.equal(layer.weight.detach(), torch.tensor([[1.0, -0.3], [-1.0, 0.7]]))
     with pytest.raises(aimc.config.ConfigError, match="clip_value"):
         HATConfig.from_dict({"clip_value": -1.0})
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_training_time_is_drawn_once_per_model_pass(fused, monkeypatch):
+    """time_draw="pass": every layer of one forward pass reads the chip at the same time
+    since programming, and the times vary across passes over the 17-point grid;
+    time_draw="layer": layers draw independently (some pass has two different times)."""
+    from aimc.train import hat_fused
+    from aimc.train.hat import HATForward
+    if not fused:
+        monkeypatch.setattr(hat_fused, "usable", lambda *a: False)
+    seen = []
+    real = HATForward._tables
+    monkeypatch.setattr(HATForward, "_tables", lambda self, dev, t_s, like: seen.append(t_s) or real(self, dev, t_s, like))
+    torch.manual_seed(0)
+    model = aimc.convert(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3)),
+                         "pcm-hermes")
+    x = torch.randn(4, 8)
+    per_pass = {}
+    for draw in ("pass", "layer"):
+        enable_hat(model, HATConfig(time_draw=draw), seed=0)
+        passes = []
+        for _ in range(40):
+            seen.clear()
+            model.train()(x)
+            passes.append(list(seen))
+        per_pass[draw] = passes
+    assert all(len(p) >= 3 and len(set(p)) == 1 for p in per_pass["pass"])  # >= one lookup per layer
+    assert len({p[0] for p in per_pass["pass"]}) > 5
+    assert any(len(set(p)) > 1 for p in per_pass["layer"])
+    enable_hat(model, None)
+    assert not model._forward_pre_hooks

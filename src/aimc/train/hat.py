@@ -17,8 +17,9 @@ Nat. Commun. 14, 5282 (2023)):
   (log-normal mean; nu's clipping at 0 ignored), weight ``(E[g+(t)] - E[g-(t)])/(g_max -
   g_min)``, divided by the layer's global drift compensation factor computed as the chip
   does (ratio of the summed |outputs| for an all-ones input, after vs at programming);
-  with ``t_eval_max_s`` each layer's training read draws ``t`` log-uniformly (independently
-  per layer and pass) from 17 times between
+  with ``t_eval_max_s`` each forward pass of the model draws ``t`` log-uniformly, one time
+  for all its layers as on a deployed chip (``time_draw="pass"``; ``"layer"``: each layer
+  draws its own), from 17 times between
   ``t_eval_s`` and ``t_eval_max_s`` (noise statistics follow the same ``t`` and are taken
   at the target conductances, not rescaled by the drift);
 * optional clipping of the stored weights, per output channel at ``clip_sigma`` standard
@@ -43,81 +44,17 @@ import math
 
 import torch
 import torch.nn.functional as F
-from typing import Literal
-
-from pydantic import Field, model_validator
 from torch import nn
 
-from aimc.config import BaseConfig
 from aimc.nn.convert import analog_layers
 from aimc.physics.periphery import max_code
 from aimc.train import hat_fused
+from aimc.train.hat_config import HAT_PRESETS, HATConfig
 from aimc.train.hat_ops import (_ADCSTE, _AddGrad, clip_channels_, device_weight_std,  # noqa: F401 (re-exported)
                                 expected_drifted_weight, ste_round)
 
 __all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "ste_round", "device_weight_std",
            "expected_drifted_weight", "clip_channels_"]
-
-
-class HATConfig(BaseConfig):
-    """Settings of hardware-aware training.
-
-    The defaults are the recipe measured in the README (Fashion-MNIST CNN on pcm-hermes):
-    device noise x 2 and expected drift at times from 1 hour to 1 year.
-
-    Attributes:
-        weight_noise: ``device``: the chip's device statistics at ``t_eval_s`` (module doc),
-            times ``noise_scale``; ``gaussian_channel``: additive Gaussian noise of std
-            ``noise_scale`` times each output channel's largest |weight| (aihwkit
-            ``ADD_NORMAL_PER_CHANNEL``, used for IBM's Analog Foundation Models).
-        noise_scale: multiplier of the weight noise (0: quantisation only).
-        t_eval_s: time after programming whose device statistics are trained for.
-        t_eval_max_s: if set, train for times drawn log-uniformly in [t_eval_s, t_eval_max_s].
-        expected_drift: apply the device's expected, compensated drift of each weight
-            (``weight_noise="device"`` only; module doc).
-        clip_sigma: after every step, clip each output channel's stored weights at this
-            many of its standard deviations (None: no clipping).
-        clip_value: clip the stored weights to ``[-clip_value, clip_value]`` (None: no clip).
-        quantize_io: train through the chip's DAC/ADC quantisation and output noise.
-        input_range: ``dynamic``: the chip's own input scaling (per-vector abs-max);
-            ``learned``: a static per-layer DAC full scale ``r``, set from the first
-            training batch's abs-max and learned (gradient of the clipped inputs, plus
-            ``input_range_decay * r`` while more than ``input_min_fraction`` of inputs are
-            inside the range, as aihwkit's ``InputRangeParameter``); the chip then uses it.
-        learn_out_scales: train each analog layer's per-column digital ``out_gain``.
-    """
-
-    weight_noise: Literal["device", "gaussian_channel"] = "device"
-    noise_scale: float = Field(2.0, ge=0.0, le=100.0)
-    t_eval_s: float = Field(3600.0, ge=0.0)
-    t_eval_max_s: float | None = Field(31_536_000.0, gt=0.0)
-    expected_drift: bool = True
-    clip_sigma: float | None = Field(None, gt=0.0)
-    clip_value: float | None = Field(None, gt=0.0)
-    quantize_io: bool = True
-    input_range: Literal["dynamic", "learned"] = "dynamic"
-    input_range_decay: float = Field(0.01, ge=0.0, le=1.0)
-    input_min_fraction: float = Field(0.95, ge=0.0, le=1.0)
-    learn_out_scales: bool = False
-
-    @model_validator(mode="after")
-    def _check_times(self):
-        if self.t_eval_max_s is not None and not self.t_eval_max_s > self.t_eval_s:
-            raise ValueError(f"t_eval_max_s ({self.t_eval_max_s}) must be > t_eval_s ({self.t_eval_s}); "
-                             "set t_eval_max_s=None to train for t_eval_s alone")
-        return self
-
-
-#: Named settings. ``afm``: IBM's Analog Foundation Models (Büchel et al., arXiv:2505.09663
-#: (2025); training config of github.com/IBM/analog-foundation-models): per-channel Gaussian
-#: weight noise of 3 % of the channel's abs-max, per-channel clipping at 2.5 sigma, static
-#: learned 8-bit input ranges (decay 0.01, 95 %) and the chip's 8-bit ADC (AFM: 254
-#: levels, out_bound 14; here the chip's own bound), no output noise beyond the chip's.
-HAT_PRESETS: dict[str, HATConfig] = {
-    "default": HATConfig(),
-    "afm": HATConfig(weight_noise="gaussian_channel", noise_scale=0.03, clip_sigma=2.5,
-                     input_range="learned", input_range_decay=0.01, input_min_fraction=0.95),
-}
 
 
 class HATForward:
@@ -145,17 +82,19 @@ class HATForward:
     #: Times drawn from when ``t_eval_max_s`` is set.
     TIME_POINTS = 17
 
-    def __init__(self, cfg: HATConfig, generator: torch.Generator):
+    def __init__(self, cfg: HATConfig, generator: torch.Generator, clock: "_PassClock | None" = None):
         self.cfg = cfg
         self.generator = generator
+        self.clock = clock
         self._table_cache: dict = {}
         self._static_cache: dict = {}
         self._pool: list[int] = []
 
     def _draw(self) -> tuple[float, int]:
-        """One 62-bit draw from the generator: the training time (``k = v mod 17`` of the
-        log-spaced grid when ``t_eval_max_s`` is set; the modulo bias is below 1e-17) and
-        the seed of the fused read's noise streams (``v // 17``)."""
+        """One 62-bit draw from the generator: the training time (when ``t_eval_max_s`` is
+        set, grid point ``k`` of the log-spaced times: the pass clock's, or ``v mod 17``,
+        whose modulo bias is below 1e-17) and the seed of the fused read's noise streams
+        (``v // 17``)."""
         cfg = self.cfg
         if not self._pool:  # drawn 64 at a time: one generator call per 64 passes
             self._pool = torch.randint(0, 2**62, (64,), generator=self.generator,
@@ -164,7 +103,7 @@ class HATForward:
         if cfg.t_eval_max_s is None:
             return cfg.t_eval_s, v // self.TIME_POINTS
         lo, hi = math.log(max(cfg.t_eval_s, 1e-9)), math.log(cfg.t_eval_max_s)
-        k = v % self.TIME_POINTS
+        k = self.clock.k if self.clock is not None and self.clock.k is not None else v % self.TIME_POINTS
         return math.exp(lo + (hi - lo) * k / (self.TIME_POINTS - 1)), v // self.TIME_POINTS
 
     def _tables(self, device, t_s: float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -377,11 +316,30 @@ class HATForward:
         return y * amax
 
 
+class _PassClock:
+    """The training-time grid point of the current forward pass, shared by a model's HAT
+    reads (a forward pre-hook on the model that :func:`enable_hat` was given)."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator = generator
+        self.k: int | None = None
+        self._pool: list[int] = []
+
+    def __call__(self, module: nn.Module, args) -> None:
+        if module.training:
+            if not self._pool:  # 64 passes per generator call
+                self._pool = torch.randint(0, HATForward.TIME_POINTS, (64,), generator=self.generator,
+                                           device=self.generator.device).tolist()[::-1]
+            self.k = self._pool.pop()
+
+
 def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> None:
     """Install (or, with ``cfg=None``, remove) the HAT read on every analog layer.
 
     ``cfg`` may name a preset of :data:`HAT_PRESETS`. Marks ``input_range`` and
     ``out_gain`` trainable as the config asks (so an optimizer built afterwards sees them).
+    With ``time_draw="pass"`` a forward pre-hook on ``model`` draws each pass's training
+    time (layers called on their own reuse the last pass's time).
     """
     layers = [m for _, m in analog_layers(model)]
     if not layers:
@@ -391,7 +349,15 @@ def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> 
             raise ValueError(f"unknown HAT preset {cfg!r}; allowed: {', '.join(HAT_PRESETS)}")
         cfg = HAT_PRESETS[cfg]
     gen = torch.Generator(device=layers[0].weight.device).manual_seed(int(seed))
+    old = getattr(model, "_aimc_hat_hook", None)
+    if old is not None:
+        old.remove()
+        model._aimc_hat_hook = None
+    clock = None
+    if cfg is not None and cfg.time_draw == "pass" and cfg.t_eval_max_s is not None:
+        clock = _PassClock(gen)
+        model._aimc_hat_hook = model.register_forward_pre_hook(clock)
     for layer in layers:
-        layer.train_forward = None if cfg is None else HATForward(cfg, gen)
+        layer.train_forward = None if cfg is None else HATForward(cfg, gen, clock)
         layer.input_range.requires_grad_(cfg is not None and cfg.input_range == "learned")
         layer.out_gain.requires_grad_(cfg is not None and cfg.learn_out_scales)
