@@ -2,10 +2,10 @@
 
 ``hat``: floating point vs plain training vs hardware-aware training (HAT) of a small CNN
 on ``pcm-hermes``, test accuracy with global drift compensation at 1 hour, 1 day and
-1 year after programming, mean ± std over chips (:func:`aimc.train.table.hat_table`).
+1 year after programming, mean ± std over chips (:func:`aimc.experiments.hat_table.hat_table`).
 
 ``hybrid``: the plainly trained model deployed for one month, before and after hybrid
-on-device fine-tuning of its digital parts (:func:`aimc.train.table.hybrid_table`).
+on-device fine-tuning of its digital parts (:func:`aimc.experiments.hat_table.hybrid_table`).
 
 Usage:
     python benchmarks/hat_table.py hat                      # Fashion-MNIST, 10 chips
@@ -28,7 +28,7 @@ import json
 import sys
 
 from aimc.train.hat import HAT_PRESETS, HATConfig
-from aimc.train.table import hat_table, hybrid_table, markdown
+from aimc.experiments.hat_table import hat_table, hybrid_table, markdown
 
 #: The README's HAT settings (module doc).
 HAT = HATConfig(noise_scale=2.0, t_eval_s=3600.0, t_eval_max_s=31_536_000.0)

@@ -4,7 +4,7 @@
 
 Prints, for a 2048 x 2048 int8 layer (it fills pcm-hermes's 64 tiles exactly) and for a transformer block (d=512, 8 heads, d_ff=2048,
 128 tokens) on the A100 preset, the share of energy and time spent moving weights at batch
-1 ... 2048, then the comparison table (``python -m aimc.cost.compare`` alone prints only
+1 ... 2048, then the comparison table (``python -m aimc.experiments.cost_compare`` alone prints only
 the table). Runs on one CPU thread in a few seconds; no network, no GPU.
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ import argparse
 
 import torch
 
-from aimc.cost.builders import mlp_workload, transformer_block_workload
-from aimc.cost.compare import compare, format_table
-from aimc.cost.memory_wall import memory_wall, plot_memory_wall
+from aimc.compile.builders import mlp_workload, transformer_block_workload
+from aimc.experiments.cost_compare import compare, format_table
+from aimc.experiments.memory_wall import memory_wall
+from aimc.report.memory_wall_plot import plot_memory_wall
 
 BATCHES = (1, 8, 64, 512, 2048)
 

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from aimc.data import load_dataset
+from aimc.workloads.data import load_dataset
 from aimc.train.onchip import CHIP_DEVICES, OnChipConfig, device_for, fit_digital, fit_onchip
 
 #: (method, options) per chip; lr of analog SGD chosen per chip on validation (0.02/0.05/0.1).

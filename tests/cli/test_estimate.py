@@ -27,7 +27,7 @@ def test_table_and_plot(tmp_path):
 
 
 def test_checkpoint(tmp_path):
-    from aimc.models import digits_cnn
+    from aimc.workloads.models import digits_cnn
     from aimc.train.fit import save_checkpoint
 
     path = tmp_path / "m.safetensors"
@@ -51,7 +51,7 @@ _MODELS = ["digits-cnn", "fashion-cnn", "mvm:256x256", "transformer"]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from aimc.models import digits_cnn
+    from aimc.workloads.models import digits_cnn
     from aimc.train.fit import save_checkpoint
 
     path = tmp_path_factory.mktemp("ckpt") / "m.safetensors"

@@ -34,7 +34,7 @@ def test_train_rejects_bad_method_and_dataset(tmp_path):
 def test_train_onchip_writes_an_mlp_checkpoint(tmp_path):
     import torch
 
-    from aimc.data import load_dataset
+    from aimc.workloads.data import load_dataset
     from aimc.train.onchip import load_mlp
 
     ckpt = tmp_path / "tt.safetensors"
@@ -59,7 +59,7 @@ def test_train_hybrid_saves_the_deployed_chip(tmp_path):
     import torch
 
     import aimc
-    from aimc.models import digits_cnn
+    from aimc.workloads.models import digits_cnn
     from aimc.train.hybrid import add_adapters
 
     out = tmp_path / "chip.safetensors"

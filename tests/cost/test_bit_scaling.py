@@ -13,7 +13,7 @@ import aimc
 from aimc.config import ConfigError
 from aimc.cost import components as C
 from aimc.cost import estimate, mvm_workload
-from aimc.cost.params import CostConfig
+from aimc.chips.cost_params import CostConfig
 
 
 def _chip(dac_bits: int, adc_bits: int = 8, **cost):
@@ -96,8 +96,8 @@ def test_pwm_ref_bits_only_for_pwm_and_default_unscaled():
 def test_comparison_low_precision_rows():
     """The README's low-precision rows: pcm-hermes at 4b inputs / 6b ADCs, and the DIMC
     macro at its published 4b x 4b point (Chih et al., ISSCC 2021: 89 TOPS/W)."""
-    from aimc.cost.builders import mlp_workload
-    from aimc.cost.compare import LOW_PRECISION, compare
+    from aimc.compile.builders import mlp_workload
+    from aimc.experiments.cost_compare import LOW_PRECISION, compare
 
     rows = compare({"mlp": mlp_workload([256, 256])}, low_precision=LOW_PRECISION)
     hw = [r["hardware"] for r in rows]
@@ -112,7 +112,7 @@ def test_comparison_low_precision_rows():
 
 
 def test_mvm_error_accepts_a_chip_spec():
-    from aimc.cost.compare import low_precision_chip, mvm_error
+    from aimc.experiments.cost_compare import low_precision_chip, mvm_error
 
     (e,) = mvm_error(low_precision_chip("pcm-hermes", 4, 6), (1.0,), size=16)
     assert 0.0 < e < 0.5

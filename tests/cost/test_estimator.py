@@ -8,10 +8,8 @@ import torch
 import aimc
 from aimc.config import ConfigError
 from aimc.cost import BREAKDOWN, estimate, mvm_workload
-from aimc.cost.params import CostConfig
-from aimc.cost.workload import LayerWork, extract_workload
-
-
+from aimc.chips.cost_params import CostConfig
+from aimc.compile.workload import LayerWork, extract_workload
 def _layer(**kw):
     base = dict(name="fc", kind="linear", in_features=512, out_features=256, n_mvm=10,
                 x_mean_sq=1 / 3, x_mean_abs=0.5, w_mean_abs=0.5)
@@ -67,7 +65,7 @@ def test_model_that_does_not_fit_is_reprogrammed():
 
 
 def test_non_stationary_matrices_run_digitally():
-    from aimc.cost.builders import transformer_block_workload
+    from aimc.compile.builders import transformer_block_workload
 
     r = estimate(transformer_block_workload(d_model=64, n_heads=4, d_ff=256, seq_len=16), "pcm-hermes")
     qk = next(lc for lc in r.layers if lc.name == "attn.qk")
@@ -127,9 +125,9 @@ def test_100M_parameter_model_prices_in_well_under_a_second():
 
 def test_cli_workload_and_comparison_table_price_the_gpu_alike():
     """A model's baseline is priced on unique input activations (not im2col copies), the
-    same way `python -m aimc.cost.compare` does."""
+    same way `python -m aimc.experiments.cost_compare` does."""
     from aimc.cost import estimate
-    from aimc.cost.catalog import load_workload
+    from aimc.workloads.catalog import load_workload
 
     rep = estimate(load_workload("fashion-cnn", "pcm-hermes"), "pcm-hermes", baseline="gpu-a100")
     assert all(getattr(w, "x_elements", None) for w in load_workload("fashion-cnn", "pcm-hermes"))

@@ -8,8 +8,7 @@ import pytest
 
 import aimc
 from aimc.cost import estimate, mvm_workload
-from aimc.cost.workload import LayerWork
-
+from aimc.compile.workload import LayerWork
 TOL = 0.25
 
 

@@ -6,7 +6,8 @@ import torch
 
 from aimc.config import ConfigError
 from aimc.physics.devices import DEVICES, quantise_to_levels
-from aimc.physics.ecram import ECRAM, SRAM
+from aimc.physics.ecram import ECRAM
+from aimc.physics.sram import SRAM
 from aimc.physics.rram import RRAM
 
 N = 40_000

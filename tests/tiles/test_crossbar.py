@@ -72,7 +72,7 @@ def test_mappings_are_exact_on_ideal_devices(mapping):
 
 
 def test_bit_slicing_extends_precision_of_level_devices():
-    from aimc.physics.ecram import SRAM
+    from aimc.physics.sram import SRAM
     lin = nn.Linear(64, 16, bias=False)
     x = torch.randn(8, 64)
     one = IDEAL.replace(device=SRAM(bits=4))

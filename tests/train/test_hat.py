@@ -78,9 +78,9 @@ def test_enable_hat_needs_analog_layers():
 
 @pytest.mark.slow
 def test_hat_beats_plain_training_after_a_year_on_digits():
-    from aimc.data import load_digits
-    from aimc.models import accuracy, digits_cnn, train_digital
-
+    from aimc.workloads.data import load_digits
+    from aimc.workloads.models import digits_cnn
+    from aimc.train.digital import accuracy, train_digital
     xtr, ytr, xte, yte = load_digits(seed=0)
     fp = train_digital(digits_cnn(seed=0), xtr, ytr, epochs=30, lr=3e-3, seed=0)
     hat = aimc.convert(fp, "pcm-hermes")

@@ -67,7 +67,7 @@ def test_hybrid_finetuning_recovers_accuracy_of_a_drifted_digits_chip():
     """Five chips, one month after programming: on-device fine-tuning of biases, gains and
     rank-4 adapters on 500 training images wins accuracy back on every chip on average
     (measured: 96.25 % deployed -> 97.08 % on two chips)."""
-    from aimc.train.table import hybrid_table
+    from aimc.experiments.hat_table import hybrid_table
 
     r = hybrid_table("digits", n_chips=5, n_calib=500, variants=(("bias", "out_gain", "adapter"),))
     assert r["rows"][0]["mean"] > r["deployed"]["mean"] + 0.003

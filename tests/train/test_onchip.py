@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from aimc.config import ConfigError
-from aimc.data import load_dataset
+from aimc.workloads.data import load_dataset
 from aimc.train.onchip import (CHIP_DEVICES, METHODS, AnalogMLP, OnChipConfig, device_for, fit_digital,
                                fit_onchip)
 from aimc.train.pulsed import PULSED_PRESETS

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import Field, SerializeAsAny, field_validator
 
 from aimc.config import BaseConfig
-from aimc.cost.params import CostConfig
+from aimc.chips.cost_params import CostConfig
 from aimc.physics import DEVICES, DeviceModel
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig"]
@@ -108,7 +108,7 @@ class ChipSpec(BaseConfig):
         rows, cols: unit cells per tile (inputs x outputs).
         n_tiles: tiles on the chip (used by the compiler and cost models).
         cost: energy, latency and area parameters for :func:`aimc.cost.estimate`, with their
-            sources; ``None`` = generic defaults (:class:`~aimc.cost.params.CostConfig`).
+            sources; ``None`` = generic defaults (:class:`~aimc.chips.cost_params.CostConfig`).
     """
 
     name: str = "custom"

@@ -16,6 +16,8 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from aimc.cli.common import console, fail, user_errors
+
 __all__ = ["estimate_cmd"]
 
 
@@ -32,15 +34,14 @@ def estimate_cmd(
 ) -> None:
     """Price one inference: energy by component, latency, TOPS, TOPS/W, TOPS/mm²."""
     from aimc.chips import load
-    from aimc.cli.main import _fail, _out, _user_errors
-    from aimc.cost.catalog import load_workload
+    from aimc.workloads.catalog import load_workload
     from aimc.cost.estimator import estimate
-    from aimc.cost.params import DEFAULT_SOURCES, CostConfig
-    from aimc.cost.plot import plot_breakdown
+    from aimc.chips.cost_params import DEFAULT_SOURCES, CostConfig
+    from aimc.report.cost_plot import plot_breakdown
 
     if batch < 1:
-        _fail(f"--batch must be >= 1, got {batch}")
-    with _user_errors():
+        fail(f"--batch must be >= 1, got {batch}")
+    with user_errors():
         spec = load(chip)
         if phases is not None:
             spec = spec.replace(cost=(spec.cost or CostConfig(sources=DEFAULT_SOURCES)).replace(phases=phases))
@@ -56,15 +57,15 @@ def estimate_cmd(
     for lc in report.layers:
         table.add_row(lc.name, *(f"{lc.energy_pJ.get(k, 0.0):.3g}" for k in report.breakdown), f"{lc.total_pJ:.3g}",
                       f"{lc.latency_ns:.3g}", str(lc.tiles))
-    _out.print(table)
-    _out.print(f"total {report.energy_pJ:.4g} pJ, latency {report.latency_ns:.4g} ns, {report.tops:.3g} TOPS, "
+    console.print(table)
+    console.print(f"total {report.energy_pJ:.4g} pJ, latency {report.latency_ns:.4g} ns, {report.tops:.3g} TOPS, "
                f"{report.tops_per_w:.3g} TOPS/W, {report.tops_per_mm2:.3g} TOPS/mm², chip {report.area_mm2:.3g} mm², "
                f"utilisation {100 * report.utilisation:.0f} %{'' if report.fits else ' (does not fit: reprogrammed)'}",
                highlight=False, soft_wrap=True)
     if report.baseline:
         b = report.baseline
-        _out.print(f"baseline {b['name']}: {b['energy_pJ']:.4g} pJ, {b['latency_ns']:.4g} ns, "
+        console.print(f"baseline {b['name']}: {b['energy_pJ']:.4g} pJ, {b['latency_ns']:.4g} ns, "
                    f"{b['tops_per_w']:.3g} TOPS/W ({b['energy_pJ'] / report.energy_pJ:.3g}x the energy)",
                    highlight=False, soft_wrap=True)
     if plot is not None:
-        _out.print(f"plot saved to {plot}", highlight=False, soft_wrap=True)
+        console.print(f"plot saved to {plot}", highlight=False, soft_wrap=True)

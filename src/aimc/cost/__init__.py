@@ -2,7 +2,7 @@
 
 ``aimc.cost.estimate(model_or_workload, chip, inputs=...)`` prices every weight layer
 component by component (:mod:`aimc.cost.components`) with the chip preset's cited
-``cost:`` parameters (:class:`aimc.cost.params.CostConfig`).
+``cost:`` parameters (:class:`aimc.chips.cost_params.CostConfig`).
 
 Example:
     >>> import aimc.cost
@@ -12,17 +12,10 @@ Example:
 """
 from __future__ import annotations
 
-from aimc.cost.params import CostConfig
-from aimc.cost.workload import BREAKDOWN, LayerCost, LayerWork, extract_workload, mvm_workload
+from aimc.chips.cost_params import CostConfig
+from aimc.compile.workload import LayerWork, extract_workload, mvm_workload
+from aimc.cost.estimator import CostReport, estimate
+from aimc.cost.layer_cost import BREAKDOWN, LayerCost
 
 __all__ = ["BREAKDOWN", "CostConfig", "CostReport", "LayerCost", "LayerWork", "estimate",
            "extract_workload", "mvm_workload"]
-
-
-def __getattr__(name: str):
-    # estimate imports aimc.chips, whose spec imports aimc.cost.params: load it lazily.
-    if name in ("estimate", "CostReport"):
-        from aimc.cost import estimator as _mod
-
-        return getattr(_mod, name)
-    raise AttributeError(f"module 'aimc.cost' has no attribute {name!r}")

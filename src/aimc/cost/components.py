@@ -3,7 +3,7 @@
 Units: energy in pJ, time in ns, conductance in µS, voltage in V, power in mW, area in
 µm² or mm² as named. Handy identities: ``µS * V² * ns = 1e-3 pJ`` and ``mW * ns = pJ``.
 Every function accepts NumPy arrays (one entry per layer) as well as floats; the
-parameters (and their sources) live in :class:`~aimc.cost.params.CostConfig`.
+parameters (and their sources) live in :class:`~aimc.chips.cost_params.CostConfig`.
 
 Example:
     >>> round(float(adc_energy_pJ(8, fom_fJ=10.1)), 3)   # Walden: FoM * 2^bits

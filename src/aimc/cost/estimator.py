@@ -32,10 +32,10 @@ from torch import nn
 
 from aimc.chips import ChipSpec, load
 from aimc.cost import components as C
-from aimc.cost.params import DEFAULT_SOURCES, CostConfig
-from aimc.cost.builders import extract_workload_io
-from aimc.cost.workload import BREAKDOWN, LayerCost, LayerWork
-
+from aimc.chips.cost_params import DEFAULT_SOURCES, CostConfig
+from aimc.compile.builders import extract_workload_io
+from aimc.cost.layer_cost import BREAKDOWN, LayerCost
+from aimc.compile.workload import LayerWork
 __all__ = ["CostReport", "estimate", "summarise"]
 
 #: Input statistics assumed when a workload carries none: inputs and weights uniform in

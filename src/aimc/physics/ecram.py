@@ -1,4 +1,4 @@
-"""Electrochemical RAM (ECRAM) and SRAM bit cells.
+"""Electrochemical RAM (ECRAM).
 
 ``ecram`` — many near-linear, symmetric conductance levels with low noise and no drift.
 Numbers: Tang et al., IEDM 2018 ("ECRAM as scalable synaptic cell", Li-ion, >1000
@@ -7,9 +7,6 @@ near-symmetric states, 0.1 % read noise class) and Onen et al., Science 377, 539
 Programming: the target is rounded to the nearest of ``n_levels`` levels and a Gaussian
 write error of ``prog_noise_levels`` level steps is added; a read adds Gaussian noise of
 ``read_noise_rel`` times the conductance.
-
-``sram`` — digital in-memory computing bit cells: a weight is an exact ``bits``-bit signed
-integer (sign + magnitude split over the differential pair); no noise, no drift.
 """
 from __future__ import annotations
 
@@ -20,7 +17,7 @@ from pydantic import Field
 
 from aimc.physics.devices import DEVICES, DeviceModel, DeviceState, quantise_to_levels
 
-__all__ = ["ECRAM", "SRAM"]
+__all__ = ["ECRAM"]
 
 
 @DEVICES.register("ecram")
@@ -44,22 +41,3 @@ class ECRAM(DeviceModel):
 
     def read_noise_std_uS(self, g_uS, t_s):
         return None if self.read_noise_rel == 0 else g_uS.abs() * self.read_noise_rel
-
-
-@DEVICES.register("sram")
-class SRAM(DeviceModel):
-    """SRAM bit cells for digital IMC: exact ``bits``-bit signed weights."""
-
-    kind: Literal["sram"] = "sram"
-    g_max_uS: float = Field(1.0, gt=0.0, le=1e6)
-    g_min_uS: float = Field(0.0, ge=0.0, le=0.0)
-    bits: int = Field(8, ge=2, le=16)
-
-    @property
-    def n_levels(self) -> int:
-        """Magnitude levels per polarity: 2^(bits-1) (0 ... 2^(bits-1) - 1)."""
-        return 2 ** (self.bits - 1)
-
-    def program(self, g_target_uS, generator):
-        g = quantise_to_levels(g_target_uS, 0.0, self.g_max_uS, self.n_levels)
-        return DeviceState(g, torch.zeros_like(g))

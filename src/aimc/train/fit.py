@@ -22,8 +22,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-import aimc
-from aimc.models import train_digital
+from aimc.nn.convert import convert
+from aimc.train.digital import train_digital
 from aimc.train.hat import HATConfig, enable_hat
 
 __all__ = ["hat_finetune", "save_checkpoint", "load_checkpoint", "split_state", "load_into"]
@@ -41,7 +41,7 @@ def hat_finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chip, cfg: 
     trains with Adam and cross-entropy, and returns the converted, unprogrammed model
     with the HAT read removed: program it, or save it with :func:`save_checkpoint`.
     """
-    analog = aimc.convert(model, chip)
+    analog = convert(model, chip)
     enable_hat(analog, cfg if cfg is not None else HATConfig(), seed=seed)
     train_digital(analog, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
     enable_hat(analog, None)

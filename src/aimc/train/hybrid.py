@@ -32,8 +32,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from aimc.models import train_digital
-from aimc.nn.convert import analog_layers
+from aimc.train.digital import train_digital
+from aimc.nn.convert import analog_layers, compensate, convert, drift, program
 from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLinear
 
 __all__ = ["LowRankAdapter", "add_adapters", "hybrid_finetune", "deploy", "deploy_and_finetune", "PARTS"]
@@ -99,7 +99,7 @@ def hybrid_finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: S
             modified in place (adapters added when ``"adapter"`` is in ``parts``).
         x, y: the fine-tuning data (a calibration set, not the test set).
         parts: any of :data:`PARTS`. rank: adapter rank.
-        epochs, lr, batch_size, seed: Adam and shuffling, as :func:`aimc.models.train_digital`.
+        epochs, lr, batch_size, seed: Adam and shuffling, as :func:`aimc.train.digital.train_digital`.
 
     Returns:
         ``model``, in eval mode, with the trained digital parts.
@@ -133,12 +133,10 @@ def hybrid_finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, parts: S
 def deploy(model: nn.Module, chip, chip_seed: int = 0, t_s: float = 2_592_000.0) -> nn.Module:
     """A converted copy of ``model`` programmed as chip ``chip_seed``, drifted for ``t_s``
     and drift-compensated: the deployed model that on-device fine-tuning starts from."""
-    import aimc
-
-    analog = aimc.convert(model, chip)
-    aimc.program(analog, seed=chip_seed)
-    aimc.drift(analog, t_s)
-    aimc.compensate(analog)
+    analog = convert(model, chip)
+    program(analog, seed=chip_seed)
+    drift(analog, t_s)
+    compensate(analog)
     return analog
 
 
@@ -153,8 +151,7 @@ def deploy_and_finetune(model: nn.Module, chip, x: torch.Tensor, y: torch.Tensor
     Returns:
         ``(deployed_model, test_accuracy_before, test_accuracy_after)``.
     """
-    from aimc.models import accuracy
-
+    from aimc.train.digital import accuracy
     analog = deploy(model, chip, chip_seed, t_s)
     before = accuracy(analog, x_test, y_test, batch_size=128)
     hybrid_finetune(analog, x, y, parts=parts, rank=rank, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,

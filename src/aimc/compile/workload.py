@@ -18,15 +18,12 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["BREAKDOWN", "LayerWork", "LayerCost", "extract_workload", "mvm_workload"]
-
-#: Energy breakdown categories, in this order, used by every cost model.
-BREAKDOWN = ("array", "dac", "adc", "digital", "data_movement", "static")
+__all__ = ["LayerWork", "extract_workload", "mvm_workload"]
 
 
 @dataclass(frozen=True)
@@ -71,36 +68,6 @@ class LayerWork:
     def macs(self) -> int:
         """Multiply-accumulates per inference (K*N*n_mvm)."""
         return self.n_weights * self.n_mvm
-
-
-@dataclass
-class LayerCost:
-    """Price of one :class:`LayerWork` on one piece of hardware.
-
-    Attributes:
-        name: the layer's name.
-        energy_pJ: energy per inference by category (keys of :data:`BREAKDOWN`; missing = 0);
-            ``detail_pJ`` may split a category further (e.g. ``weights`` vs ``activations``).
-        latency_ns: time per inference of this layer alone.
-        macs: multiply-accumulates per inference.
-        area_mm2: silicon the layer occupies (analog: its tiles and periphery); 0 if shared.
-        tiles: crossbar tiles used (analog only).
-        utilisation: fraction of the allocated array cells holding weights (analog), or of
-            peak throughput reached (von Neumann).
-    """
-
-    name: str
-    energy_pJ: dict[str, float]
-    latency_ns: float
-    macs: int
-    area_mm2: float = 0.0
-    tiles: int = 0
-    utilisation: float = 1.0
-    detail_pJ: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_pJ(self) -> float:
-        return float(sum(self.energy_pJ.values()))
 
 
 def mvm_workload(rows: int, cols: int, n_mvm: int = 1) -> list[LayerWork]:

@@ -1,11 +1,10 @@
-"""Tests of aimc.models: CNN shapes and sizes, seeded init, deterministic training."""
+"""Tests of aimc.workloads.models and aimc.train.digital: CNN shapes and sizes, seeded init, deterministic training."""
 import pytest
 import torch
 
-from aimc.data import load_digits
-from aimc.models import accuracy, digits_cnn, fashion_cnn, n_params, train_digital
-
-
+from aimc.workloads.data import load_digits
+from aimc.workloads.models import digits_cnn, fashion_cnn
+from aimc.train.digital import accuracy, n_params, train_digital
 @pytest.fixture(scope="module")
 def digits():
     return load_digits(seed=0)

@@ -31,10 +31,10 @@ TOPS = 2 * MACs / latency; TOPS/mm2 divides by the silicon the model occupies (a
 tiles, DIMC macros, the GPU die); weights/mm2 is the stored weight density of that
 silicon (a GPU's weights live off-chip).
 
-Run ``python -m aimc.cost.compare`` to print the README table.
+Run ``python -m aimc.experiments.cost_compare`` to print the README table.
 
 Example:
-    >>> from aimc.cost.builders import mlp_workload
+    >>> from aimc.compile.builders import mlp_workload
     >>> rows = compare({"mlp": mlp_workload([256, 256])}, analog=None)
     >>> [r["hardware"] for r in rows]
     ['digital IMC (dimc-22nm)', 'GPU (gpu-a100)']
@@ -47,11 +47,11 @@ from typing import Any
 import torch
 
 from aimc.cost.baselines import load_baseline, price_baseline
-from aimc.cost.builders import extract_workload_io, is_stationary, transformer_block_workload, weights_stored
-from aimc.cost.memory_wall import analog_costs
-from aimc.cost.params import CostConfig
-from aimc.cost.workload import LayerCost, LayerWork
-
+from aimc.compile.builders import extract_workload_io, is_stationary, transformer_block_workload, weights_stored
+from aimc.experiments.memory_wall import analog_costs
+from aimc.chips.cost_params import CostConfig
+from aimc.cost.layer_cost import LayerCost
+from aimc.compile.workload import LayerWork
 __all__ = ["comparison_workloads", "compare", "format_table", "low_precision_chip", "mvm_error", "main",
            "LOW_PRECISION"]
 
@@ -73,7 +73,7 @@ def comparison_workloads(seed: int = 0) -> dict[str, list[LayerWork]]:
     """The two models of the table: ``fashion_cnn`` (one 1x28x28 image, input statistics
     measured on a seeded random image) and a transformer block (d=512, 8 heads, d_ff=2048,
     128 tokens)."""
-    from aimc.models import fashion_cnn
+    from aimc.workloads.models import fashion_cnn
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(1, 1, 28, 28, generator=g)
     return {"fashion_cnn": extract_workload_io(fashion_cnn(seed=seed), x),
@@ -182,7 +182,7 @@ def compare(workloads: dict[str, list[LayerWork]] | None = None, analog: Any = "
         batch: GPU batch (weights read once per batch); IMC costs do not depend on it.
         system: system-level parameters the digital IMC macros are wrapped in: ``"same"``
             (the analog chip's ``cost`` section; bare macros when ``analog`` is not a chip
-            name), a chip name, a :class:`~aimc.cost.params.CostConfig`, or ``None`` (bare).
+            name), a chip name, a :class:`~aimc.chips.cost_params.CostConfig`, or ``None`` (bare).
         low_precision: ``None``, or ``{dac_bits, adc_bits, dimc_input_bits,
             dimc_weight_bits}`` (e.g. :data:`LOW_PRECISION`): after each model's rows, the
             analog chip at those DAC/ADC bits (:func:`low_precision_chip`; only when
@@ -231,7 +231,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of :func:`compare` rows.
 
     Example:
-        >>> from aimc.cost.builders import mlp_workload
+        >>> from aimc.compile.builders import mlp_workload
         >>> print(format_table(compare({"mlp": mlp_workload([64, 64])}, analog=None)).splitlines()[0])
         | model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | core TOPS/W | TOPS/mm2 | weights/mm2 | weight movement | precision |
     """

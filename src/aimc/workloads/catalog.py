@@ -2,7 +2,7 @@
 
 ``MODEL`` is one of
 
-* ``digits-cnn`` / ``fashion-cnn``: the demo CNNs (:mod:`aimc.models`), measured on a fixed
+* ``digits-cnn`` / ``fashion-cnn``: the demo CNNs (:mod:`aimc.workloads.models`), measured on a fixed
   random batch of images in [0, 1];
 * ``mvm:ROWSxCOLS`` or ``mvm:ROWSxCOLSxN``: one fully used matrix streaming ``N`` input
   vectors (default: as many as the chip holds copies of the matrix, i.e. peak throughput);
@@ -26,9 +26,8 @@ from pathlib import Path
 import torch
 
 from aimc.chips import ChipSpec
-from aimc.cost.builders import extract_workload_io
-from aimc.cost.workload import LayerWork, mvm_workload
-
+from aimc.compile.builders import extract_workload_io
+from aimc.compile.workload import LayerWork, mvm_workload
 __all__ = ["MODELS", "load_workload"]
 
 #: Built-in model names (besides ``mvm:...``, ``transformer:...`` and checkpoint paths).
@@ -53,7 +52,7 @@ def _mvm(spec: str, chip: ChipSpec) -> list[LayerWork]:
 
 
 def _transformer(spec: str) -> list[LayerWork]:
-    from aimc.cost.builders import transformer_block_workload
+    from aimc.compile.builders import transformer_block_workload
 
     if spec == "transformer":
         return transformer_block_workload()
@@ -65,7 +64,7 @@ def _transformer(spec: str) -> list[LayerWork]:
 
 
 def _checkpoint(path: Path) -> list[LayerWork]:
-    from aimc.demo import RECIPES
+    from aimc.workloads.recipes import RECIPES
     from aimc.train.fit import load_checkpoint
 
     state, meta = load_checkpoint(path)
@@ -87,8 +86,7 @@ def load_workload(spec: str, chip: ChipSpec) -> list[LayerWork]:
         ValueError: unknown model name, malformed ``mvm:``/``transformer:`` spec, or a
             checkpoint of an unknown data set; FileNotFoundError: missing checkpoint.
     """
-    from aimc.models import digits_cnn, fashion_cnn
-
+    from aimc.workloads.models import digits_cnn, fashion_cnn
     if spec == "digits-cnn":
         return extract_workload_io(digits_cnn(seed=0), _images(_INPUT["digits"]))
     if spec == "fashion-cnn":

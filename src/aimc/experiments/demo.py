@@ -2,7 +2,7 @@
 
 :func:`run_demo` trains a small CNN in float32, converts it onto a chip preset, programs
 ``n_chips`` chip instances (one per seed) and measures test accuracy at each time since
-programming, without and with global drift compensation (GDC). :func:`plot_demo` draws
+programming, without and with global drift compensation (GDC). :func:`aimc.report.demo_plot.plot_demo` draws
 the result.
 
 Runtime on 2 CPU cores: ``digits`` (default; 1,437 train / 360 test images) takes about
@@ -13,7 +13,7 @@ about 5 min in all (measured: 4 min 40 s on pcm-hermes); ``max_test=10000`` uses
 whole test set (about 20 min).
 
 Example:
-    >>> from aimc.demo import run_demo
+    >>> from aimc.experiments.demo import run_demo
     >>> r = run_demo("digits", chip="pcm-hermes", n_chips=2, times_s=(1, 86400))
     >>> [row["label"] for row in r["rows"]]
     ['1 s', '1 day']
@@ -22,67 +22,26 @@ Example:
 """
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 import aimc
-from aimc.data import load_dataset
-from aimc.models import accuracy, digits_cnn, fashion_cnn, n_params, train_digital
-
-__all__ = ["DEFAULT_TIMES_S", "RECIPES", "run_demo", "plot_demo", "time_label", "chip_accuracies"]
+from aimc.workloads.data import load_dataset
+from aimc.experiments.common import mean_std, num_threads, time_label
+from aimc.workloads.recipes import RECIPES
+from aimc.train.digital import accuracy, n_params, train_digital
+__all__ = ["DEFAULT_TIMES_S", "run_demo", "chip_accuracies"]
 
 #: 1 s, 1 hour, 1 day, 1 month (30 days), 1 year (365 days), in seconds.
 DEFAULT_TIMES_S = (1, 3600, 86400, 2592000, 31536000)
 
-#: Model and digital training recipe per data set; ``max_test`` None: whole test set;
-#: ``threads``: torch intra-op threads while the demo runs (None: leave as set). The
-#: digits tensors are too small for threads to pay off, and on a busy machine OpenMP
-#: spin-waits made a 1 s training take 100 s on 2 threads, so digits runs on one.
-RECIPES: dict[str, dict[str, Any]] = {
-    "digits": dict(model=digits_cnn, epochs=30, lr=3e-3, batch_size=32, max_test=None, threads=1),
-    "fashion-mnist": dict(model=fashion_cnn, epochs=3, lr=1e-3, batch_size=128, max_test=2000, threads=None),
-}
 _EVAL_BATCH = 128  # analog reads are faster in cache-sized batches
-_UNITS = ((31536000, "year"), (2592000, "month"), (86400, "day"), (3600, "h"), (60, "min"), (1, "s"))
 
 #: ``progress(advance, total, description)``: ``advance`` steps done since the last call.
 Progress = Callable[[int, int, str], None]
-
-
-def time_label(t_s: float) -> str:
-    """Human label of a time in seconds: ``3600 -> "1 h"``, ``172800 -> "2 days"``.
-
-    Example:
-        >>> [time_label(t) for t in (1, 90, 3600, 86400, 2592000, 63072000)]
-        ['1 s', '1.5 min', '1 h', '1 day', '1 month', '2 years']
-    """
-    for unit_s, name in _UNITS:
-        if t_s >= unit_s or unit_s == 1:
-            v = t_s / unit_s
-            plural = "s" if name in ("day", "month", "year") and v != 1 else ""
-            return f"{v:.3g} {name}{plural}"
-    raise AssertionError("unreachable")
-
-
-@contextmanager
-def _num_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)``, restoring the old count after."""
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def chip_accuracies(analog: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, times_s: Sequence[float],
@@ -169,7 +128,7 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
     if max_test is not None and max_test < 1:
         raise ValueError(f"max_test must be >= 1, got {max_test}")
     spec = aimc.chips.load(chip)  # fail on a bad chip before any work
-    with _num_threads(recipe["threads"]):
+    with num_threads(recipe["threads"]):
         return _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, checkpoint)
 
 
@@ -211,52 +170,10 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, 
 
     rows = []
     for k, t in enumerate(times):
-        m0, s0 = _mean_std(no_gdc[k])
-        m1, s1 = _mean_std(gdc[k])
+        m0, s0 = mean_std(no_gdc[k])
+        m1, s1 = mean_std(gdc[k])
         rows.append(dict(label=time_label(t), t_s=t, no_gdc_mean=m0, no_gdc_std=s0, no_gdc_per_chip=no_gdc[k],
                          gdc_mean=m1, gdc_std=s1, gdc_per_chip=gdc[k]))
     return dict(dataset=dataset, chip=spec.name, method=method, n_chips=int(n_chips), seed=int(seed), chip_seeds=chip_seeds,
                 n_train=len(x_tr), n_test=len(x_te), n_params=n_params(model), fp_accuracy=fp_acc,
                 torch_threads=torch.get_num_threads(), elapsed_s=round(time.perf_counter() - start, 3), rows=rows)
-
-
-def plot_demo(result: dict[str, Any], path: str | Path) -> Path:
-    """Save accuracy vs time since programming (log x) as a PNG; return its path.
-
-    Draws the mean over chips without and with GDC, each with a mean ± std band, and
-    the digital (FP) accuracy as a dashed line. Uses matplotlib's Agg canvas directly,
-    so it works headless and leaves pyplot's global state alone.
-
-    Example:
-        >>> r = run_demo(n_chips=1, times_s=(1, 3600), chip="ideal")
-        >>> plot_demo(r, "/tmp/aimc-demo-doctest.png").exists()
-        True
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = result["rows"]
-    t = [r["t_s"] for r in rows]
-    fig = Figure(figsize=(6.4, 4.0), dpi=120)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for key, label, color in (("no_gdc", "no compensation", "tab:red"), ("gdc", "with GDC", "tab:blue")):
-        mean = [100 * r[f"{key}_mean"] for r in rows]
-        std = [100 * r[f"{key}_std"] for r in rows]
-        ax.plot(t, mean, "o-", color=color, label=f"{label} (mean of {result['n_chips']} chips)")
-        ax.fill_between(t, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        color=color, alpha=0.2, linewidth=0)
-    ax.axhline(100 * result["fp_accuracy"], color="black", linestyle="--", label="digital (FP32)")
-    ax.set_xscale("log")
-    ax.set_xticks(t, [r["label"] for r in rows])
-    ax.minorticks_off()
-    ax.set_xlabel("time since programming")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['dataset']} CNN on {result['chip']}")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path

@@ -11,7 +11,7 @@ Every loader returns ``(x_train, y_train, x_test, y_test)``: float32 images of s
   (``.gz`` or uncompressed files both work).
 
 Example:
-    >>> from aimc.data import load_digits
+    >>> from aimc.workloads.data import load_digits
     >>> x_train, y_train, x_test, y_test = load_digits(seed=0)
     >>> tuple(x_train.shape[1:]), float(x_train.max()) <= 1.0
     ((1, 8, 8), True)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aimc.cost.workload import BREAKDOWN
-
+from aimc.cost.layer_cost import BREAKDOWN
 __all__ = ["plot_breakdown"]
 
 _COLOURS = {"array": "#4c72b0", "dac": "#55a868", "adc": "#c44e52", "digital": "#8172b2",

@@ -10,7 +10,7 @@ is reported.
 plain PyTorch training of the same model, interleaved the same way.
 
 Example:
-    >>> from aimc.bench import bench_mvm
+    >>> from aimc.experiments.bench import bench_mvm
     >>> rows = bench_mvm(shapes=((64, 32, 8),), chip="pcm-hermes", repeats=3, warmup=1)
     >>> rows[0]["shape"], rows[0]["ratio"] > 0
     ([64, 32, 8], True)
@@ -146,7 +146,7 @@ def bench_train(names: Sequence[str] = TRAIN_ROWS, chip: str = "rram-1t1r", repe
                 seed: int = 0, hidden: int = 64, batch_size: int = 16, threads: int | None = 1) -> list[dict[str, Any]]:
     """Time one training epoch on digits (1,437 images) against plain PyTorch training.
 
-    * ``hat``: the digits CNN (:func:`aimc.models.digits_cnn`) converted to ``pcm-hermes``
+    * ``hat``: the digits CNN (:func:`aimc.workloads.models.digits_cnn`) converted to ``pcm-hermes``
       with :func:`aimc.train.hat.enable_hat` (``HATConfig()``), Adam, batch 32 (the digits
       recipe), against the same CNN trained digitally with Adam;
     * on-chip rows (``analog-sgd``, ``mixed-precision``, ``tiki-taka-v2``, ``c-ttv2``):
@@ -183,8 +183,8 @@ def bench_train(names: Sequence[str] = TRAIN_ROWS, chip: str = "rram-1t1r", repe
 
 
 def _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size) -> list[dict[str, Any]]:
-    from aimc.data import load_dataset
-    from aimc.models import digits_cnn
+    from aimc.workloads.data import load_dataset
+    from aimc.workloads.models import digits_cnn
     from aimc.train.hat import HATConfig, enable_hat
     from aimc.train.onchip import METHODS, AnalogMLP, OnChipConfig, device_for, digital_epoch, digital_mlp
 

@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 from aimc.cost.baselines import load_baseline
-from aimc.cost.builders import (LayerWorkIO, extract_workload_io, mlp_workload, transformer_block_workload,
+from aimc.compile.builders import (LayerWorkIO, extract_workload_io, mlp_workload, transformer_block_workload,
                                 weights_stored, x_elements)
-from aimc.cost.compare import compare, format_table
-from aimc.cost.memory_wall import memory_wall, plot_memory_wall
-from aimc.cost.workload import LayerCost
-
+from aimc.experiments.cost_compare import compare, format_table
+from aimc.experiments.memory_wall import memory_wall
+from aimc.report.memory_wall_plot import plot_memory_wall
+from aimc.cost.layer_cost import LayerCost
 BATCHES = (1, 2, 8, 32, 128, 512, 2048)
 
 

@@ -1,7 +1,7 @@
 """bench_mvm: one row per shape with the documented keys; bad shapes rejected."""
 import pytest
 
-from aimc.bench import bench_mvm, parse_shape
+from aimc.experiments.bench import bench_mvm, parse_shape
 
 
 def test_bench_rows_have_documented_keys():
@@ -24,7 +24,7 @@ def test_bench_train_rows_have_documented_keys():
 
     from typer.testing import CliRunner
 
-    from aimc.bench import bench_train
+    from aimc.experiments.bench import bench_train
     from aimc.cli.main import app
 
     rows = bench_train(names=("analog-sgd", "c-ttv2"), repeats=1, warmup=0)

@@ -2,12 +2,12 @@
 on many chips over time since programming.
 
 :func:`hat_table` trains a model digitally (the data set's recipe in
-:data:`aimc.demo.RECIPES`), fine-tunes a copy with hardware-aware training (HAT), and
+:data:`aimc.experiments.demo.RECIPES`), fine-tunes a copy with hardware-aware training (HAT), and
 measures both on ``n_chips`` programmed chips at each time, with global drift
 compensation (GDC). ``benchmarks/hat_table.py`` prints it as the README's table.
 
 Example:
-    >>> from aimc.train.table import hat_table, markdown
+    >>> from aimc.experiments.hat_table import hat_table, markdown
     >>> r = hat_table("digits", n_chips=1, times_s=(3600,), hat_epochs=1, max_test=100, max_train=200)
     >>> [row["method"] for row in r["rows"]]
     ['plain', 'hat']
@@ -22,9 +22,11 @@ from typing import Any, Callable, Sequence
 import torch
 
 import aimc
-from aimc.data import load_dataset
-from aimc.demo import RECIPES, _mean_std, _num_threads, chip_accuracies, time_label
-from aimc.models import accuracy, n_params, train_digital
+from aimc.workloads.data import load_dataset
+from aimc.experiments.common import mean_std, num_threads, time_label
+from aimc.experiments.demo import chip_accuracies
+from aimc.workloads.recipes import RECIPES
+from aimc.train.digital import accuracy, n_params, train_digital
 from aimc.train.fit import hat_finetune
 from aimc.train.hat import HAT_PRESETS, HATConfig
 
@@ -69,7 +71,7 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
     report = progress or (lambda a, t, d: None)
     total = recipe["epochs"] + hat_epochs + 2 * n_chips * len(times_s)
     start = time.perf_counter()
-    with _num_threads(recipe["threads"]):
+    with num_threads(recipe["threads"]):
         (x_tr, y_tr, x_te, y_te), fp = _data_and_fp(dataset, recipe, seed, root, max_test, max_train,
                                                     lambda a: report(a, total, "digital training"))
         hat_model = hat_finetune(fp, x_tr, y_tr, chip, cfg, epochs=hat_epochs, lr=recipe["lr"] * hat_lr_factor,
@@ -81,7 +83,7 @@ def hat_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chips:
             _, acc = chip_accuracies(analog, x_te, y_te, times_s, seeds,
                                      lambda c, t: report(1, total, f"{method}: chip {c + 1} at {time_label(t)}"))
             own_fp = accuracy(fp, x_te, y_te) if method == "plain" else _digital_accuracy(analog, fp, x_te, y_te)
-            times = [dict(t_s=t, label=time_label(t), mean=_mean_std(a)[0], std=_mean_std(a)[1], per_chip=a)
+            times = [dict(t_s=t, label=time_label(t), mean=mean_std(a)[0], std=mean_std(a)[1], per_chip=a)
                      for t, a in zip(times_s, acc)]
             rows.append(dict(method=method, fp_accuracy=own_fp, times=times))
     return dict(dataset=dataset, chip=aimc.chips.load(chip).name, hat=cfg.to_dict(), hat_epochs=hat_epochs,
@@ -155,7 +157,7 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
     report = progress or (lambda a, t, d: None)
     total = recipe["epochs"] + n_chips * (1 + len(variants))
     start = time.perf_counter()
-    with _num_threads(recipe["threads"]):
+    with num_threads(recipe["threads"]):
         (x_tr, y_tr, x_te, y_te), fp = _data_and_fp(dataset, recipe, seed, root, max_test, None,
                                                     lambda a: report(a, total, "digital training"))
         calib = torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(seed + 7))[:n_calib]
@@ -173,10 +175,10 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
                 trainable[v] = sum(p.numel() for p in m.parameters() if p.requires_grad)
                 after[v].append(accuracy(m, x_te, y_te, batch_size=128))
                 report(1, total, f"chip {c + 1}: {'+'.join(parts)}")
-    rows = [dict(parts=list(p), trainable=trainable[v], mean=_mean_std(after[v])[0], std=_mean_std(after[v])[1],
+    rows = [dict(parts=list(p), trainable=trainable[v], mean=mean_std(after[v])[0], std=mean_std(after[v])[1],
                  per_chip=after[v]) for v, p in enumerate(variants)]
     return dict(dataset=dataset, chip=aimc.chips.load(chip).name, t_s=t_s, label=time_label(t_s),
                 fp_accuracy=accuracy(fp, x_te, y_te), n_params=n_params(fp), n_chips=n_chips, n_calib=n_calib,
                 epochs=epochs, rank=rank, n_test=len(x_te), digital_epochs=recipe["epochs"],
-                deployed=dict(mean=_mean_std(base)[0], std=_mean_std(base)[1], per_chip=base),
+                deployed=dict(mean=mean_std(base)[0], std=mean_std(base)[1], per_chip=base),
                 rows=rows, elapsed_s=round(time.perf_counter() - start, 1))

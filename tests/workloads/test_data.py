@@ -1,4 +1,4 @@
-"""Tests of aimc.data: digits split, IDX parser, Fashion-MNIST loader, dispatch."""
+"""Tests of aimc.workloads.data: digits split, IDX parser, Fashion-MNIST loader, dispatch."""
 import gzip
 import struct
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from aimc.data import FASHION_MNIST_ROOT, load_dataset, load_digits, load_fashion_mnist, read_idx
+from aimc.workloads.data import FASHION_MNIST_ROOT, load_dataset, load_digits, load_fashion_mnist, read_idx
 
 
 def _write_idx(path: Path, arr: np.ndarray, magic: bytes | None = None, compress: bool = True) -> Path:

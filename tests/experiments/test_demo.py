@@ -1,11 +1,13 @@
-"""Tests of aimc.demo: the drift demo on digits, its JSON and its plot."""
+"""Tests of aimc.experiments.demo: the drift demo on digits, its JSON and its plot."""
 import json
 
 import pytest
 import torch
 
 from aimc.config import ConfigError
-from aimc.demo import plot_demo, run_demo, time_label
+from aimc.experiments.common import time_label
+from aimc.experiments.demo import run_demo
+from aimc.report.demo_plot import plot_demo
 
 CHIP = "pcm-hermes"
 YEAR = 31536000

@@ -1,0 +1,67 @@
+"""``aimc bench ...``: benchmarks of the simulator's speed (JSON rows with ``--json``)."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from aimc.cli.common import console, user_errors
+
+__all__ = ["bench_app"]
+
+bench_app = typer.Typer(help="Benchmarks of the simulator's speed.", no_args_is_help=True)
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    chip: str = typer.Option("rram-1t1r", help="Pulsed device of the on-chip rows (rram-1t1r or ecram)."),
+    repeats: int = typer.Option(5, help="Timed epochs per row (median)."),
+    warmup: int = typer.Option(1, help="Untimed epochs first."),
+    name: Optional[list[str]] = typer.Option(None, "--name", help="Rows to time (repeatable; default all)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line per row."),
+) -> None:
+    """Time one training epoch of HAT and on-chip training against plain PyTorch (median ms, ratio)."""
+    from aimc.experiments.bench import TRAIN_ROWS, bench_train
+
+    with user_errors():
+        rows = bench_train(names=name or TRAIN_ROWS, chip=chip, repeats=repeats, warmup=warmup)
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+        return
+    table = Table(title=f"one digits training epoch vs plain PyTorch (median of {repeats}, {rows[0]['threads']} torch threads)")
+    for col in ("name", "model", "ms/epoch", "digital ms/epoch", "ratio"):
+        table.add_column(col, justify="left" if col in ("name", "model") else "right")
+    for r in rows:
+        table.add_row(r["name"], r["model"], f"{r['ms_per_epoch']:.1f}", f"{r['digital_ms_per_epoch']:.1f}", f"{r['ratio']:.2f}")
+    console.print(table)
+
+
+@bench_app.command("mvm")
+def bench_mvm_cmd(
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name or YAML file."),
+    repeats: int = typer.Option(20, help="Timed passes per layer."),
+    warmup: int = typer.Option(3, help="Untimed passes first."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line per shape."),
+    shape: Optional[list[str]] = typer.Option(None, "--shape", hidden=True, help="IN x OUT x BATCH, repeatable."),
+) -> None:
+    """Time AnalogLinear against nn.Linear (median ms, analog/digital ratio)."""
+    from aimc.experiments.bench import DEFAULT_SHAPES, bench_mvm, parse_shape
+
+    with user_errors():
+        shapes = [parse_shape(s) for s in shape] if shape else DEFAULT_SHAPES
+        rows = bench_mvm(shapes=shapes, chip=chip, repeats=repeats, warmup=warmup)
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+        return
+    table = Table(title=f"analog vs digital linear layer on {rows[0]['chip']} "
+                        f"(median of {repeats}, {rows[0]['threads']} torch threads)")
+    for col in ("in x out x batch", "analog (ms)", "digital (ms)", "ratio"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row("x".join(map(str, r["shape"])), f"{r['analog_ms']:.3f}", f"{r['digital_ms']:.3f}",
+                      f"{r['ratio']:.1f}" if r["ratio"] is not None else "-")
+    console.print(table)

@@ -1,0 +1,59 @@
+"""What every ``aimc`` command shares: consoles, one-line user errors, the progress bar.
+
+Example:
+    >>> pct(0.5, 0.01)
+    '50.00 ± 1.00'
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from aimc.config import ConfigError
+
+__all__ = ["console", "err", "fail", "user_errors", "progress_bar", "pct"]
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> None:
+    """Print ``error: message`` to stderr (no markup, no wrapping) and exit 2."""
+    err.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into one-line messages instead of tracebacks."""
+    try:
+        yield
+    except KeyError as e:
+        fail(str(e.args[0]) if e.args else "unknown key")
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        fail(str(e))
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator:
+    """A ``progress(advance, total, description)`` hook drawing a Rich bar on stderr."""
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def hook(advance: int, total: int, description: str) -> None:
+            bar.update(task, advance=advance, total=total, description=description)
+
+        yield hook
+
+
+def pct(mean: float, std: float) -> str:
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"

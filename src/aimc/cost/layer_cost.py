@@ -1,0 +1,47 @@
+"""What pricing one layer returns: :class:`LayerCost`, and the energy categories.
+
+Every cost model (analog chip, digital IMC, GPU/CPU) prices a workload
+(:class:`aimc.compile.workload.LayerWork`) into one :class:`LayerCost` per layer.
+
+Example:
+    >>> LayerCost("fc", {"array": 2.0, "adc": 1.0}, latency_ns=10.0, macs=4).total_pJ
+    3.0
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["BREAKDOWN", "LayerCost"]
+
+#: Energy breakdown categories, in this order, used by every cost model.
+BREAKDOWN = ("array", "dac", "adc", "digital", "data_movement", "static")
+
+
+@dataclass
+class LayerCost:
+    """Price of one :class:`LayerWork` on one piece of hardware.
+
+    Attributes:
+        name: the layer's name.
+        energy_pJ: energy per inference by category (keys of :data:`BREAKDOWN`; missing = 0);
+            ``detail_pJ`` may split a category further (e.g. ``weights`` vs ``activations``).
+        latency_ns: time per inference of this layer alone.
+        macs: multiply-accumulates per inference.
+        area_mm2: silicon the layer occupies (analog: its tiles and periphery); 0 if shared.
+        tiles: crossbar tiles used (analog only).
+        utilisation: fraction of the allocated array cells holding weights (analog), or of
+            peak throughput reached (von Neumann).
+    """
+
+    name: str
+    energy_pJ: dict[str, float]
+    latency_ns: float
+    macs: int
+    area_mm2: float = 0.0
+    tiles: int = 0
+    utilisation: float = 1.0
+    detail_pJ: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_pJ(self) -> float:
+        return float(sum(self.energy_pJ.values()))

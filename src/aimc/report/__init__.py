@@ -1,0 +1,1 @@
+"""Plots of results (matplotlib, an optional dependency: ``pip install 'aimc[plot]'``)."""
