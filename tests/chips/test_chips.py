@@ -76,3 +76,53 @@ def test_user_yaml_file_loads(tmp_path):
 def test_json_schema_is_generated():
     schema = json.loads(json_schema())
     assert "rows" in schema["properties"] and "adc" in schema["properties"]
+
+
+# the pulsed-update section (on-chip training) ------------------------------------------------
+
+def test_pulsed_section_of_presets_is_the_cited_fit():
+    from aimc.physics import PULSED_PRESETS
+
+    assert load("rram-1t1r").pulsed == PULSED_PRESETS["reram_sb"]
+    assert load("ecram").pulsed == PULSED_PRESETS["ecram"]
+    assert [n for n in names() if load(n).pulsed is not None] == ["ecram", "rram-1t1r"]
+    for n in ("rram-1t1r", "ecram"):
+        assert any("Pulsed response" in s for s in load(n).sources), n
+
+
+def test_pulsed_section_round_trips_through_dict_and_yaml(tmp_path):
+    import yaml
+
+    chip = load("ecram").replace(name="mine", pulsed=load("rram-1t1r").pulsed.replace(up_down=0.1))
+    d = chip.to_dict()
+    assert d["pulsed"]["kind"] == "soft_bounds" and d["pulsed"]["up_down"] == 0.1
+    assert ChipSpec.from_dict(d) == chip
+    assert load(_write(tmp_path, yaml.safe_dump(d))) == chip
+    no_pulsed = load("pcm").to_dict()
+    assert no_pulsed["pulsed"] is None and ChipSpec.from_dict(no_pulsed).pulsed is None
+    # a short section takes the PulsedDevice defaults for what it leaves out
+    short = load(_write(tmp_path, "name: s\npulsed: {kind: soft_bounds, dw_min: 0.01}\n"))
+    assert short.pulsed.dw_min == 0.01 and (short.pulsed.w_min, short.pulsed.w_max) == (-1.0, 1.0)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("pulsed: {kind: soft_bounds, dw_min: 0.0}\n", r"pulsed.dw_min(.|\n)*greater than 0"),
+    ("pulsed: {kind: soft_bounds, w_min: 0.5}\n", r"pulsed(.|\n)*needs w_min < 0 < w_max"),
+    ("pulsed: {kind: magic}\n", r"pulsed.kind(.|\n)*soft_bounds"),
+    ("pulsed: {kind: linear_step, gamma_up: 2}\n", r"pulsed.gamma_up(.|\n)*less than or equal to 1"),
+    ("pulsed: {kind: linear_step, dw_mni: 0.1}\n", r"pulsed.dw_mni"),
+    ("pulsed: 0.002\n", r"pulsed"),
+])
+def test_bad_pulsed_values_name_the_file_and_field(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=r"chip.yaml(.|\n)*" + match):
+        load(_write(tmp_path, "name: x\n" + text))
+
+
+def test_json_schema_includes_the_pulsed_section():
+    schema = json.loads(json_schema())
+    pulsed = schema["properties"]["pulsed"]
+    ref = next(a["$ref"] for a in pulsed["anyOf"] if "$ref" in a).split("/")[-1]
+    assert {"type": "null"} in pulsed["anyOf"] and pulsed.get("default") is None
+    props = schema["$defs"][ref]["properties"]
+    assert props["kind"]["enum"] == ["constant_step", "soft_bounds", "linear_step", "exp_step"]
+    assert {"dw_min", "w_max", "w_min", "up_down", "dw_min_dtod", "dw_min_std", "w_bound_dtod"} <= set(props)

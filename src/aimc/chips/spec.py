@@ -2,7 +2,8 @@
 
 A chip is its array geometry, the device model in each cell, the input DAC, the output
 ADC, the analog noise at the column outputs, the weight-to-conductance mapping and the
-wire resistance. All analog quantities inside a tile are normalised: inputs to
+wire resistance; a chip that can be trained on-chip also states how its devices respond to
+programming pulses (``pulsed``). All analog quantities inside a tile are normalised: inputs to
 ``[-1, 1]`` of the DAC full scale, weights to ``[-1, 1]`` of the conductance range
 ``g_max - g_min``; an output of 1 is the current of one device at ``g_max`` driven at full
 input voltage. The ADC full scale (``adc.bound``) and the output noise are in those units,
@@ -22,7 +23,7 @@ from pydantic import Field, SerializeAsAny, field_validator
 
 from aimc.config import BaseConfig
 from aimc.chips.cost_params import CostConfig
-from aimc.physics import DEVICES, DeviceModel
+from aimc.physics import DEVICES, DeviceModel, PulsedDevice
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig"]
 
@@ -109,6 +110,12 @@ class ChipSpec(BaseConfig):
         n_tiles: tiles on the chip (used by the compiler and cost models).
         cost: energy, latency and area parameters for :func:`aimc.cost.estimate`, with their
             sources; ``None`` = generic defaults (:class:`~aimc.chips.cost_params.CostConfig`).
+        pulsed: the devices' response to programming pulses, in normalised weight units
+            (:class:`~aimc.physics.pulsed.PulsedDevice`), for on-chip training
+            (:func:`aimc.train.onchip.fit_onchip`); ``None``: the chip is not trained on-chip.
+            A section of its own, not part of ``device``: it describes the same cell in other
+            units (weights in ``[w_min, w_max]``, not µS), usually from another fit, and keeps
+            every section one level deep.
     """
 
     name: str = "custom"
@@ -124,6 +131,7 @@ class ChipSpec(BaseConfig):
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     ir_drop: IRDropConfig = Field(default_factory=IRDropConfig)
     cost: CostConfig | None = None
+    pulsed: PulsedDevice | None = None
 
     @field_validator("device", mode="before")
     @classmethod
