@@ -52,7 +52,26 @@ def test_train_onchip_writes_an_mlp_checkpoint(tmp_path):
 
 def test_train_onchip_rejects_a_chip_without_pulsed_device(tmp_path):
     res = runner.invoke(app, ["train", "--method", "analog-sgd", "--chip", "pcm-hermes", "--out", str(tmp_path / "x")])
-    assert res.exit_code == 2 and "rram-1t1r" in res.output
+    assert res.exit_code == 2 and "pcm-hermes" in res.output and "pulsed" in res.output
+    assert "rram-1t1r" in res.output  # the presets that have a pulsed section
+
+
+def test_train_onchip_on_a_yaml_chip(tmp_path):
+    import yaml
+
+    import aimc
+
+    d = aimc.chips.load("ecram").to_dict()
+    d["name"] = "lab-ecram"
+    d["pulsed"]["dw_min"] = 0.004  # a coarser device of one's own
+    chip = tmp_path / "lab.yaml"
+    chip.write_text(yaml.safe_dump(d))
+    ckpt = tmp_path / "m.safetensors"
+    res = runner.invoke(app, ["train", "--method", "analog-sgd", "--chip", str(chip), "--epochs", "1",
+                              "--hidden", "8", "--out", str(ckpt)])
+    assert res.exit_code == 0, res.output
+    meta = load_checkpoint(ckpt)[1]
+    assert meta["onchip"]["chip"] == "lab-ecram" and meta["onchip"]["device"]["dw_min"] == 0.004
 
 
 def test_train_hybrid_saves_the_deployed_chip(tmp_path):

@@ -2,12 +2,13 @@
 and (slow) the README table's claims on digits."""
 import pytest
 import torch
+import yaml
 
+import aimc
 from aimc.config import ConfigError
+from aimc.physics import PULSED_PRESETS
+from aimc.train.onchip import METHODS, AnalogMLP, OnChipConfig, device_for, fit_digital, fit_onchip
 from aimc.workloads.data import load_dataset
-from aimc.train.onchip import (CHIP_DEVICES, METHODS, AnalogMLP, OnChipConfig, device_for, fit_digital,
-                               fit_onchip)
-from aimc.train.pulsed import PULSED_PRESETS
 
 
 @pytest.fixture(autouse=True)
@@ -27,11 +28,58 @@ def _blobs(n=240, seed=0):
     return (centers[y] + 0.5 * torch.randn(n, 8, generator=g)).clamp(min=0) / 3, y
 
 
-def test_chip_table_maps_to_asymmetric_presets():
-    assert CHIP_DEVICES == {"rram-1t1r": "reram_sb", "ecram": "ecram"}
-    assert device_for("ecram") == PULSED_PRESETS["ecram"]
-    with pytest.raises(ValueError, match="rram-1t1r, ecram"):
+def test_device_comes_from_the_chip_spec():
+    assert device_for("ecram") == aimc.chips.load("ecram").pulsed == PULSED_PRESETS["ecram"]
+    assert device_for("rram-1t1r") == PULSED_PRESETS["reram_sb"]
+    assert device_for(aimc.chips.load("ecram")) == PULSED_PRESETS["ecram"]
+    with pytest.raises(ConfigError, match=r"chip 'pcm-hermes'.*'pulsed'.*ecram, rram-1t1r"):
         device_for("pcm-hermes")
+    with pytest.raises(ConfigError, match="unknown chip 'nope'"):
+        device_for("nope")
+
+
+def _chip_yaml(tmp_path, base, name, **pulsed):
+    d = aimc.chips.load(base).to_dict()
+    d["name"] = name
+    if pulsed:
+        d["pulsed"] = pulsed
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+def test_fit_onchip_on_a_custom_yaml_chip(tmp_path):
+    """A YAML chip with ecram's pulsed section trains to the same numbers as the preset (same
+    device parameters, same seed); another section changes them; the chip's name is kept."""
+    x, y = _blobs(64)
+    ref = fit_onchip(x, y, "ecram", "tiki-taka-v2", hidden=8, epochs=1, seed=3)
+    same = fit_onchip(x, y, _chip_yaml(tmp_path, "ecram", "my-ecram"), "tiki-taka-v2", hidden=8, epochs=1, seed=3)
+    assert same.config["chip"] == "my-ecram" and same.config["device"] == ref.config["device"]
+    assert torch.equal(same.model.logits(x), ref.model.logits(x))
+    sb = PULSED_PRESETS["reram_sb"].to_dict()
+    sb.pop("_version")
+    other = fit_onchip(x, y, str(_chip_yaml(tmp_path, "pcm", "pcm-sb", **sb)), "tiki-taka-v2", hidden=8, epochs=1,
+                       seed=3)
+    assert other.config["device"]["kind"] == "soft_bounds" and other.model.device == PULSED_PRESETS["reram_sb"]
+    assert not torch.equal(other.model.logits(x), ref.model.logits(x))
+    spec = aimc.chips.load("rram-1t1r").replace(pulsed=PULSED_PRESETS["ecram"])  # a ChipSpec object
+    assert torch.equal(fit_onchip(x, y, spec, "tiki-taka-v2", hidden=8, epochs=1, seed=3).model.logits(x),
+                       ref.model.logits(x))
+
+
+def test_chip_without_pulsed_section_is_refused(tmp_path):
+    x, y = _blobs(16)
+    with pytest.raises(ConfigError, match=r"chip 'plain-pcm' cannot be trained on-chip.*'pulsed' section"):
+        fit_onchip(x, y, _chip_yaml(tmp_path, "pcm", "plain-pcm"), "analog-sgd", epochs=1)
+    with pytest.raises(ConfigError, match=r"chip 'sram-dcim'.*'pulsed'"):
+        AnalogMLP(8, 4, "sram-dcim", OnChipConfig(hidden=(4,)))
+
+
+def test_analog_mlp_takes_a_chip_or_its_pulsed_device():
+    a = AnalogMLP(8, 4, "rram-1t1r", OnChipConfig(hidden=(6,)), seed=0)
+    b = AnalogMLP(8, 4, PULSED_PRESETS["reram_sb"], OnChipConfig(hidden=(6,)), seed=0)
+    x = torch.rand(5, 8, generator=torch.Generator().manual_seed(1))
+    assert a.device == b.device and torch.equal(a.logits(x), b.logits(x))
 
 
 @pytest.mark.parametrize("bad, field", [({"method": "magic"}, "method"), ({"batch_size": 0}, "batch_size"),
@@ -74,7 +122,7 @@ def test_exact_mode_trains_too():
 
 
 def test_weights_start_from_programmed_init_within_bounds():
-    net = AnalogMLP(8, 4, PULSED_PRESETS["reram_sb"], OnChipConfig(hidden=(6,)), seed=0)
+    net = AnalogMLP(8, 4, "rram-1t1r", OnChipConfig(hidden=(6,)), seed=0)
     for layer in net.layers:
         w = layer.array.w
         assert bool((w <= layer.array.w_max_dev).all() and (w >= layer.array.w_min_dev).all())

@@ -1,11 +1,12 @@
-"""Tests of pulsed analog devices, the stochastic pulse update and on-chip optimizers."""
+"""Tests of pulsed device arrays, the stochastic pulse update and on-chip optimizers (the
+device response itself: tests/physics/test_pulsed.py)."""
 import math
 
 import pytest
 import torch
 
-from aimc.config import ConfigError
-from aimc.train.pulsed import PULSED_PRESETS, PulsedArray, PulsedDevice, sample_counts
+from aimc.physics.pulsed import PULSED_PRESETS, PulsedDevice
+from aimc.train.pulsed import PulsedArray, sample_counts
 from aimc.train.pulsed_optim import MixedPrecision, TikiTakaV2, analog_sgd_step
 
 
@@ -64,33 +65,6 @@ def test_constant_step_saturates_at_bound():
     arr = PulsedArray.from_device(PulsedDevice(dw_min=0.3, w_max=1.0, w_min=-0.5), (1, 2), gen())
     arr.apply_pulses(torch.tensor([[10, -10]]), gen())
     assert arr.w.tolist() == [[1.0, -0.5]]
-
-
-def test_step_size_formulas():
-    w = torch.tensor([[0.5, -0.5]])
-    sb = PulsedArray.from_device(PulsedDevice(kind="soft_bounds", dw_min=0.01, up_down=0.2), (1, 2), gen())
-    up, dn = sb.step_sizes(w)
-    assert torch.allclose(up, 0.012 * (1 - w)) and torch.allclose(dn, 0.008 * (1 + w))
-    es_dev = PULSED_PRESETS["reram_es"]
-    es = PulsedArray.from_device(es_dev.replace(dw_min_dtod=0.0, w_bound_dtod=0.0), (1, 2), gen())
-    up, dn = es.step_sizes(w)
-    z = 2 * es_dev.es_a * w / 2.0 + es_dev.es_b
-    assert torch.allclose(up, es_dev.dw_min * (1 + es_dev.up_down) * (1 - es_dev.es_A_up * torch.exp(5.0 * z)))
-    assert torch.allclose(dn, es_dev.dw_min * (1 - es_dev.up_down) * (1 - es_dev.es_A_down * torch.exp(-5.0 * z)))
-    ec = PulsedArray.from_device(PULSED_PRESETS["ecram"].replace(dw_min_dtod=0.0), (1, 2), gen())
-    up, dn = ec.step_sizes(w)
-    assert torch.allclose(up, 0.002 * (1 - 0.1153 * w / 1.1724))
-    assert torch.allclose(dn, 0.002 * (1 - 0.5085 * w / -0.8276))
-
-
-def test_symmetry_point_closed_form():
-    dev = PulsedDevice(kind="soft_bounds", dw_min=0.01, up_down=0.3, dw_min_dtod=0.2, w_bound_dtod=0.1)
-    arr = PulsedArray.from_device(dev, (4, 4), gen(5))
-    up, dn = arr.dw_up, arr.dw_down
-    sp = (dn - up) / (dn / arr.w_min_dev - up / arr.w_max_dev)
-    assert torch.allclose(arr.symmetry_point(), sp, atol=1e-5)
-    ideal = PulsedArray.from_device(dev.replace(dw_min_dtod=0.0, w_bound_dtod=0.0), (2, 2), gen())
-    assert torch.allclose(ideal.symmetry_point(), torch.full((2, 2), 0.3), atol=1e-5)
 
 
 # (c) asymmetric device: SGD drifts to the symmetry point, Tiki-Taka v2 does not --------------
@@ -201,23 +175,6 @@ def test_mixed_precision_accumulator_is_exact_for_ideal_device():
 
 # (e) validation ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad, field", [
-    ({"w_min": 1.0, "w_max": 1.0}, "w_min"),
-    ({"w_min": 2.0, "w_max": 1.0}, "w_max"),
-    ({"dw_min": 0.0}, "dw_min"),
-    ({"dw_min": -0.1}, "dw_min"),
-    ({"up_down": 1.0}, "up_down"),
-    ({"dw_min_std": -1.0}, "dw_min_std"),
-    ({"kind": "soft_bounds", "w_min": 0.1}, "w_min"),
-    ({"kind": "magic"}, "kind"),
-])
-def test_bad_device_configs_name_the_field(bad, field):
-    with pytest.raises(ConfigError, match=field):
-        PulsedDevice.from_dict(bad)
-    with pytest.raises(ValueError, match=field):
-        PulsedDevice(**bad)
-
-
 def test_bad_update_arguments_name_the_argument():
     g = gen()
     arr = PulsedArray.from_device(PulsedDevice(), (2, 3), g)
@@ -237,20 +194,6 @@ def test_bad_update_arguments_name_the_argument():
         TikiTakaV2(arr, PulsedArray.from_device(PulsedDevice(), (2, 3), g), transfer_every=0)
     with pytest.raises(ValueError, match="shape"):
         TikiTakaV2(arr, PulsedArray.from_device(PulsedDevice(), (3, 3), g))
-
-
-def test_presets_round_trip_and_cited_numbers():
-    for dev in PULSED_PRESETS.values():
-        assert PulsedDevice.from_dict(dev.to_dict()) == dev
-    assert PULSED_PRESETS["reram_sb"].dw_min == 0.002
-    assert (PULSED_PRESETS["reram_sb"].w_min, PULSED_PRESETS["reram_sb"].w_max) == (-0.75, 1.25)
-    ec = PULSED_PRESETS["ecram"]
-    assert ec.dw_min == 0.002 and round((ec.w_max - ec.w_min) / ec.dw_min) == 1000
-    ideal = PULSED_PRESETS["idealized"]
-    assert round((ideal.w_max - ideal.w_min) / ideal.dw_min) == 10000
-    es = PULSED_PRESETS["reram_es"]  # centred form of aihwkit's one-sided up_down
-    assert abs(es.dw_min * (1 + es.up_down) - 0.00135) < 1e-6
-    assert abs(es.dw_min * (1 - es.up_down) - 0.00135 * (1 - 0.259359)) < 1e-6
 
 
 # (f) fast mode against the exact sequential mode -------------------------------------------

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from aimc.train.pulsed import PULSED_PRESETS, PulsedArray, PulsedDevice
+from aimc.physics.pulsed import PULSED_PRESETS, PulsedDevice
+from aimc.train.pulsed import PulsedArray
 from aimc.train.pulsed_group import PulsedGroup
 from aimc.train.pulsed_optim import ChoppedTikiTakaV2, MixedPrecision, TikiTakaV2
 

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from aimc.train.pulsed import PulsedArray, PulsedDevice
+from aimc.physics.pulsed import PulsedDevice
+from aimc.train.pulsed import PulsedArray
 from aimc.train.pulsed_optim import ChoppedTikiTakaV2, TikiTakaV2
 
 dt = torch.float64

@@ -16,7 +16,7 @@ bench_app = typer.Typer(help="Benchmarks of the simulator's speed.", no_args_is_
 
 @bench_app.command("train")
 def bench_train_cmd(
-    chip: str = typer.Option("rram-1t1r", help="Pulsed device of the on-chip rows (rram-1t1r or ecram)."),
+    chip: str = typer.Option("rram-1t1r", help="Chip with a pulsed: section for the on-chip rows (name or YAML)."),
     repeats: int = typer.Option(5, help="Timed epochs per row (median)."),
     warmup: int = typer.Option(1, help="Untimed epochs first."),
     name: Optional[list[str]] = typer.Option(None, "--name", help="Rows to time (repeatable; default all)."),

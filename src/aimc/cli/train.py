@@ -16,8 +16,9 @@ def train(
     method: str = typer.Option("hat", help="digital (plain training), hat (hardware-aware fine-tuning), hybrid "
                                                "(on-device fine-tuning of a deployed chip's digital parts), or on-chip "
                                                "training of an MLP by pulses: analog-sgd, mixed-precision, tiki-taka-v2, c-ttv2."),
-    chip: Optional[str] = typer.Option(None, help="Chip: HAT noise and quantisation (default pcm-hermes), or the pulsed "
-                                                  "device of on-chip training (rram-1t1r (default) or ecram)."),
+    chip: Optional[str] = typer.Option(None, help="Chip (preset or YAML): HAT noise and quantisation (default "
+                                                  "pcm-hermes), or, on-chip, the chip whose pulsed: section is the "
+                                                  "device (rram-1t1r (default), ecram or your YAML)."),
     seed: int = typer.Option(0, help="Seed of the split, initialisation and training."),
     epochs: int = typer.Option(15, help="HAT fine-tuning epochs (after the digital recipe), or on-chip training epochs."),
     hidden: int = typer.Option(64, help="On-chip methods: hidden width of the MLP."),

@@ -2,22 +2,24 @@
 
 The model, its training step and the update rules are in :mod:`aimc.train.onchip_model`
 (:class:`AnalogMLP`, :class:`OnChipConfig`, :data:`METHODS`, re-exported here). This
-module picks the pulsed device of a chip preset and trains: :func:`fit_onchip` (pulsed
-updates), :func:`fit_digital` (the same MLP trained digitally, for comparison);
-:func:`load_mlp` reads a saved checkpoint back as a plain MLP.
+module trains: :func:`fit_onchip` (pulsed updates), :func:`fit_digital` (the same MLP
+trained digitally, for comparison); :func:`load_mlp` reads a saved checkpoint back as a
+plain MLP.
 
-Chip preset -> pulsed device (:data:`CHIP_DEVICES`; presets in :data:`~aimc.train.pulsed.PULSED_PRESETS`):
+The device comes from the chip: the ``pulsed:`` section of its spec
+(:class:`~aimc.physics.pulsed.PulsedDevice`, :func:`device_for`), a preset name or your own
+YAML file; a chip without one is refused. The presets that have one:
 
-============  ==========  ===========================================================
-chip          device      response (normalised units)
-============  ==========  ===========================================================
-rram-1t1r     reram_sb    soft bounds in [-0.75, 1.25], dw_min 0.002 (~1000 steps),
-                          cycle-to-cycle 375 %, device-to-device 30 % (steps), 24 %
-                          (bounds); aihwkit ``ReRamSBPresetDevice`` (Gong et al. 2018)
-ecram         ecram       linear step, gamma_up 0.115, gamma_down 0.509 (down steps
-                          ~2x larger at the top), dw_min 0.002 (~1000 steps), c2c 30 %,
-                          d2d 10 %; aihwkit ``EcRamPresetDevice`` (Tang et al. 2018)
-============  ==========  ===========================================================
+============  ===========================================================================
+chip          ``pulsed:`` response (normalised units)
+============  ===========================================================================
+rram-1t1r     soft bounds in [-0.75, 1.25], dw_min 0.002 (~1000 steps), cycle-to-cycle
+              375 %, device-to-device 30 % (steps), 24 % (bounds); aihwkit
+              ``ReRamSBPresetDevice`` (Gong et al. 2018), ``PULSED_PRESETS["reram_sb"]``
+ecram         linear step, gamma_up 0.115, gamma_down 0.509 (down steps ~2x larger at the
+              top), dw_min 0.002 (~1000 steps), c2c 30 %, d2d 10 %; aihwkit
+              ``EcRamPresetDevice`` (Tang et al. 2018), ``PULSED_PRESETS["ecram"]``
+============  ===========================================================================
 
 Both are asymmetric: under zero-mean updates the weights drift to the device's symmetry
 point, which is what hurts plain analog SGD and what Tiki-Taka uses.
@@ -42,28 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aimc.train.onchip_model import METHODS, AnalogMLP, OnChipConfig
-from aimc.train.pulsed import PULSED_PRESETS, PulsedDevice
+from aimc import chips
+from aimc.train.onchip_model import METHODS, AnalogMLP, ChipLike, OnChipConfig, device_for
 
-__all__ = ["CHIP_DEVICES", "METHODS", "OnChipConfig", "AnalogMLP", "OnChipResult", "fit_onchip",
+__all__ = ["METHODS", "OnChipConfig", "AnalogMLP", "OnChipResult", "fit_onchip",
            "digital_mlp", "digital_epoch", "fit_digital", "device_for", "load_mlp"]
 
-#: chip preset name -> :data:`~aimc.train.pulsed.PULSED_PRESETS` key (table in the module doc).
-CHIP_DEVICES: dict[str, str] = {"rram-1t1r": "reram_sb", "ecram": "ecram"}
 Progress = Callable[[int, int, str], None]
-
-
-def device_for(chip: str) -> PulsedDevice:
-    """The pulsed device of a chip preset (:data:`CHIP_DEVICES`).
-
-    Example:
-        >>> device_for("ecram").kind
-        'linear_step'
-    """
-    if chip not in CHIP_DEVICES:
-        raise ValueError(f"chip {chip!r} has no pulsed device model for on-chip training; "
-                         f"allowed: {', '.join(CHIP_DEVICES)}")
-    return PULSED_PRESETS[CHIP_DEVICES[chip]]
 
 
 @dataclass
@@ -106,20 +93,21 @@ def _run(model, step_epoch, evaluate, x, y, epochs, seed, x_test, y_test, progre
     return history
 
 
-def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: str = "rram-1t1r", method: str = "tiki-taka-v2",
+def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: ChipLike = "rram-1t1r", method: str = "tiki-taka-v2",
                hidden: int | tuple[int, ...] = 64, epochs: int = 30, lr: float | None = None, seed: int = 0,
                progress: Progress | None = None, *, x_test: torch.Tensor | None = None,
-               y_test: torch.Tensor | None = None, device: str | PulsedDevice | None = None,
-               torch_device: str | torch.device = "cpu", **options) -> OnChipResult:
+               y_test: torch.Tensor | None = None, torch_device: str | torch.device = "cpu", **options) -> OnChipResult:
     """Train an :class:`AnalogMLP` on-chip with pulsed updates.
 
     Args:
         x: inputs (N, ...) (flattened); y: labels (N,).
-        chip: chip preset choosing the device (:data:`CHIP_DEVICES`).
+        chip: the chip whose ``pulsed:`` device holds the weights: a preset name, a YAML
+            path or a :class:`~aimc.chips.ChipSpec` (:func:`device_for`). To try another
+            device, give a chip with another ``pulsed`` section, e.g.
+            ``aimc.chips.load("ecram").replace(pulsed=aimc.physics.PULSED_PRESETS["reram_es"])``.
         method: one of :data:`METHODS`. hidden: hidden width(s). epochs, lr, seed: as usual.
         progress: optional ``progress(1, epochs, description)`` after each epoch.
         x_test, y_test: optional test set, evaluated after each epoch.
-        device: override the chip's device (a preset name or a :class:`PulsedDevice`).
         torch_device: where the model and the data live during training (``"cpu"``, ``"cuda"``).
         **options: further :class:`OnChipConfig` fields (batch_size, bl, fast_lr, ...).
 
@@ -127,11 +115,13 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: str = "rram-1t1r", method
         :class:`OnChipResult` with the model, the per-epoch history and the settings used.
 
     Raises:
-        ValueError / aimc.config.ConfigError: unknown chip, method or bad option (named).
+        ValueError / aimc.config.ConfigError: unknown chip, a chip without a ``pulsed``
+            section, unknown method or bad option (named).
     """
     hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     cfg = OnChipConfig(method=method, hidden=hidden, epochs=epochs, lr=lr, **options)
-    dev = device_for(chip) if device is None else (PULSED_PRESETS[device] if isinstance(device, str) else device)
+    spec = chips.load(chip)
+    dev = device_for(spec)
     x, y = _check_xy(x, y)
     n_out = int(y.max()) + 1 if y_test is None else int(max(y.max(), y_test.max())) + 1
     model = AnalogMLP(x.shape[1], n_out, dev, cfg, seed=seed, torch_device=torch_device)
@@ -141,7 +131,8 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: str = "rram-1t1r", method
     lr_ = cfg.lr if cfg.lr is not None else 0.1
     hist = _run(model, lambda order, f: model.train_epoch(x, y, lr_, order, f), model.accuracy, x, y,
                 cfg.epochs, seed, x_test, y_test, progress, method, cfg.schedule)
-    return OnChipResult(model, hist, {"chip": chip, "device": dev.to_dict(), **cfg.to_dict(), "lr": lr_, "seed": seed})
+    return OnChipResult(model, hist, {"chip": spec.name, "device": dev.to_dict(), **cfg.to_dict(), "lr": lr_,
+                                      "seed": seed})
 
 
 def digital_mlp(n_in: int, n_out: int, hidden: tuple[int, ...] = (64,), seed: int = 0) -> nn.Sequential:

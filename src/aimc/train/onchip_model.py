@@ -20,25 +20,60 @@ digital and trained by plain SGD (aihwkit's ``digital_bias`` default). Training:
   mini-batch mode of :meth:`~aimc.train.pulsed.PulsedArray.pulse_update` unless
   ``mode="exact"``.
 
-:func:`aimc.train.onchip.fit_onchip` trains it on a chip preset's pulsed device (the
-table of :mod:`aimc.train.onchip`); :class:`OnChipConfig` holds its hyper-parameters.
+:func:`aimc.train.onchip.fit_onchip` trains it on a chip's pulsed device: the ``pulsed:``
+section of its :class:`~aimc.chips.ChipSpec` (:func:`device_for`); :class:`OnChipConfig`
+holds its hyper-parameters.
 """
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Union
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from aimc.config import BaseConfig
-from aimc.train.pulsed import PulsedArray, PulsedDevice
+from aimc import chips
+from aimc.chips import ChipSpec
+from aimc.config import BaseConfig, ConfigError
+from aimc.physics.pulsed import PulsedDevice
+from aimc.train.pulsed import PulsedArray
 from aimc.train.pulsed_group import PulsedGroup
 from aimc.train.pulsed_optim import ChoppedTikiTakaV2, MixedPrecision, TikiTakaV2
 
-__all__ = ["METHODS", "OnChipConfig", "AnalogMLP"]
+__all__ = ["METHODS", "OnChipConfig", "AnalogMLP", "ChipLike", "device_for"]
 
 METHODS = ("analog-sgd", "mixed-precision", "tiki-taka-v2", "c-ttv2")
+
+#: a chip preset name, a chip YAML path or a :class:`~aimc.chips.ChipSpec`.
+ChipLike = Union[str, Path, ChipSpec]
+
+
+def device_for(chip: ChipLike) -> PulsedDevice:
+    """The pulsed device of a chip: its spec's ``pulsed:`` section.
+
+    Args:
+        chip: a preset name, a YAML path or a :class:`~aimc.chips.ChipSpec`.
+
+    Raises:
+        aimc.config.ConfigError: unknown chip or bad file (named), or a chip without a
+            ``pulsed`` section (named, with the presets that have one).
+
+    Example:
+        >>> device_for("ecram").kind
+        'linear_step'
+        >>> device_for("pcm-hermes")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        aimc.config.ConfigError: chip 'pcm-hermes' cannot be trained on-chip: its spec has no 'pulsed' section ...
+    """
+    spec = chips.load(chip)
+    if spec.pulsed is None:
+        have = [n for n in chips.names() if chips.load(n).pulsed is not None]
+        raise ConfigError(f"chip {spec.name!r} cannot be trained on-chip: its spec has no 'pulsed' section (the "
+                          f"devices' pulse response, aimc.physics.PulsedDevice); add one to its YAML or use a chip "
+                          f"that has one: {', '.join(have)}")
+    return spec.pulsed
 
 
 class OnChipConfig(BaseConfig):
@@ -146,21 +181,24 @@ class AnalogMLP:
     (nothing here needs autograd); the state is left as ordinary tensors afterwards.
 
     Args:
-        n_in, n_out: input and output sizes. device: the pulsed device model.
+        n_in, n_out: input and output sizes.
+        chip: the chip whose ``pulsed`` device holds the weights (:func:`device_for`: a
+            preset name, YAML path or :class:`~aimc.chips.ChipSpec`), or a
+            :class:`~aimc.physics.pulsed.PulsedDevice` itself.
         cfg: hyper-parameters. seed: seed of the initial weights, device draws and pulses.
         torch_device: where every tensor lives (``"cpu"``, ``"cuda"``, ...); inputs are
             expected there.
 
     Example:
         >>> import torch
-        >>> from aimc.train.pulsed import PULSED_PRESETS
-        >>> net = AnalogMLP(4, 3, PULSED_PRESETS["ecram"], OnChipConfig(hidden=(5,)), seed=0)
-        >>> net.logits(torch.zeros(2, 4)).shape
-        torch.Size([2, 3])
+        >>> net = AnalogMLP(4, 3, "ecram", OnChipConfig(hidden=(5,)), seed=0)
+        >>> net.device.kind, net.logits(torch.zeros(2, 4)).shape
+        ('linear_step', torch.Size([2, 3]))
     """
 
-    def __init__(self, n_in: int, n_out: int, device: PulsedDevice, cfg: OnChipConfig, seed: int = 0,
+    def __init__(self, n_in: int, n_out: int, chip: ChipLike | PulsedDevice, cfg: OnChipConfig, seed: int = 0,
                  torch_device: str | torch.device = "cpu"):
+        device = chip if isinstance(chip, PulsedDevice) else device_for(chip)
         self.cfg, self.device, self.torch_device = cfg, device, torch.device(torch_device)
         gen = torch.Generator(device=self.torch_device).manual_seed(int(seed))
         sizes = (n_in, *cfg.hidden, n_out)

@@ -2,9 +2,9 @@
 
 Weights are in normalised units (aihwkit's convention): one device per weight, ``w`` in
 ``[w_min, w_max]``, changed in place only by voltage pulses. The device model (the
-per-pulse response of each ``kind``, cycle-to-cycle noise, device-to-device draws) and its
-presets are in :mod:`aimc.train.pulsed_device`; :class:`PulsedDevice` and
-:data:`PULSED_PRESETS` are re-exported here.
+per-pulse response of each ``kind``, cycle-to-cycle noise, device-to-device draws, the
+fits) is physics: :mod:`aimc.physics.pulsed` (:class:`~aimc.physics.pulsed.PulsedDevice`;
+a chip carries one in its ``pulsed:`` section). This module holds the update algorithm.
 
 Stochastic pulse update (Gokmen & Vlasov, Front. Neurosci. 10:333 (2016); aihwkit
 ``PulseType.STOCHASTIC_COMPRESSED``): for each sample, input ``j`` fires a pulse in each of
@@ -21,12 +21,12 @@ applies samples and pulses one at a time; ``fast`` (default, the hot path) draws
 batch's up and down counts per device from their expected values and applies them in one
 closed-form pass; what it approximates is listed in :meth:`PulsedArray.apply_counts`.
 :class:`aimc.train.pulsed_group.PulsedGroup` runs the fast update of several arrays in one
-pass.
-The optimizers (analog SGD, mixed precision, Tiki-Taka v2, chopped TTv2) are in
-:mod:`aimc.train.pulsed_optim`.
+pass. The optimizers (analog SGD, mixed precision, Tiki-Taka v2, chopped TTv2) are in
+:mod:`aimc.train.pulsed_optim`, which imports this module (never the other way round).
 
 Example:
     >>> import torch
+    >>> from aimc.physics.pulsed import PULSED_PRESETS
     >>> dev = PULSED_PRESETS["idealized"]
     >>> g = torch.Generator().manual_seed(0)
     >>> arr = PulsedArray.from_device(dev, (2, 3), g)
@@ -40,19 +40,10 @@ from typing import Literal
 
 import torch
 
-from aimc.train.pulsed_device import PULSED_PRESETS, PulsedDevice
+from aimc.physics import pulsed as phys
+from aimc.physics.pulsed import VAR_FLOOR, DeviceDraws, PulsedDevice
 
-__all__ = ["PulsedDevice", "PULSED_PRESETS", "PulsedArray", "sample_counts"]
-
-_MOVED = ("analog_sgd_step", "MixedPrecision", "TikiTakaV2", "ChoppedTikiTakaV2")
-
-
-def __getattr__(name):  # the optimizers live in aimc.train.pulsed_optim (import cycle)
-    if name in _MOVED:
-        from aimc.train import pulsed_optim
-
-        return getattr(pulsed_optim, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["PulsedArray", "sample_counts", "Mode"]
 
 
 def _check_generator(generator) -> None:
@@ -89,43 +80,21 @@ def sample_counts(mu: torch.Tensor, generator: torch.Generator, var: torch.Tenso
     return _round_counts(mu, var, u, z)
 
 
-#: floor of a variance before its square root: sqrt(0) takes a slow path on some CPUs, and
-#: 1e-30 adds a standard deviation of 1e-15 (counts or weight units), far below float32.
-_TINY = 1e-30
-
-
 def _round_counts(mu: torch.Tensor, var: torch.Tensor, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """:func:`sample_counts` given its uniform ``u`` and Gaussian ``z`` draws (``u`` is overwritten)."""
-    sd = (var - 1.0).clamp_(min=_TINY).sqrt_()  # ~0 where var <= 1: stochastic rounding alone
+    sd = (var - 1.0).clamp_(min=VAR_FLOOR).sqrt_()  # ~0 where var <= 1: stochastic rounding alone
     return torch.addcmul(u.add_(mu), sd, z).floor_().relu_()
-
-
-def _linear_response(w0: torch.Tensor, n: torch.Tensor, z: torch.Tensor | None, sa: torch.Tensor,
-                     sb: torch.Tensor | None, lo: torch.Tensor, hi: torch.Tensor, std: float) -> torch.Tensor:
-    """New weights after ``n`` (2, ...) (up, down) counts for step sizes linear in ``w``
-    (:meth:`PulsedArray.apply_counts`): signed steps ``(up, -down) = sa - sb*w`` (``sb``
-    None: constant step), cycle-to-cycle noise ``std * sqrt(sum n*step²) * z``, clipped to
-    ``[lo, hi]``. Any shape, as long as ``n``, ``sa``, ``sb`` have ``w0``'s with 2 in front."""
-    if sb is None:  # constant step
-        st = sa
-        w1 = w0 + (n * st).sum(0)
-    else:  # exact solution of dw/dt = A - B*w
-        st = torch.addcmul(sa, sb, w0, value=-1.0)  # (up, -down) at w0
-        nb = torch.mul(n, sb).sum(0).clamp_(min=1e-6).neg_()  # -B
-        w1 = torch.addcmul(w0, (n * st).sum(0), torch.expm1(nb).div_(nb))  # A - B*w0 == sum(n*st)
-    if z is not None:  # sum of the pulses' step² at w0
-        w1 = w1.addcmul_(n.mul(st).mul_(st).sum(0).clamp_(min=_TINY).sqrt_(), z, value=std)
-    return w1.clamp_(lo, hi)
 
 
 class PulsedArray:
     """A crossbar of pulsed devices: weights ``w`` (out, in) plus per-device draws.
 
     Every tensor lives on ``w``'s device with ``w``'s dtype; the generator passed to the
-    update methods must be on that device too.
+    update methods must be on that device too. The device's response is computed by
+    :mod:`aimc.physics.pulsed`; this class decides which pulses are applied when.
 
     Attributes:
-        device: the :class:`PulsedDevice` config.
+        device: the :class:`~aimc.physics.pulsed.PulsedDevice` config.
         w: weights (out, in), normalised units.
         dw_up, dw_down: per-device step scales (out, in).
         w_max_dev, w_min_dev: per-device bounds (out, in).
@@ -136,68 +105,41 @@ class PulsedArray:
         self.device, self.dw_up, self.dw_down = device, dw_up, dw_down
         self.w_max_dev, self.w_min_dev = w_max_dev, w_min_dev
         self.w = torch.minimum(torch.maximum(w, w_min_dev), w_max_dev)
-        d = device  # signed step sizes linear in w: (up, -down) = _sa - _sb*w, (2, out, in)
-        if d.kind == "soft_bounds":
-            bu, bd = dw_up / w_max_dev, dw_down / w_min_dev
-        elif d.kind == "linear_step":
-            bu, bd = dw_up * (d.gamma_up / d.w_max), dw_down * (d.gamma_down / d.w_min)
-        else:
-            bu = bd = None
-        self._sa = torch.stack((dw_up, -dw_down))
-        self._sb = None if bu is None else torch.stack((bu, -bd))  # (b_u, -b_d), both >= 0
+        lin = phys.linear_coefficients(device, self.draws())  # (up, -down) = _sa - _sb*w, (2, out, in)
+        self._sa, self._sb = (None, None) if lin is None else lin
+
+    def draws(self, cols=None) -> DeviceDraws:
+        """The per-device parameters, of the columns ``cols`` only if given."""
+        if cols is None:
+            return DeviceDraws(self.dw_up, self.dw_down, self.w_max_dev, self.w_min_dev)
+        return DeviceDraws(self.dw_up[:, cols], self.dw_down[:, cols], self.w_max_dev[:, cols], self.w_min_dev[:, cols])
 
     @classmethod
     def from_device(cls, device: PulsedDevice, shape: tuple[int, int], generator: torch.Generator,
                     w_init: torch.Tensor | None = None, dtype: torch.dtype = torch.float32) -> "PulsedArray":
-        """Draw the device-to-device parameters; weights start at ``w_init`` (default 0), clipped.
-        All tensors are created on the generator's device."""
+        """Draw the device-to-device parameters (:func:`~aimc.physics.pulsed.draw_devices`);
+        weights start at ``w_init`` (default 0), clipped. All tensors are created on the
+        generator's device."""
         _check_generator(generator)
         if len(shape) != 2 or min(shape) < 1:
             raise ValueError(f"shape must be (out, in) with positive sizes, got {tuple(shape)}")
-        d, dev = device, generator.device
-        z = torch.randn((3, *shape), generator=generator, dtype=dtype, device=dev)
-        dw = d.dw_min * (1.0 + d.dw_min_dtod * z[0]).clamp(min=0.0)
-        w_max = d.w_max * (1.0 + d.w_bound_dtod * z[1]).clamp(min=0.05)
-        w_min = torch.minimum(d.w_min * (1.0 + d.w_bound_dtod * z[2]).clamp(min=0.05), w_max)
+        dw_up, dw_down, w_max, w_min = phys.draw_devices(device, tuple(shape), generator, dtype)
+        dev = generator.device
         w = torch.zeros(shape, dtype=dtype, device=dev) if w_init is None else w_init.to(dev, dtype).clone()
         if w.shape != tuple(shape):
             raise ValueError(f"w_init has shape {tuple(w.shape)}, expected {tuple(shape)}")
-        return cls(d, w, dw * (1.0 + d.up_down), dw * (1.0 - d.up_down), w_max, w_min)
+        return cls(device, w, dw_up, dw_down, w_max, w_min)
 
     def step_sizes(self, w: torch.Tensor | None = None, cols=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Magnitudes (up, down) of one noise-free pulse at weights ``w`` (default: current);
         ``cols`` restricts the devices to those columns (``w`` then has only those)."""
         c = slice(None) if cols is None else cols
-        w = self.w[:, c] if w is None else w
-        d, up, dn = self.device, self.dw_up[:, c], self.dw_down[:, c]
-        if d.kind == "constant_step":
-            return up.expand_as(w), dn.expand_as(w)
-        if d.kind == "soft_bounds":
-            return up * (1.0 - w / self.w_max_dev[:, c]), dn * (1.0 - w / self.w_min_dev[:, c])
-        if d.kind == "linear_step":
-            return up * (1.0 - d.gamma_up * w / d.w_max), dn * (1.0 - d.gamma_down * w / d.w_min)
-        z = 2.0 * d.es_a * w / (self.w_max_dev[:, c] - self.w_min_dev[:, c]) + d.es_b
-        return (up * (1.0 - d.es_A_up * torch.exp(d.es_gamma_up * z)).clamp(min=0.0),
-                dn * (1.0 - d.es_A_down * torch.exp(-d.es_gamma_down * z)).clamp(min=0.0))
+        return phys.step_sizes(self.device, self.w[:, c] if w is None else w, self.draws(cols))
 
     def symmetry_point(self, iters: int = 60) -> torch.Tensor:
-        """Per-device weight where up and down steps are equal (bisection; a bound if none).
-
-        For soft bounds it is ``(dw_down - dw_up)/(dw_down/w_min - dw_up/w_max)``, e.g.
-        ``up_down`` itself for bounds ±1. A constant-step device has none: it returns 0 when
-        symmetric, else the bound it drifts to.
-        """
-        if self.device.kind == "constant_step":  # every w (symmetric: take 0) or a bound
-            zero = torch.zeros_like(self.w).clamp(self.w_min_dev, self.w_max_dev)
-            return torch.where(self.dw_up > self.dw_down, self.w_max_dev,
-                               torch.where(self.dw_up < self.dw_down, self.w_min_dev, zero))
-        lo, hi = self.w_min_dev.clone(), self.w_max_dev.clone()
-        for _ in range(iters):  # loop over bisection steps, vectorised over devices
-            mid = 0.5 * (lo + hi)
-            up, dn = self.step_sizes(mid)
-            grow = up > dn  # net drift upward below the symmetry point
-            lo, hi = torch.where(grow, mid, lo), torch.where(grow, hi, mid)
-        return 0.5 * (lo + hi)
+        """Per-device weight where up and down steps are equal
+        (:func:`~aimc.physics.pulsed.symmetry_point`)."""
+        return phys.symmetry_point(self.device, self.draws(), iters)
 
     def apply_pulses(self, n: torch.Tensor, generator: torch.Generator, mode: Mode = "exact") -> None:
         """Apply ``n`` (out, in) signed pulse counts.
@@ -214,18 +156,13 @@ class PulsedArray:
             n = n.to(self.w.dtype)
             return self.apply_counts(n.clamp(min=0.0), (-n).clamp(min=0.0), generator)
         n = n.to(torch.int64)
-        sign, mag = torch.sign(n).to(self.w.dtype), n.abs()
+        up, mag = n > 0, n.abs()
         kmax = int(mag.max()) if mag.numel() else 0
-        d = self.device
+        draws, noisy = self.draws(), self.device.dw_min_std > 0
         for k in range(1, kmax + 1):
-            active = mag >= k
-            up, dn = self.step_sizes()
-            dw = torch.where(sign > 0, up, -dn)
-            if d.dw_min_std > 0:
-                z = torch.randn(self.w.shape, generator=generator, dtype=self.w.dtype, device=self.w.device)
-                dw = dw * (1.0 + d.dw_min_std * z)
-            w = torch.where(active, self.w + dw, self.w)
-            self.w = torch.minimum(torch.maximum(w, self.w_min_dev), self.w_max_dev)
+            z = torch.randn(self.w.shape, generator=generator, dtype=self.w.dtype, device=self.w.device) \
+                if noisy else None
+            self.w = torch.where(mag >= k, phys.one_pulse(self.device, self.w, up, z, draws), self.w)
 
     def apply_counts(self, n_up: torch.Tensor, n_down: torch.Tensor, generator: torch.Generator,
                      cols=None) -> None:
@@ -234,14 +171,15 @@ class PulsedArray:
         The pulses are taken as finely interleaved and the response as continuous in the
         pulse count: ``dw/dt = n_up*up(w) - n_down*down(w)`` over ``t in [0, 1]``. For step
         sizes linear in ``w`` (``up = a_u - b_u*w``, ``down = a_d - b_d*w``: constant step,
-        soft bounds, linear step) this is solved exactly, ``w1 = w0 + (A - B*w0)*(1 -
-        exp(-B))/B`` with ``A = n_up*a_u - n_down*a_d``, ``B = n_up*b_u - n_down*b_d >= 0``;
-        ``exp_step`` takes one midpoint step. Cycle-to-cycle noise is one Gaussian per device
-        with the summed variance ``dw_min_std² * (n_up*up(w0)² + n_down*down(w0)²)``; the
-        result is clipped to the bounds once. Versus :meth:`apply_pulses` (exact) this
-        ignores the order of the pulses (second order in the count times the step's slope),
-        the discreteness of the response (``(1 - b)^n`` vs ``exp(-n*b)``, relative error
-        ``O(b)``, ``b = dw_min/w_max ~ 1e-3``) and clipping between pulses.
+        soft bounds, linear step) this is solved exactly
+        (:func:`~aimc.physics.pulsed.linear_response`); ``exp_step`` takes one midpoint step
+        (:func:`~aimc.physics.pulsed.midpoint_response`). Cycle-to-cycle noise is one
+        Gaussian per device with the summed variance ``dw_min_std² * (n_up*up(w0)² +
+        n_down*down(w0)²)``; the result is clipped to the bounds once. Versus
+        :meth:`apply_pulses` (exact) this ignores the order of the pulses (second order in
+        the count times the step's slope), the discreteness of the response (``(1 - b)^n``
+        vs ``exp(-n*b)``, relative error ``O(b)``, ``b = dw_min/w_max ~ 1e-3``) and clipping
+        between pulses.
 
         Args:
             n_up, n_down: non-negative counts, (out, in) or (out, len(cols)).
@@ -256,22 +194,14 @@ class PulsedArray:
     def _apply_counts(self, n: torch.Tensor, z: torch.Tensor | None, cols=None) -> None:
         """:meth:`apply_counts` with counts ``n`` (2, out, in) (up, down) and the noise's
         standard Gaussian ``z`` (out, in) given (None: no cycle-to-cycle noise)."""
-        if cols is None:
-            w0, lo, hi, sa, sb = self.w, self.w_min_dev, self.w_max_dev, self._sa, self._sb
+        c = slice(None) if cols is None else cols
+        w0 = self.w if cols is None else self.w[:, cols]
+        if self._sa is None:  # exp_step: midpoint rule
+            w1 = phys.midpoint_response(self.device, w0, n, z, self.draws(cols))
         else:
-            w0, lo, hi, sa = self.w[:, cols], self.w_min_dev[:, cols], self.w_max_dev[:, cols], self._sa[:, :, cols]
-            sb = None if self._sb is None else self._sb[:, :, cols]
-        if self.device.kind == "exp_step":  # midpoint rule
-            up, dn = self.step_sizes(w0, cols)
-            st = torch.stack((up, -dn))  # signed steps at w0 (2, out, in)
-            wm = torch.clamp(w0 + 0.5 * (n * st).sum(0), lo, hi)
-            um, dm = self.step_sizes(wm, cols)
-            w1 = w0 + n[0] * um - n[1] * dm
-            if z is not None:
-                w1 = w1.addcmul_(n.mul(st).mul_(st).sum(0).sqrt_(), z, value=self.device.dw_min_std)
-            w1 = w1.clamp_(lo, hi)
-        else:
-            w1 = _linear_response(w0, n, z, sa, sb, lo, hi, self.device.dw_min_std)
+            sb = None if self._sb is None else self._sb[:, :, c]
+            w1 = phys.linear_response(w0, n, z, self._sa[:, :, c], sb, self.w_min_dev[:, c], self.w_max_dev[:, c],
+                                      self.device.dw_min_std)
         if cols is None:
             self.w = w1
         else:

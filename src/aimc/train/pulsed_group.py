@@ -12,7 +12,8 @@ for a single array); the random streams are only split differently.
 
 Example:
     >>> import torch
-    >>> from aimc.train.pulsed import PULSED_PRESETS, PulsedArray
+    >>> from aimc.physics.pulsed import PULSED_PRESETS
+    >>> from aimc.train.pulsed import PulsedArray
     >>> g = torch.Generator().manual_seed(0)
     >>> dev = PULSED_PRESETS["ecram"]
     >>> a, b = PulsedArray.from_device(dev, (4, 3), g), PulsedArray.from_device(dev, (2, 4), g)
@@ -28,7 +29,8 @@ from typing import Sequence
 
 import torch
 
-from aimc.train.pulsed import PulsedArray, _check_generator, _linear_response, _round_counts
+from aimc.physics.pulsed import linear_response
+from aimc.train.pulsed import PulsedArray, _check_generator, _round_counts
 
 __all__ = ["PulsedGroup"]
 
@@ -41,8 +43,8 @@ class PulsedGroup:
     tensor (so an array's ``w`` is never changed in place by the group).
 
     Args:
-        arrays: the arrays (any shapes), all with the same :class:`PulsedDevice` config,
-            dtype and tensor device.
+        arrays: the arrays (any shapes), all with the same
+            :class:`~aimc.physics.pulsed.PulsedDevice` config, dtype and tensor device.
 
     Raises:
         ValueError: no arrays, or arrays differing in device config, dtype or tensor device.
@@ -94,7 +96,7 @@ class PulsedGroup:
                 a._apply_counts(nk.reshape(2, *a.w.shape), None if zk is None else zk.view(a.w.shape))
             return
         w0 = torch.cat([a.w.reshape(-1) for a in self.arrays])
-        w1 = _linear_response(w0, n, z[2] if noisy else None, self._sa, self._sb, self._lo, self._hi,
-                              self.device.dw_min_std)
+        w1 = linear_response(w0, n, z[2] if noisy else None, self._sa, self._sb, self._lo, self._hi,
+                             self.device.dw_min_std)
         for a, part in zip(self.arrays, w1.split(self.sizes)):
             a.w = part.view(a.w.shape)

@@ -7,7 +7,8 @@ buffers, choppers) is stated in each docstring.
 
 Example:
     >>> import torch
-    >>> from aimc.train.pulsed import PULSED_PRESETS, PulsedArray
+    >>> from aimc.physics.pulsed import PULSED_PRESETS
+    >>> from aimc.train.pulsed import PulsedArray
     >>> g = torch.Generator().manual_seed(0)
     >>> dev = PULSED_PRESETS["reram_sb"]
     >>> ctt = ChoppedTikiTakaV2(PulsedArray.from_device(dev, (4, 3), g),
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import torch
 
-from aimc.train.pulsed import Mode, PulsedArray, PulsedDevice, _check_generator, _check_mode
+from aimc.physics.pulsed import PulsedDevice
+from aimc.train.pulsed import Mode, PulsedArray, _check_generator, _check_mode
 
 __all__ = ["analog_sgd_step", "MixedPrecision", "TikiTakaV2", "ChoppedTikiTakaV2"]
 
