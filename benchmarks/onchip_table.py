@@ -1,6 +1,6 @@
 """Reproduce the README's on-chip training table: an MLP trained on-chip by pulses on the
-``rram-1t1r`` and ``ecram`` devices with each update rule, against the same MLP trained
-digitally with plain SGD. Test accuracy, mean ± std over seeds.
+pulsed devices of the ``rram-1t1r`` and ``ecram`` chips (their specs' ``pulsed:``
+sections) with each update rule, against the same MLP trained digitally with plain SGD. Test accuracy, mean ± std over seeds.
 
 Usage:
     python benchmarks/onchip_table.py                       # digits, 3 seeds, 30 epochs (~2 min)
@@ -19,8 +19,8 @@ import time
 
 import torch
 
+from aimc.train.onchip import OnChipConfig, device_for, fit_digital, fit_onchip
 from aimc.workloads.data import load_dataset
-from aimc.train.onchip import CHIP_DEVICES, OnChipConfig, device_for, fit_digital, fit_onchip
 
 #: (method, options) per chip; lr of analog SGD chosen per chip on validation (0.02/0.05/0.1).
 SETTINGS = {
@@ -74,7 +74,7 @@ def main() -> None:
         cells = [next(f"{r['mean']:.2f} ± {r['std']:.2f}" for r in rows if r["chip"] == c and r["label"] == method)
                  for c in args.chips]
         print(f"| {method} | " + " | ".join(cells) + " |")
-    print("\ndevices: " + "; ".join(f"{c} -> {CHIP_DEVICES[c]} {device_for(c).to_dict()}" for c in args.chips))
+    print("\ndevices (the chips' pulsed: sections): " + "; ".join(f"{c} {device_for(c).to_dict()}" for c in args.chips))
     print(f"total {time.time() - t0:.0f} s")
     if args.json:
         for r in rows:
