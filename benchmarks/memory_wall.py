@@ -1,6 +1,6 @@
 """Reproduce the README's memory-wall numbers and figure, and the analog / digital IMC / GPU table.
 
-    python benchmarks/memory_wall.py [--out memory_wall.png]
+    python benchmarks/memory_wall.py [--out FILE [--force]]   # default memory_wall.png, numbered on a rerun
 
 Prints, for a 2048 x 2048 int8 layer (it fills pcm-hermes's 64 tiles exactly) and for a transformer block (d=512, 8 heads, d_ff=2048,
 128 tokens) on the A100 preset, the share of energy and time spent moving weights at batch
@@ -16,6 +16,7 @@ import torch
 from aimc.compile.builders import mlp_workload, transformer_block_workload
 from aimc.experiments.cost_compare import compare, format_table
 from aimc.experiments.memory_wall import memory_wall
+from aimc.outputs import claim_output
 from aimc.report.memory_wall_plot import plot_memory_wall
 
 BATCHES = (1, 8, 64, 512, 2048)
@@ -23,8 +24,12 @@ BATCHES = (1, 8, 64, 512, 2048)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="memory_wall.png", help="figure path (PNG)")
+    ap.add_argument("--out", default=None, help="figure path (PNG); default memory_wall.png, numbered if taken")
+    ap.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     args = ap.parse_args()
+    args.out = claim_output(args.out or "memory_wall.png",
+                            if_exists="number" if args.out is None else "overwrite" if args.force else "error",
+                            hint="pass --force to overwrite it or --out to choose another file")
     torch.set_num_threads(1)
     for name, work in (("linear 2048x2048", mlp_workload([2048, 2048])),
                        ("transformer block", transformer_block_workload())):

@@ -28,10 +28,10 @@ def test_table_and_plot(tmp_path):
 
 def test_checkpoint(tmp_path):
     from aimc.workloads.models import digits_cnn
-    from aimc.train.fit import save_checkpoint
+    from aimc.nn import save_state
 
-    path = tmp_path / "m.safetensors"
-    save_checkpoint(digits_cnn(seed=1), path, {"dataset": "digits", "method": "digital"})
+    path = save_state(digits_cnn(seed=1), tmp_path / "m.safetensors", model_spec={"name": "digits-cnn"},
+                      run={"dataset": "digits", "method": "digital"})
     res = runner.invoke(app, ["estimate", str(path), "--json"])
     assert res.exit_code == 0, res.output
     assert len(json.loads(res.stdout)["layers"]) == 3
@@ -52,10 +52,10 @@ _MODELS = ["digits-cnn", "fashion-cnn", "mvm:256x256", "transformer"]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     from aimc.workloads.models import digits_cnn
-    from aimc.train.fit import save_checkpoint
+    from aimc.nn import save_state
 
-    path = tmp_path_factory.mktemp("ckpt") / "m.safetensors"
-    save_checkpoint(digits_cnn(seed=1), path, {"dataset": "digits", "method": "digital"})
+    path = save_state(digits_cnn(seed=1), tmp_path_factory.mktemp("ckpt") / "m.safetensors",
+                      model_spec={"name": "digits-cnn"}, run={"dataset": "digits", "method": "digital"})
     return str(path)
 
 

@@ -1,65 +1,153 @@
-"""`aimc train` writes a checkpoint that `aimc demo --checkpoint` evaluates."""
+"""Every checkpoint `aimc train` writes is read by every command that takes a checkpoint
+(`aimc demo --checkpoint`, `aimc estimate FILE`, `aimc train --init`), or refused with
+the reason; files of the previous version too.
+
+The writers run once per module: one digital training (the only full one), HAT and hybrid
+fine-tuning started from it with ``--init``, one epoch of on-chip training.
+"""
 import json
 
+import pytest
+import torch
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
+import aimc
 from aimc.cli.main import app
-from aimc.train.fit import load_checkpoint
+from aimc.nn import read_checkpoint
 
 runner = CliRunner()
 
 
-def test_train_then_demo_checkpoint(tmp_path):
-    ckpt = tmp_path / "m.safetensors"
-    res = runner.invoke(app, ["train", "--epochs", "1", "--out", str(ckpt)])
-    assert res.exit_code == 0, res.output
-    state, meta = load_checkpoint(ckpt)
-    assert meta["method"] == "hat" and meta["dataset"] == "digits" and meta["hat"]["noise_scale"] == 2.0
-    again = runner.invoke(app, ["train", "--epochs", "1", "--out", str(ckpt)])
-    assert again.exit_code == 2 and "exists" in again.output  # nothing saved is overwritten
-    res = runner.invoke(app, ["demo", "--checkpoint", str(ckpt), "--chips", "1", "--json",
-                              "--out", str(tmp_path / "p.png")])
-    assert res.exit_code == 0, res.output
+def _ok(args):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, (args, res.output)
+    return res
+
+
+def _refused(args):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), (args, res.output)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    d = tmp_path_factory.mktemp("written")
+    files = {name: d / f"{name}.safetensors" for name in ("digital", "hat", "hybrid", "onchip", "legacy")}
+    _ok(["train", "--method", "digital", "--out", str(files["digital"])])
+    _ok(["train", "--init", str(files["digital"]), "--epochs", "1", "--out", str(files["hat"])])
+    res = _ok(["train", "--method", "hybrid", "--init", str(files["digital"]), "--epochs", "1", "--n-calib", "300",
+               "--rank", "2", "--out", str(files["hybrid"])])
+    assert "after on-device fine-tuning" in res.output
+    _ok(["train", "--method", "tiki-taka-v2", "--chip", "ecram", "--epochs", "2", "--hidden", "16",
+         "--out", str(files["onchip"])])
+    # a checkpoint as `aimc train` wrote it before the one format (metadata 'aimc_checkpoint')
+    ck = read_checkpoint(files["digital"])
+    save_file(ck.state, str(files["legacy"]), metadata={"aimc_checkpoint": json.dumps(
+        {"dataset": "digits", "method": "digital", "chip": "pcm-hermes", "seed": 0})})
+    return files
+
+
+def test_headers_say_what_each_file_holds(written):
+    hat = read_checkpoint(written["hat"])
+    assert hat.kind == "weights" and hat.model == {"name": "digits-cnn"} and hat.chips["0"]["name"] == "pcm-hermes"
+    assert hat.run["method"] == "hat" and hat.run["dataset"] == "digits" and hat.run["hat"]["noise_scale"] == 2.0
+    hy = read_checkpoint(written["hybrid"])
+    assert hy.kind == "programmed" and hy.model == {"name": "digits-cnn", "adapter_rank": 2}
+    assert hy.run["chip_seed"] == 0 and hy.run["deploy_time_s"] == 2_592_000.0
+    oc = read_checkpoint(written["onchip"])
+    assert oc.kind == "weights" and oc.model == {"name": "mlp", "n_in": 64, "hidden": [16], "n_out": 10}
+    assert oc.chip().name == "ecram" and oc.run["onchip"]["device"]["kind"] == "linear_step"
+    assert len(oc.run["history"]) == 2 and read_checkpoint(written["digital"]).chips == {}
+
+
+@pytest.mark.parametrize("writer", ["digital", "hat", "hybrid", "onchip", "legacy"])
+def test_demo_evaluates_every_checkpoint(written, writer, tmp_path):
+    res = _ok(["demo", "--checkpoint", str(written[writer]), "--chips", "1", "--max-test", "90", "--json",
+               "--out", str(tmp_path / "p.png")])
     out = json.loads(res.stdout)
-    assert out["method"] == "hat" and out["fp_accuracy"] == meta["digital_test_accuracy"]
+    ck = read_checkpoint(written[writer])
+    assert out["method"] == ck.run["method"] and out["n_test"] == 90 and (tmp_path / "p.png").exists()
+    assert out["chip"] == {"hybrid": "pcm-hermes", "onchip": "ecram", "hat": "pcm-hermes"}.get(writer, "pcm-hermes")
+    assert out["programmed"] == (writer == "hybrid") and len(out["rows"]) == 5
+    assert all(0.0 <= r["gdc_mean"] <= 1.0 for r in out["rows"])
 
 
-def test_train_rejects_bad_method_and_dataset(tmp_path):
-    res = runner.invoke(app, ["train", "--method", "magic", "--out", str(tmp_path / "x")])
-    assert res.exit_code == 2 and "--method" in res.output
-    res = runner.invoke(app, ["train", "--dataset", "cifar", "--out", str(tmp_path / "x")])
-    assert res.exit_code == 2 and "cifar" in res.output
+def test_demo_of_trained_weights_matches_their_recorded_accuracy(written, tmp_path):
+    ck = read_checkpoint(written["hat"])
+    out = json.loads(_ok(["demo", "--checkpoint", str(written["hat"]), "--chips", "1", "--json",
+                          "--out", str(tmp_path / "p.png")]).stdout)
+    assert out["fp_accuracy"] == ck.run["digital_test_accuracy"]
 
 
-def test_train_onchip_writes_an_mlp_checkpoint(tmp_path):
-    import torch
+def test_demo_evaluates_the_hybrid_chip_as_saved(written, tmp_path):
+    from aimc.train.hybrid import add_adapters
+    from aimc.workloads.models import digits_cnn
 
-    from aimc.workloads.data import load_dataset
+    model = add_adapters(aimc.convert(digits_cnn(seed=0), "pcm-hermes"), rank=2)
+    aimc.nn.load_state(model, written["hybrid"])
+    assert all(m.is_programmed for _, m in aimc.nn.analog_layers(model))
+    assert float(model[0].up.weight.detach().abs().sum()) > 0  # the trained adapter
+    line = _refused(["demo", "--checkpoint", str(written["hybrid"]), "--chips", "3", "--out", str(tmp_path / "p.png")])
+    assert "holds one programmed chip" in line
+    line = _refused(["demo", "--checkpoint", str(written["hybrid"]), "--chip", "ideal",
+                     "--out", str(tmp_path / "p.png")])
+    assert "programmed on 'pcm-hermes', not 'ideal'" in line
+
+
+def test_onchip_checkpoint_loads_as_a_plain_mlp(written):
     from aimc.train.onchip import load_mlp
+    from aimc.workloads.data import load_dataset
 
-    ckpt = tmp_path / "tt.safetensors"
-    res = runner.invoke(app, ["train", "--method", "tiki-taka-v2", "--chip", "ecram", "--epochs", "2",
-                              "--hidden", "16", "--out", str(ckpt)])
-    assert res.exit_code == 0, res.output
-    net, meta = load_mlp(ckpt)
-    assert meta["method"] == "tiki-taka-v2" and meta["chip"] == "ecram" and meta["model"] == "mlp"
-    assert meta["onchip"]["device"]["kind"] == "linear_step" and len(meta["history"]) == 2
+    net, run = load_mlp(written["onchip"])
     _, _, x_te, y_te = load_dataset("digits", seed=0)
     with torch.no_grad():
         acc = float((net(x_te).argmax(1) == y_te).float().mean())
-    assert abs(acc - meta["test_accuracy"]) < 1e-6 and acc > 0.3
+    assert abs(acc - run["test_accuracy"]) < 1e-6 and acc > 0.3
+    with pytest.raises(ValueError, match="holds no MLP"):
+        load_mlp(written["hat"])
 
 
-def test_train_onchip_rejects_a_chip_without_pulsed_device(tmp_path):
-    res = runner.invoke(app, ["train", "--method", "analog-sgd", "--chip", "pcm-hermes", "--out", str(tmp_path / "x")])
-    assert res.exit_code == 2 and "pcm-hermes" in res.output and "pulsed" in res.output
-    assert "rram-1t1r" in res.output  # the presets that have a pulsed section
+@pytest.mark.parametrize("writer", ["digital", "hat", "hybrid", "onchip", "legacy"])
+def test_estimate_prices_every_checkpoint(written, writer):
+    layers = json.loads(_ok(["estimate", str(written[writer]), "--json"]).stdout)["layers"]
+    assert len(layers) == (2 if writer == "onchip" else 3)
+
+
+@pytest.mark.parametrize("writer, refusal", [
+    ("digital", None), ("hat", None), ("legacy", None),
+    ("hybrid", "holds a programmed chip (aimc train --method hybrid), not trained weights"),
+    ("onchip", "holds an MLP (tiki-taka-v2 training)"),
+])
+def test_train_init_takes_trained_weights(written, writer, refusal, tmp_path):
+    out = tmp_path / "again.safetensors"
+    args = ["train", "--method", "digital", "--init", str(written[writer]), "--out", str(out)]
+    if refusal is None:
+        _ok(args)
+        assert torch.equal(read_checkpoint(out).state["0.weight"], read_checkpoint(written[writer]).state["0.weight"])
+    else:
+        assert refusal in _refused(args) and not out.exists()
+
+
+def test_train_refuses_what_it_cannot_do(written, tmp_path):
+    assert "--method" in _refused(["train", "--method", "magic", "--out", str(tmp_path / "x")])
+    assert "cifar" in _refused(["train", "--dataset", "cifar", "--out", str(tmp_path / "x")])
+    line = _refused(["train", "--method", "analog-sgd", "--chip", "pcm-hermes", "--out", str(tmp_path / "x")])
+    assert "pcm-hermes" in line and "pulsed" in line and "rram-1t1r" in line  # the presets with a pulsed section
+    assert "--init does not apply" in _refused(["train", "--method", "analog-sgd", "--init", str(written["digital"])])
+    line = _refused(["train", "--dataset", "fashion-mnist", "--init", str(written["digital"]),
+                     "--out", str(tmp_path / "x")])
+    assert "trained on 'digits', not 'fashion-mnist'" in line
+    before = written["hat"].read_bytes()
+    line = _refused(["train", "--method", "digital", "--init", str(written["digital"]), "--out", str(written["hat"])])
+    assert "exists; pass --force" in line and written["hat"].read_bytes() == before
 
 
 def test_train_onchip_on_a_yaml_chip(tmp_path):
     import yaml
-
-    import aimc
 
     d = aimc.chips.load("ecram").to_dict()
     d["name"] = "lab-ecram"
@@ -67,27 +155,7 @@ def test_train_onchip_on_a_yaml_chip(tmp_path):
     chip = tmp_path / "lab.yaml"
     chip.write_text(yaml.safe_dump(d))
     ckpt = tmp_path / "m.safetensors"
-    res = runner.invoke(app, ["train", "--method", "analog-sgd", "--chip", str(chip), "--epochs", "1",
-                              "--hidden", "8", "--out", str(ckpt)])
-    assert res.exit_code == 0, res.output
-    meta = load_checkpoint(ckpt)[1]
-    assert meta["onchip"]["chip"] == "lab-ecram" and meta["onchip"]["device"]["dw_min"] == 0.004
-
-
-def test_train_hybrid_saves_the_deployed_chip(tmp_path):
-    import torch
-
-    import aimc
-    from aimc.workloads.models import digits_cnn
-    from aimc.train.hybrid import add_adapters
-
-    out = tmp_path / "chip.safetensors"
-    res = runner.invoke(app, ["train", "--method", "hybrid", "--epochs", "1", "--n-calib", "300", "--rank", "2",
-                              "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    assert "after on-device fine-tuning" in res.output
-    model = add_adapters(aimc.convert(digits_cnn(seed=0), "pcm-hermes"), rank=2)
-    aimc.nn.load_state(model, out)
-    assert all(m.is_programmed for _, m in aimc.nn.analog_layers(model))
-    assert float(model[0].up.weight.detach().abs().sum()) > 0
-    assert torch.isfinite(model(torch.zeros(2, 1, 8, 8))).all()
+    _ok(["train", "--method", "analog-sgd", "--chip", str(chip), "--epochs", "1", "--hidden", "8", "--out", str(ckpt)])
+    ck = read_checkpoint(ckpt)
+    assert ck.run["onchip"]["chip"] == "lab-ecram" and ck.run["onchip"]["device"]["dw_min"] == 0.004
+    assert ck.chip().name == "lab-ecram" and ck.chip().pulsed.dw_min == 0.004  # the chip travels with the weights

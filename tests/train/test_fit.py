@@ -1,10 +1,10 @@
-"""Checkpoints carry the weights and the trained digital parts of analog layers."""
-import pytest
+"""HAT fine-tuning; its trained model saves as a ``weights`` checkpoint with the learned
+input ranges, and loads back into a digital model and its converted twin."""
 import torch
 from torch import nn
 
 import aimc
-from aimc.train.fit import hat_finetune, load_checkpoint, load_into, save_checkpoint
+from aimc.train.fit import hat_finetune
 
 
 def _net():
@@ -17,15 +17,14 @@ def test_afm_checkpoint_round_trips_learned_input_ranges(tmp_path):
     trained = hat_finetune(_net(), x, y, "pcm-hermes", "afm", epochs=1, seed=0)
     ranges = [float(m.input_range.detach()) for _, m in aimc.nn.analog_layers(trained)]
     assert all(r > 0 for r in ranges)
-    path = tmp_path / "m.safetensors"
-    save_checkpoint(trained, path, {"dataset": "toy"})
-    state, meta = load_checkpoint(path)
-    assert not any(k.endswith(("g_uS", "read_seed")) for k in state)  # weights, not a chip
+    path = aimc.nn.save_state(trained, tmp_path / "m.safetensors", run={"dataset": "toy"})
+    ck = aimc.nn.read_checkpoint(path)
+    assert ck.kind == "weights" and ck.run == {"dataset": "toy"} and set(ck.chips) == {"0", "2"}
+    assert not any(k.endswith(("g_uS", "read_seed")) for k in ck.state)  # weights, not a chip
     digital = _net()
+    aimc.nn.load_state(digital, ck)
     analog = aimc.convert(digital, "pcm-hermes")
-    load_into(digital, analog, state)
+    aimc.nn.load_state(analog, ck)
     assert torch.equal(digital[0].weight, trained[0].weight)
     assert [float(m.input_range.detach()) for _, m in aimc.nn.analog_layers(analog)] == ranges
-    with pytest.raises(ValueError, match="lacks"):
-        load_into(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)), aimc.convert(nn.Sequential(
-            nn.Linear(6, 8)), "ideal"), {**state, "5.out_gain": torch.ones(3)})
+    assert not any(m.is_programmed for _, m in aimc.nn.analog_layers(analog))

@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import typer
@@ -15,8 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from aimc.config import ConfigError
+from aimc.outputs import claim_output
 
-__all__ = ["console", "err", "fail", "user_errors", "progress_bar", "pct"]
+__all__ = ["console", "err", "fail", "user_errors", "output_file", "progress_bar", "pct"]
 
 console = Console()
 err = Console(stderr=True)
@@ -35,8 +37,24 @@ def user_errors() -> Iterator[None]:
         yield
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown key")
-    except (ConfigError, ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as e:
+        fail(" ".join(str(e).split()))
+    except OSError as e:  # unreadable or unwritable files: name the file, not a traceback
+        fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else " ".join(str(e).split()))
+
+
+def output_file(path: Path | None, default: str, force: bool, option: str = "--out") -> Path:
+    """Where a command writes its result (:mod:`aimc.outputs`, one policy for all):
+    an explicit ``path`` that exists is refused unless ``force``; the ``default`` name
+    becomes ``name-1.ext``, ``name-2.ext``, ... when taken; directories are created.
+
+    Raises:
+        FileExistsError / ValueError: as :func:`aimc.outputs.claim_output`.
+    """
+    if path is None:
+        return claim_output(default, if_exists="number")
+    return claim_output(path, if_exists="overwrite" if force else "error",
+                        hint=f"pass --force to overwrite it or {option} to choose another file")
 
 
 @contextmanager

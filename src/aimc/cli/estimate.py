@@ -16,7 +16,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from aimc.cli.common import console, fail, user_errors
+from aimc.cli.common import console, fail, output_file, user_errors
 
 __all__ = ["estimate_cmd"]
 
@@ -31,6 +31,7 @@ def estimate_cmd(
                                                     "(pcm-hermes: 1 = one-phase, 4 = four-phase high-precision mode)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object to stdout."),
     plot: Optional[Path] = typer.Option(None, help="Save a stacked-bar plot of the energy breakdown (PNG)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --plot if it exists."),
 ) -> None:
     """Price one inference: energy by component, latency, TOPS, TOPS/W, TOPS/mm²."""
     from aimc.chips import load
@@ -42,6 +43,8 @@ def estimate_cmd(
     if batch < 1:
         fail(f"--batch must be >= 1, got {batch}")
     with user_errors():
+        if plot is not None:
+            plot = output_file(plot, "", force, option="--plot")
         spec = load(chip)
         if phases is not None:
             spec = spec.replace(cost=(spec.cost or CostConfig(sources=DEFAULT_SOURCES)).replace(phases=phases))

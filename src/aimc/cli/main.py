@@ -3,14 +3,16 @@ arguments and calls the library, nothing more (shared helpers: :mod:`aimc.cli.co
 
 Commands:
     aimc demo [--dataset digits|fashion-mnist] [--chip pcm-hermes] [--chips 10] [--seed 0]
-              [--out aimc-demo.png] [--force] [--json]
+              [--out FILE] [--force] [--json] [--checkpoint FILE]
     aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--json]
     aimc bench train [--chip rram-1t1r] [--repeats 5] [--name hat ...] [--json]
     aimc chips
-    aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH]
+    aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH] [--force]
+    aimc train [--method hat|digital|hybrid|<on-chip>] [--init FILE] [--out FILE] [--force]
 
 Bad input (unknown dataset or chip, ``--chips 0``, an existing ``--out`` without
-``--force``) prints one ``error: ...`` line to stderr and exits with status 2.
+``--force``, an unreadable checkpoint) prints one ``error: ...`` line to stderr and exits
+with status 2. Default outputs are numbered on a rerun (``aimc-demo-1.png``, ...).
 
 Example:
     >>> from typer.testing import CliRunner

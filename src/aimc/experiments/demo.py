@@ -45,12 +45,13 @@ Progress = Callable[[int, int, str], None]
 
 
 def chip_accuracies(analog: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, times_s: Sequence[float],
-                    chip_seeds: Sequence[int], on_step: Callable[[int, float], None] | None = None,
+                    chip_seeds: Sequence[int | None], on_step: Callable[[int, float], None] | None = None,
                     ) -> tuple[list[list[float]], list[list[float]]]:
     """Test accuracy of a converted model on several chips over time, without and with GDC.
 
-    For each seed: ``aimc.program(seed)``, then for every time ``t``: ``aimc.drift(t)``,
-    accuracy, ``aimc.compensate``, accuracy, ``aimc.compensate(enable=False)``.
+    For each seed: ``aimc.program(seed)`` (a seed None: the chip as programmed), then for
+    every time ``t``: ``aimc.drift(t)``, accuracy, ``aimc.compensate``, accuracy,
+    ``aimc.compensate(enable=False)``.
 
     Returns:
         ``(no_gdc, gdc)``, each ``[time][chip]`` accuracies in [0, 1].
@@ -58,7 +59,8 @@ def chip_accuracies(analog: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, t
     no_gdc = [[0.0] * len(chip_seeds) for _ in times_s]
     gdc = [[0.0] * len(chip_seeds) for _ in times_s]
     for c, chip_seed in enumerate(chip_seeds):
-        aimc.program(analog, seed=chip_seed)
+        if chip_seed is not None:
+            aimc.program(analog, seed=chip_seed)
         for k, t in enumerate(times_s):
             aimc.drift(analog, t_s=t)
             no_gdc[k][c] = accuracy(analog, x, y, batch_size=_EVAL_BATCH)
@@ -70,7 +72,7 @@ def chip_accuracies(analog: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, t
     return no_gdc, gdc
 
 
-def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 10,
+def run_demo(dataset: str | None = "digits", chip: str | None = "pcm-hermes", n_chips: int | None = 10,
              times_s: Sequence[float] = DEFAULT_TIMES_S, seed: int = 0, progress: Progress | None = None,
              root: str | Path | None = None, max_test: int | None = None,
              checkpoint: str | Path | None = None) -> dict[str, Any]:
@@ -82,9 +84,10 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
     The whole run is deterministic for a given ``seed``.
 
     Args:
-        dataset: ``"digits"`` or ``"fashion-mnist"``.
-        chip: chip preset name or YAML path.
-        n_chips: number of chip instances (programming seeds), >= 1.
+        dataset: ``"digits"`` or ``"fashion-mnist"``; None: the checkpoint's, else digits.
+        chip: chip preset name or YAML path; None: the checkpoint's chip, else pcm-hermes.
+        n_chips: number of chip instances (programming seeds), >= 1; None: 10 (1 for a
+            programmed checkpoint).
         times_s: times since programming, seconds, each > 0.
         seed: seed of the data split, weight init, training and chip seeds.
         progress: optional hook ``progress(advance, total, description)``, called once
@@ -92,12 +95,14 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
         root: folder of the data files (fashion-mnist only).
         max_test: evaluate on a seeded random subset of at most this many test images
             (default: the data set's recipe, see :data:`RECIPES`).
-        checkpoint: evaluate the weights saved by ``aimc train`` instead of training
-            (its data set must match ``dataset``).
+        checkpoint: evaluate a checkpoint of ``aimc train`` instead of training (its data
+            set must match ``dataset``): trained weights are programmed onto ``n_chips``
+            chips; a programmed chip (``--method hybrid``) is evaluated as saved, alone.
 
     Returns:
         A JSON-able dict with ``dataset``, ``chip``, ``method`` (``digital`` or the
-        checkpoint's), ``n_chips``, ``seed``, ``chip_seeds``,
+        checkpoint's), ``n_chips``, ``seed``, ``checkpoint`` (its path or None),
+        ``programmed`` (True: the checkpoint's own chip was evaluated), ``chip_seeds``,
         ``n_train``, ``n_test``, ``n_params``, ``fp_accuracy``, ``torch_threads``,
         ``elapsed_s`` and ``rows``:
         one dict per time with ``label``, ``t_s``, ``no_gdc_mean``, ``no_gdc_std``,
@@ -105,7 +110,8 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
         [0, 1]; std is the sample std over chips, 0 for one chip).
 
     Raises:
-        ValueError: unknown dataset, bad ``n_chips`` / ``seed`` / ``times_s`` / ``max_test``.
+        ValueError: unknown dataset, bad ``n_chips`` / ``seed`` / ``times_s`` / ``max_test``,
+            an unreadable checkpoint or one that does not fit the request (file and reason).
         aimc.config.ConfigError: unknown or invalid chip.
         FileNotFoundError: fashion-mnist files missing.
 
@@ -114,8 +120,24 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
         >>> r["rows"][0]["no_gdc_mean"] == r["fp_accuracy"]
         True
     """
+    ck = None
+    if checkpoint is not None:  # read and check it before any work
+        from aimc.nn.io import read_checkpoint
+
+        ck = read_checkpoint(checkpoint)
+        trained_on = ck.run.get("dataset")
+        if dataset is None:
+            dataset = trained_on if trained_on in RECIPES else "digits"
+        if trained_on is not None and trained_on != dataset:
+            raise ValueError(f"{checkpoint} was trained on {trained_on!r}, not {dataset!r}")
+    dataset = dataset or "digits"
     if dataset not in RECIPES:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(RECIPES)}")
+    programmed = ck is not None and ck.kind == "programmed"
+    if programmed and n_chips not in (None, 1):
+        raise ValueError(f"{checkpoint} holds one programmed chip (evaluated as saved); n_chips (--chips) must be "
+                         f"1 or left out, got {n_chips}")
+    n_chips = (1 if programmed else 10) if n_chips is None else n_chips
     if int(n_chips) != n_chips or n_chips < 1:
         raise ValueError(f"n_chips must be an integer >= 1, got {n_chips}")
     if int(seed) != seed or seed < 0:
@@ -127,12 +149,18 @@ def run_demo(dataset: str = "digits", chip: str = "pcm-hermes", n_chips: int = 1
     max_test = recipe["max_test"] if max_test is None else max_test
     if max_test is not None and max_test < 1:
         raise ValueError(f"max_test must be >= 1, got {max_test}")
-    spec = aimc.chips.load(chip)  # fail on a bad chip before any work
+    if programmed:
+        spec = ck.chip()
+        if chip is not None and aimc.chips.load(chip) != spec:
+            raise ValueError(f"{checkpoint} holds a chip programmed on {spec.name!r}, not "
+                             f"{aimc.chips.load(chip).name!r}; leave out --chip to evaluate the saved chip")
+    else:  # fail on a bad chip before any work
+        spec = aimc.chips.load(chip if chip is not None else (ck and ck.chip()) or "pcm-hermes")
     with num_threads(recipe["threads"]):
-        return _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, checkpoint)
+        return _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, ck)
 
 
-def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, checkpoint=None) -> dict[str, Any]:
+def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, ck=None) -> dict[str, Any]:
     """:func:`run_demo` after its arguments were checked."""
     start = time.perf_counter()
 
@@ -144,29 +172,26 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, 
         keep = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(seed))[:max_test]
         x_te, y_te = x_te[keep], y_te[keep]
 
-    model = recipe["model"](seed=seed)
-    method = "digital"
-    state = None
-    if checkpoint is not None:
-        from aimc.train.fit import load_checkpoint, load_into
+    method, analog, chip_seeds = "digital", None, [1_000_000 * seed + i for i in range(n_chips)]
+    if ck is not None:
+        from aimc.workloads.checkpoints import rebuild
 
-        state, meta = load_checkpoint(checkpoint)
-        if meta.get("dataset") != dataset:
-            raise ValueError(f"{checkpoint} was trained on {meta.get('dataset')!r}, not {dataset!r}")
-        load_into(model, None, state)
-        method = meta.get("method", "unknown")
+        built = rebuild(ck, chip=None if ck.kind == "programmed" else spec)
+        model, analog = built.digital, built.analog
+        method = str(ck.run.get("method", "unknown"))
+        if ck.kind == "programmed":  # the saved chip itself, not new ones
+            chip_seeds = [None]
         report(recipe["epochs"], total, "loaded checkpoint")
     else:
+        model = recipe["model"](seed=seed)
         train_digital(model, x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                       seed=seed, progress=lambda a, _t, _d: report(a, total, "training digitally"))
+        analog = aimc.convert(model, spec)
     fp_acc = accuracy(model, x_te, y_te, batch_size=_EVAL_BATCH)
-
-    analog = aimc.convert(model, spec)
-    if state is not None:  # the checkpoint's learned output gains and input ranges
-        load_into(model, analog, state)
-    chip_seeds = [1_000_000 * seed + i for i in range(n_chips)]
     no_gdc, gdc = chip_accuracies(analog, x_te, y_te, times, chip_seeds,
                                   lambda c, t: report(1, total, f"chip {c + 1}/{n_chips} at {time_label(t)}"))
+    if chip_seeds == [None]:
+        chip_seeds = [ck.run.get("chip_seed")]
 
     rows = []
     for k, t in enumerate(times):
@@ -174,6 +199,8 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, 
         m1, s1 = mean_std(gdc[k])
         rows.append(dict(label=time_label(t), t_s=t, no_gdc_mean=m0, no_gdc_std=s0, no_gdc_per_chip=no_gdc[k],
                          gdc_mean=m1, gdc_std=s1, gdc_per_chip=gdc[k]))
-    return dict(dataset=dataset, chip=spec.name, method=method, n_chips=int(n_chips), seed=int(seed), chip_seeds=chip_seeds,
+    return dict(dataset=dataset, chip=spec.name, method=method, n_chips=int(n_chips), seed=int(seed),
+                checkpoint=None if ck is None else str(ck.path), programmed=ck is not None and ck.kind == "programmed",
+                chip_seeds=chip_seeds,
                 n_train=len(x_tr), n_test=len(x_te), n_params=n_params(model), fp_accuracy=fp_acc,
                 torch_threads=torch.get_num_threads(), elapsed_s=round(time.perf_counter() - start, 3), rows=rows)

@@ -111,10 +111,10 @@ def _digital_accuracy(analog: torch.nn.Module, template: torch.nn.Module, x, y) 
     """Accuracy of a converted model's weights run digitally (no chip, no gains/ranges)."""
     import copy
 
-    from aimc.train.fit import load_into
+    from aimc.nn.io import load_state
 
     digital = copy.deepcopy(template)
-    load_into(digital, None, analog.state_dict())
+    load_state(digital, analog.state_dict())
     return accuracy(digital, x, y)
 
 

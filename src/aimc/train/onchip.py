@@ -48,7 +48,7 @@ from aimc import chips
 from aimc.train.onchip_model import METHODS, AnalogMLP, ChipLike, OnChipConfig, device_for
 
 __all__ = ["METHODS", "OnChipConfig", "AnalogMLP", "OnChipResult", "fit_onchip",
-           "digital_mlp", "digital_epoch", "fit_digital", "device_for", "load_mlp"]
+           "digital_mlp", "digital_epoch", "fit_digital", "device_for", "load_mlp", "mlp_from_state"]
 
 Progress = Callable[[int, int, str], None]
 
@@ -194,13 +194,33 @@ def fit_digital(x: torch.Tensor, y: torch.Tensor, hidden: int | tuple[int, ...] 
 def load_mlp(path) -> tuple[nn.Sequential, dict[str, Any]]:
     """Load an MLP checkpoint written by ``aimc train --method <on-chip method>``.
 
-    Returns the plain ``nn.Sequential`` (eval mode) holding the trained analog weights and
-    the checkpoint's metadata.
-    """
-    from aimc.train.fit import load_checkpoint
+    Returns the plain ``nn.Sequential`` (eval mode) holding the trained analog weights
+    (sizes taken from them) and the checkpoint's run information.
 
-    state, meta = load_checkpoint(path)
-    ws = [state[k] for k in sorted(state, key=lambda k: int(k.split(".")[0])) if k.endswith(".weight")]
-    net = digital_mlp(ws[0].shape[1], ws[-1].shape[0], tuple(w.shape[0] for w in ws[:-1]))
-    net.load_state_dict(state)
-    return net.eval(), meta
+    Raises:
+        ValueError: the file cannot be read (:func:`aimc.nn.read_checkpoint`) or holds
+            no MLP of :func:`digital_mlp`'s shape.
+    """
+    from aimc.nn.io import load_state, read_checkpoint
+
+    ck = read_checkpoint(path)
+    net = mlp_from_state(ck.state, where=str(path))
+    load_state(net, ck)
+    return net.eval(), ck.run
+
+
+def mlp_from_state(state: dict[str, torch.Tensor], where: str = "state") -> nn.Sequential:
+    """An untrained :func:`digital_mlp` with the layer sizes of ``state``'s weights.
+
+    Example:
+        >>> mlp_from_state(digital_mlp(6, 3, (5,)).state_dict())[1].weight.shape
+        torch.Size([5, 6])
+    """
+    try:
+        keys = sorted((k for k in state if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
+    except ValueError:
+        keys = []
+    ws = [state[k] for k in keys]
+    if not ws or any(w.dim() != 2 for w in ws):
+        raise ValueError(f"{where} holds no MLP (expected 2-d weights '1.weight', '3.weight', ...)")
+    return digital_mlp(ws[0].shape[1], ws[-1].shape[0], tuple(w.shape[0] for w in ws[:-1]))

@@ -7,7 +7,9 @@
 * ``mvm:ROWSxCOLS`` or ``mvm:ROWSxCOLSxN``: one fully used matrix streaming ``N`` input
   vectors (default: as many as the chip holds copies of the matrix, i.e. peak throughput);
 * ``transformer`` or ``transformer:D_MODEL,HEADS,D_FF,SEQ``: one encoder block;
-* a checkpoint written by ``aimc train`` (``.safetensors``): its data set picks the model.
+* a checkpoint written by ``aimc train`` (``.safetensors``, any method): the model it
+  names, measured on its data set's images (of a programmed hybrid chip: its analog
+  layers; the small digital adapters beside them are not priced).
 
 Example:
     >>> import aimc
@@ -28,11 +30,13 @@ import torch
 from aimc.chips import ChipSpec
 from aimc.compile.builders import extract_workload_io
 from aimc.compile.workload import LayerWork, mvm_workload
+from aimc.nn.io import read_checkpoint
+from aimc.workloads.checkpoints import INPUT_SHAPES, rebuild
+
 __all__ = ["MODELS", "load_workload"]
 
 #: Built-in model names (besides ``mvm:...``, ``transformer:...`` and checkpoint paths).
 MODELS = ("digits-cnn", "fashion-cnn", "transformer")
-_INPUT = {"digits": (1, 8, 8), "fashion-mnist": (1, 28, 28)}
 _EXAMPLE_BATCH = 8
 
 
@@ -64,19 +68,11 @@ def _transformer(spec: str) -> list[LayerWork]:
 
 
 def _checkpoint(path: Path) -> list[LayerWork]:
-    from aimc.workloads.recipes import RECIPES
-    from aimc.train.fit import load_checkpoint
-
-    state, meta = load_checkpoint(path)
-    dataset = meta.get("dataset")
-    if dataset not in RECIPES or dataset not in _INPUT:
-        raise ValueError(f"{path}: checkpoint field 'dataset' is {dataset!r}; allowed: {', '.join(_INPUT)}")
-    model = RECIPES[dataset]["model"](seed=0)
-    missing = [k for k in model.state_dict() if k not in state]
-    if missing:
-        raise ValueError(f"{path}: checkpoint lacks weights {missing[:3]} of the {dataset} model")
-    model.load_state_dict({k: state[k] for k in model.state_dict()})
-    return extract_workload_io(model, _images(_INPUT[dataset]))
+    built = rebuild(read_checkpoint(path))
+    if built.dataset not in INPUT_SHAPES:
+        raise ValueError(f"{path}: checkpoint run field 'dataset' is {built.dataset!r}; "
+                         f"allowed: {', '.join(INPUT_SHAPES)}")
+    return extract_workload_io(built.digital, _images(INPUT_SHAPES[built.dataset]))
 
 
 def load_workload(spec: str, chip: ChipSpec) -> list[LayerWork]:
@@ -84,19 +80,20 @@ def load_workload(spec: str, chip: ChipSpec) -> list[LayerWork]:
 
     Raises:
         ValueError: unknown model name, malformed ``mvm:``/``transformer:`` spec, or a
-            checkpoint of an unknown data set; FileNotFoundError: missing checkpoint.
+            checkpoint that cannot be read or rebuilt (file and reason);
+            FileNotFoundError: missing checkpoint.
     """
     from aimc.workloads.models import digits_cnn, fashion_cnn
     if spec == "digits-cnn":
-        return extract_workload_io(digits_cnn(seed=0), _images(_INPUT["digits"]))
+        return extract_workload_io(digits_cnn(seed=0), _images(INPUT_SHAPES["digits"]))
     if spec == "fashion-cnn":
-        return extract_workload_io(fashion_cnn(seed=0), _images(_INPUT["fashion-mnist"]))
+        return extract_workload_io(fashion_cnn(seed=0), _images(INPUT_SHAPES["fashion-mnist"]))
     if spec.startswith("mvm:"):
         return _mvm(spec, chip)
     if spec.startswith("transformer"):
         return _transformer(spec)
     path = Path(spec)
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" or path.exists():
         return _checkpoint(path)
     raise ValueError(f"unknown MODEL {spec!r}; allowed: {', '.join(MODELS)}, mvm:ROWSxCOLS[xN], "
                      "transformer:D_MODEL,HEADS,D_FF,SEQ or a .safetensors checkpoint from `aimc train`")
