@@ -12,8 +12,8 @@ from aimc.report.demo_plot import plot_demo
 CHIP = "pcm-hermes"
 YEAR = 31536000
 ROW_KEYS = {"label", "t_s", "no_gdc_mean", "no_gdc_std", "no_gdc_per_chip", "gdc_mean", "gdc_std", "gdc_per_chip"}
-TOP_KEYS = {"dataset", "chip", "method", "n_chips", "seed", "chip_seeds", "n_train", "n_test", "n_params", "fp_accuracy",
-            "torch_threads", "elapsed_s", "rows"}
+TOP_KEYS = {"dataset", "chip", "method", "n_chips", "seed", "chip_seeds", "checkpoint", "programmed", "n_train",
+            "n_test", "n_params", "fp_accuracy", "torch_threads", "elapsed_s", "rows"}
 
 
 @pytest.fixture(scope="module")

@@ -124,6 +124,8 @@ def rebuild(ck: Checkpoint, chip: ChipSpec | str | None = None) -> Rebuilt:
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as e:
         raise ValueError(f"{ck.path}: cannot build its model from header 'model' {spec}: {e}") from None
     rank = spec.get("adapter_rank")
+    if rank is not None and (not isinstance(rank, int) or isinstance(rank, bool) or rank < 1):
+        raise ValueError(f"{ck.path}: header field 'model.adapter_rank' must be an integer >= 1, got {rank!r}")
     if ck.kind == "programmed":
         saved = ck.chip()
         if chip is not None and _spec(chip) != saved:
@@ -133,7 +135,7 @@ def rebuild(ck: Checkpoint, chip: ChipSpec | str | None = None) -> Rebuilt:
         if rank is not None:
             from aimc.train.hybrid import add_adapters
 
-            add_adapters(analog, int(rank))
+            add_adapters(analog, rank)
         load_state(analog, ck)
         _copy_targets(digital, analog)
         return Rebuilt(ck, dataset, digital, analog.eval())
