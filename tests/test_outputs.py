@@ -28,6 +28,7 @@ def test_default_path_is_numbered_and_keeps_every_result(tmp_path):
 
 
 def test_directories_are_created_and_never_taken_for_files(tmp_path):
+    assert not claim_output(tmp_path / "a" / "b" / "m.safetensors", mkdir=False).parent.exists()  # only checked
     p = claim_output(tmp_path / "a" / "b" / "m.safetensors")
     assert p.parent.is_dir() and not p.exists()
     for bad, reason in ((tmp_path / "a", "is a directory"), (str(tmp_path / "c") + "/", "is a directory"),

@@ -52,7 +52,8 @@ def numbered(path: Path) -> Path:
 
 
 def claim_output(path: str | os.PathLike, *, if_exists: str = "error",
-                 hint: str = "pass if_exists='overwrite' to replace it or 'number' to write beside it") -> Path:
+                 hint: str = "pass if_exists='overwrite' to replace it or 'number' to write beside it",
+                 mkdir: bool = True) -> Path:
     """Check an output file path against the policy (module doc); create its directory.
 
     Args:
@@ -60,6 +61,8 @@ def claim_output(path: str | os.PathLike, *, if_exists: str = "error",
         if_exists: ``"error"`` (explicit paths), ``"number"`` (default paths) or
             ``"overwrite"`` (explicit paths with ``--force``).
         hint: what the user can do when an existing file is refused (ends the message).
+        mkdir: create missing parent directories (False: only check, e.g. before a long
+            run that writes at its end).
 
     Returns:
         The path to write: ``path`` itself, or its first free numbered name.
@@ -86,5 +89,6 @@ def claim_output(path: str | os.PathLike, *, if_exists: str = "error",
             raise FileExistsError(f"{p} exists; {hint}")
         if if_exists == "number":
             p = numbered(p)
-    parent.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        parent.mkdir(parents=True, exist_ok=True)
     return p

@@ -7,29 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from typer.testing import CliRunner
 
 import aimc
-from aimc.cli.main import app
 from aimc.workloads.models import digits_cnn
 
-runner = CliRunner()
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _ok(args):
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, (args, res.output)
-    return res
-
-
-def _one_line_error(args):
-    res = runner.invoke(app, args)
-    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), (args, res.output)
-    assert "Traceback" not in res.output
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -66,47 +50,49 @@ def _bad_file(kind: str, good: Path, d: Path) -> Path:
     ("directory", "is a directory"), ("nan", "tensor '3.weight' holds NaN"), ("foreign", "not an aimc checkpoint"),
     ("missing", "no such checkpoint"),
 ])
-def test_bad_checkpoint_is_one_line_naming_file_and_reason(weights, tmp_path, kind, reason):
+def test_bad_checkpoint_is_one_line_naming_file_and_reason(cli, weights, tmp_path, kind, reason):
     bad = tmp_path / "missing.safetensors" if kind == "missing" else _bad_file(kind, weights, tmp_path)
     for args in (["demo", "--checkpoint", str(bad), "--out", str(tmp_path / "p.png")],
                  ["estimate", str(bad)],
                  ["train", "--init", str(bad), "--out", str(tmp_path / "m.safetensors")]):
-        line = _one_line_error(args)
+        line = cli.error(args)
         assert str(bad) in line and reason in line, (args, line)
     assert not (tmp_path / "p.png").exists() and not (tmp_path / "m.safetensors").exists()
 
 
-def test_demo_twice_in_the_same_directory_keeps_both_results(tmp_path, monkeypatch):
+def test_demo_twice_in_the_same_directory_keeps_both_results(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["demo", "--chips", "1", "--max-test", "60"]
-    first = _ok(args)
+    first = cli.ok(args)
     assert "plot saved to aimc-demo.png" in first.stdout
     png = (tmp_path / "aimc-demo.png").read_bytes()
-    second = _ok([*args, "--json"])
+    second = cli.ok([*args, "--json"])
     assert json.loads(second.stdout)["plot"] == "aimc-demo-1.png"
     assert (tmp_path / "aimc-demo.png").read_bytes() == png and (tmp_path / "aimc-demo-1.png").exists()
-    line = _one_line_error([*args, "--out", "aimc-demo.png"])  # an explicit existing file: only with --force
+    line = cli.error([*args, "--out", "aimc-demo.png"])  # an explicit existing file: only with --force
     assert "aimc-demo.png exists; pass --force" in line and (tmp_path / "aimc-demo.png").read_bytes() == png
 
 
-def test_train_twice_numbers_its_default_checkpoint(weights, tmp_path, monkeypatch):
+def test_train_twice_numbers_its_default_checkpoint(cli, weights, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["train", "--method", "digital", "--init", str(weights)]
-    assert "saved aimc-model.safetensors" in _ok(args).stdout
-    assert "saved aimc-model-1.safetensors" in _ok(args).stdout
-    assert _ok([*args, "--out", "runs/a/m.safetensors"]) and (tmp_path / "runs/a/m.safetensors").is_file()
-    assert "is a directory" in _one_line_error([*args, "--out", "runs"])
+    assert "saved aimc-model.safetensors" in cli.ok(args).stdout
+    assert "saved aimc-model-1.safetensors" in cli.ok(args).stdout
+    assert cli.ok([*args, "--out", "runs/a/m.safetensors"]) and (tmp_path / "runs/a/m.safetensors").is_file()
+    assert "is a directory" in cli.error([*args, "--out", "runs"])
+    assert "cifar" in cli.error([*args, "--dataset", "cifar", "--out", "new/m.safetensors"])
+    assert not (tmp_path / "new").exists()  # a failed command leaves no empty folder
 
 
-def test_estimate_plot_follows_the_same_policy(tmp_path):
+def test_estimate_plot_follows_the_same_policy(cli, tmp_path):
     plot = tmp_path / "new" / "cost.png"  # a missing directory is created
-    _ok(["estimate", "mvm:64x64", "--plot", str(plot)])
+    cli.ok(["estimate", "mvm:64x64", "--plot", str(plot)])
     first = plot.read_bytes()
-    line = _one_line_error(["estimate", "mvm:64x64", "--plot", str(plot)])
+    line = cli.error(["estimate", "mvm:64x64", "--plot", str(plot)])
     assert "cost.png exists; pass --force to overwrite it or --plot" in line and plot.read_bytes() == first
-    _ok(["estimate", "mvm:128x64", "--plot", str(plot), "--force"])
+    cli.ok(["estimate", "mvm:128x64", "--plot", str(plot), "--force"])
     assert plot.read_bytes() != first
-    assert "is a directory" in _one_line_error(["estimate", "mvm:64x64", "--plot", str(tmp_path)])
+    assert "is a directory" in cli.error(["estimate", "mvm:64x64", "--plot", str(tmp_path)])
 
 
 def test_readme_snippet_runs_twice(tmp_path, monkeypatch):

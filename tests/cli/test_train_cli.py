@@ -10,39 +10,24 @@ import json
 import pytest
 import torch
 from safetensors.torch import save_file
-from typer.testing import CliRunner
 
 import aimc
-from aimc.cli.main import app
 from aimc.nn import read_checkpoint
 
-runner = CliRunner()
 
 
-def _ok(args):
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, (args, res.output)
-    return res
-
-
-def _refused(args):
-    res = runner.invoke(app, args)
-    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), (args, res.output)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
+def written(cli, tmp_path_factory):
     d = tmp_path_factory.mktemp("written")
     files = {name: d / f"{name}.safetensors" for name in ("digital", "hat", "hybrid", "onchip", "legacy")}
-    _ok(["train", "--method", "digital", "--out", str(files["digital"])])
-    _ok(["train", "--init", str(files["digital"]), "--epochs", "1", "--out", str(files["hat"])])
-    res = _ok(["train", "--method", "hybrid", "--init", str(files["digital"]), "--epochs", "1", "--n-calib", "300",
+    cli.ok(["train", "--method", "digital", "--out", str(files["digital"])])
+    cli.ok(["train", "--init", str(files["digital"]), "--epochs", "1", "--out", str(files["hat"])])
+    res = cli.ok(["train", "--method", "hybrid", "--init", str(files["digital"]), "--epochs", "1", "--n-calib", "300",
                "--rank", "2", "--out", str(files["hybrid"])])
     assert "after on-device fine-tuning" in res.output
-    _ok(["train", "--method", "tiki-taka-v2", "--chip", "ecram", "--epochs", "2", "--hidden", "16",
+    cli.ok(["train", "--method", "tiki-taka-v2", "--chip", "ecram", "--epochs", "2", "--hidden", "16",
          "--out", str(files["onchip"])])
     # a checkpoint as `aimc train` wrote it before the one format (metadata 'aimc_checkpoint')
     ck = read_checkpoint(files["digital"])
@@ -65,8 +50,8 @@ def test_headers_say_what_each_file_holds(written):
 
 
 @pytest.mark.parametrize("writer", ["digital", "hat", "hybrid", "onchip", "legacy"])
-def test_demo_evaluates_every_checkpoint(written, writer, tmp_path):
-    res = _ok(["demo", "--checkpoint", str(written[writer]), "--chips", "1", "--max-test", "90", "--json",
+def test_demo_evaluates_every_checkpoint(cli, written, writer, tmp_path):
+    res = cli.ok(["demo", "--checkpoint", str(written[writer]), "--chips", "1", "--max-test", "90", "--json",
                "--out", str(tmp_path / "p.png")])
     out = json.loads(res.stdout)
     ck = read_checkpoint(written[writer])
@@ -76,14 +61,14 @@ def test_demo_evaluates_every_checkpoint(written, writer, tmp_path):
     assert all(0.0 <= r["gdc_mean"] <= 1.0 for r in out["rows"])
 
 
-def test_demo_of_trained_weights_matches_their_recorded_accuracy(written, tmp_path):
+def test_demo_of_trained_weights_matches_their_recorded_accuracy(cli, written, tmp_path):
     ck = read_checkpoint(written["hat"])
-    out = json.loads(_ok(["demo", "--checkpoint", str(written["hat"]), "--chips", "1", "--json",
+    out = json.loads(cli.ok(["demo", "--checkpoint", str(written["hat"]), "--chips", "1", "--json",
                           "--out", str(tmp_path / "p.png")]).stdout)
     assert out["fp_accuracy"] == ck.run["digital_test_accuracy"]
 
 
-def test_demo_evaluates_the_hybrid_chip_as_saved(written, tmp_path):
+def test_demo_evaluates_the_hybrid_chip_as_saved(cli, written, tmp_path):
     from aimc.train.hybrid import add_adapters
     from aimc.workloads.models import digits_cnn
 
@@ -91,9 +76,9 @@ def test_demo_evaluates_the_hybrid_chip_as_saved(written, tmp_path):
     aimc.nn.load_state(model, written["hybrid"])
     assert all(m.is_programmed for _, m in aimc.nn.analog_layers(model))
     assert float(model[0].up.weight.detach().abs().sum()) > 0  # the trained adapter
-    line = _refused(["demo", "--checkpoint", str(written["hybrid"]), "--chips", "3", "--out", str(tmp_path / "p.png")])
+    line = cli.error(["demo", "--checkpoint", str(written["hybrid"]), "--chips", "3", "--out", str(tmp_path / "p.png")])
     assert "holds one programmed chip" in line
-    line = _refused(["demo", "--checkpoint", str(written["hybrid"]), "--chip", "ideal",
+    line = cli.error(["demo", "--checkpoint", str(written["hybrid"]), "--chip", "ideal",
                      "--out", str(tmp_path / "p.png")])
     assert "programmed on 'pcm-hermes', not 'ideal'" in line
 
@@ -112,8 +97,8 @@ def test_onchip_checkpoint_loads_as_a_plain_mlp(written):
 
 
 @pytest.mark.parametrize("writer", ["digital", "hat", "hybrid", "onchip", "legacy"])
-def test_estimate_prices_every_checkpoint(written, writer):
-    layers = json.loads(_ok(["estimate", str(written[writer]), "--json"]).stdout)["layers"]
+def test_estimate_prices_every_checkpoint(cli, written, writer):
+    layers = json.loads(cli.ok(["estimate", str(written[writer]), "--json"]).stdout)["layers"]
     assert len(layers) == (2 if writer == "onchip" else 3)
 
 
@@ -122,31 +107,31 @@ def test_estimate_prices_every_checkpoint(written, writer):
     ("hybrid", "holds a programmed chip (aimc train --method hybrid), not trained weights"),
     ("onchip", "holds an MLP (tiki-taka-v2 training)"),
 ])
-def test_train_init_takes_trained_weights(written, writer, refusal, tmp_path):
+def test_train_init_takes_trained_weights(cli, written, writer, refusal, tmp_path):
     out = tmp_path / "again.safetensors"
     args = ["train", "--method", "digital", "--init", str(written[writer]), "--out", str(out)]
     if refusal is None:
-        _ok(args)
+        cli.ok(args)
         assert torch.equal(read_checkpoint(out).state["0.weight"], read_checkpoint(written[writer]).state["0.weight"])
     else:
-        assert refusal in _refused(args) and not out.exists()
+        assert refusal in cli.error(args) and not out.exists()
 
 
-def test_train_refuses_what_it_cannot_do(written, tmp_path):
-    assert "--method" in _refused(["train", "--method", "magic", "--out", str(tmp_path / "x")])
-    assert "cifar" in _refused(["train", "--dataset", "cifar", "--out", str(tmp_path / "x")])
-    line = _refused(["train", "--method", "analog-sgd", "--chip", "pcm-hermes", "--out", str(tmp_path / "x")])
+def test_train_refuses_what_it_cannot_do(cli, written, tmp_path):
+    assert "--method" in cli.error(["train", "--method", "magic", "--out", str(tmp_path / "x")])
+    assert "cifar" in cli.error(["train", "--dataset", "cifar", "--out", str(tmp_path / "x")])
+    line = cli.error(["train", "--method", "analog-sgd", "--chip", "pcm-hermes", "--out", str(tmp_path / "x")])
     assert "pcm-hermes" in line and "pulsed" in line and "rram-1t1r" in line  # the presets with a pulsed section
-    assert "--init does not apply" in _refused(["train", "--method", "analog-sgd", "--init", str(written["digital"])])
-    line = _refused(["train", "--dataset", "fashion-mnist", "--init", str(written["digital"]),
+    assert "--init does not apply" in cli.error(["train", "--method", "analog-sgd", "--init", str(written["digital"])])
+    line = cli.error(["train", "--dataset", "fashion-mnist", "--init", str(written["digital"]),
                      "--out", str(tmp_path / "x")])
     assert "trained on 'digits', not 'fashion-mnist'" in line
     before = written["hat"].read_bytes()
-    line = _refused(["train", "--method", "digital", "--init", str(written["digital"]), "--out", str(written["hat"])])
+    line = cli.error(["train", "--method", "digital", "--init", str(written["digital"]), "--out", str(written["hat"])])
     assert "exists; pass --force" in line and written["hat"].read_bytes() == before
 
 
-def test_train_onchip_on_a_yaml_chip(tmp_path):
+def test_train_onchip_on_a_yaml_chip(cli, tmp_path):
     import yaml
 
     d = aimc.chips.load("ecram").to_dict()
@@ -155,7 +140,8 @@ def test_train_onchip_on_a_yaml_chip(tmp_path):
     chip = tmp_path / "lab.yaml"
     chip.write_text(yaml.safe_dump(d))
     ckpt = tmp_path / "m.safetensors"
-    _ok(["train", "--method", "analog-sgd", "--chip", str(chip), "--epochs", "1", "--hidden", "8", "--out", str(ckpt)])
+    cli.ok(["train", "--method", "analog-sgd", "--chip", str(chip), "--epochs", "1", "--hidden", "8",
+            "--out", str(ckpt)])
     ck = read_checkpoint(ckpt)
     assert ck.run["onchip"]["chip"] == "lab-ecram" and ck.run["onchip"]["device"]["dw_min"] == 0.004
     assert ck.chip().name == "lab-ecram" and ck.chip().pulsed.dw_min == 0.004  # the chip travels with the weights

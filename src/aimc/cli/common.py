@@ -46,14 +46,15 @@ def user_errors() -> Iterator[None]:
 def output_file(path: Path | None, default: str, force: bool, option: str = "--out") -> Path:
     """Where a command writes its result (:mod:`aimc.outputs`, one policy for all):
     an explicit ``path`` that exists is refused unless ``force``; the ``default`` name
-    becomes ``name-1.ext``, ``name-2.ext``, ... when taken; directories are created.
+    becomes ``name-1.ext``, ``name-2.ext``, ... when taken. Checked before the command
+    runs; the writer creates missing directories when it writes.
 
     Raises:
         FileExistsError / ValueError: as :func:`aimc.outputs.claim_output`.
     """
     if path is None:
-        return claim_output(default, if_exists="number")
-    return claim_output(path, if_exists="overwrite" if force else "error",
+        return claim_output(default, if_exists="number", mkdir=False)
+    return claim_output(path, if_exists="overwrite" if force else "error", mkdir=False,
                         hint=f"pass --force to overwrite it or {option} to choose another file")
 
 

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from aimc.cli.common import console, fail, output_file, user_errors
+from aimc.outputs import claim_output
 
 __all__ = ["estimate_cmd"]
 
@@ -50,7 +51,7 @@ def estimate_cmd(
             spec = spec.replace(cost=(spec.cost or CostConfig(sources=DEFAULT_SOURCES)).replace(phases=phases))
         report = estimate(load_workload(model, spec), spec, baseline=baseline, batch=batch)
         if plot is not None:
-            plot_breakdown(report, plot)
+            plot_breakdown(report, claim_output(plot, if_exists="overwrite"))  # checked above; makes its folder
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return

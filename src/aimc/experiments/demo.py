@@ -72,7 +72,7 @@ def chip_accuracies(analog: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, t
     return no_gdc, gdc
 
 
-def run_demo(dataset: str | None = "digits", chip: str | None = "pcm-hermes", n_chips: int | None = 10,
+def run_demo(dataset: str | None = None, chip: str | None = None, n_chips: int | None = None,
              times_s: Sequence[float] = DEFAULT_TIMES_S, seed: int = 0, progress: Progress | None = None,
              root: str | Path | None = None, max_test: int | None = None,
              checkpoint: str | Path | None = None) -> dict[str, Any]:
