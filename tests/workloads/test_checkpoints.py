@@ -69,3 +69,17 @@ def test_malformed_headers_are_refused_by_rebuild(states, programmed, name, extr
         assert str(path) in str(e) and "\n" not in str(e), str(e)
         return
     assert isinstance(m.digital, torch.nn.Module)
+
+
+def test_previous_version_mlp_checkpoint_rebuilds(tmp_path):
+    """An on-chip MLP as `aimc train` wrote it before the one format: sizes from its weights."""
+    from aimc.train.onchip import digital_mlp
+
+    mlp = digital_mlp(64, 10, (12,), seed=4)
+    path = tmp_path / "old-mlp.safetensors"
+    save_file({k: v.contiguous() for k, v in mlp.state_dict().items()}, str(path), metadata={
+        "aimc_checkpoint": json.dumps({"dataset": "digits", "method": "tiki-taka-v2", "model": "mlp"})})
+    m = rebuild(read_checkpoint(path), chip="ecram")
+    assert torch.equal(m.digital[3].weight, mlp[3].weight) and m.analog[1].chip.name == "ecram"
+    x = torch.rand(5, 1, 8, 8)
+    assert torch.equal(m.digital(x), mlp(x))
