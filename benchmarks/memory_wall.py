@@ -27,9 +27,12 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="figure path (PNG); default memory_wall.png, numbered if taken")
     ap.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     args = ap.parse_args()
-    args.out = claim_output(args.out or "memory_wall.png",
-                            if_exists="number" if args.out is None else "overwrite" if args.force else "error",
-                            hint="pass --force to overwrite it or --out to choose another file")
+    try:
+        args.out = claim_output(args.out or "memory_wall.png",
+                                if_exists="number" if args.out is None else "overwrite" if args.force else "error",
+                                hint="pass --force to overwrite it or --out to choose another file")
+    except (FileExistsError, ValueError) as e:
+        ap.error(str(e))  # one line, exit code 2
     torch.set_num_threads(1)
     for name, work in (("linear 2048x2048", mlp_workload([2048, 2048])),
                        ("transformer block", transformer_block_workload())):
