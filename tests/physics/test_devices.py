@@ -27,7 +27,7 @@ def test_ideal_is_exact():
     g = torch.rand(100) * 25
     st = dev.program(g, gen())
     assert torch.equal(st.g_uS, g) and torch.equal(dev.at_time(st, 1e7), g)
-    assert dev.read_noise_std_uS(g, 1.0) is None
+    assert dev.read_noise_std_uS(st, 1.0) is None
 
 
 def test_quantise_to_levels():
@@ -84,10 +84,11 @@ def test_ecram_levels_and_write_noise():
     dev = ECRAM(prog_noise_levels=0.5)
     step = (dev.g_max_uS - dev.g_min_uS) / (dev.n_levels - 1)
     target = torch.full((N,), 500.2 * step, dtype=torch.float64)
-    g = dev.program(target, gen(5)).g_uS
+    st = dev.program(target, gen(5))
+    g = st.g_uS
     assert abs(float(g.mean()) - 500 * step) <= Z * 0.5 * step / math.sqrt(N)
     assert abs(float(g.std()) - 0.5 * step) <= Z * 0.5 * step / math.sqrt(2 * (N - 1))
-    assert torch.allclose(dev.read_noise_std_uS(g, 1.0), g * dev.read_noise_rel)
+    assert torch.allclose(dev.read_noise_std_uS(st, 1.0), g * dev.read_noise_rel)
 
 
 def test_sram_is_exact_on_its_grid():
@@ -95,4 +96,27 @@ def test_sram_is_exact_on_its_grid():
     grid = torch.arange(8, dtype=torch.float64) / 7 * dev.g_max_uS
     st = dev.program(grid + 0.3 / 7 * torch.sign(torch.randn(8, dtype=torch.float64)), gen())
     assert torch.allclose(st.g_uS, grid, rtol=0, atol=1e-12)  # snapped back onto the grid
-    assert dev.read_noise_std_uS(grid, 1.0) is None
+    assert dev.read_noise_std_uS(st, 1.0) is None
+
+
+@pytest.mark.parametrize("kind", ["ideal", "pcm", "pcm-hermes", "rram", "ecram", "sram"])
+def test_read_noise_takes_the_programmed_state_and_time(kind):
+    """Every device: std from (state, t); passing g(t) = at_time(state, t) changes nothing."""
+    dev = DEVICES.get(kind)()
+    st = dev.program(torch.linspace(dev.g_min_uS, dev.g_max_uS, 64, dtype=torch.float64), gen(6))
+    t = 86_400.0
+    sd = dev.read_noise_std_uS(st, t)
+    if sd is None:
+        assert kind in ("ideal", "sram") and dev.read_noise_std_uS(st, t, dev.at_time(st, t)) is None
+        return
+    assert torch.equal(sd, dev.read_noise_std_uS(st, t, dev.at_time(st, t)))
+    assert (sd >= 0).all() and sd.shape == st.g_uS.shape
+
+
+def test_rram_read_noise_is_relative_to_the_conductance_at_read_time():
+    dev = RRAM()
+    st = dev.program(torch.full((1000,), 20.0, dtype=torch.float64), gen(7))
+    t = 86_400.0  # retention has moved each device by sigma_ret(t) * z
+    g_t = dev.at_time(st, t)
+    assert not torch.equal(g_t, st.g_uS)
+    assert torch.allclose(dev.read_noise_std_uS(st, t), g_t * dev.read_noise_rel)

@@ -81,8 +81,33 @@ def test_pcm_read_noise_golden_number():
     g = torch.tensor([25.0, 5.0, 1e-4], dtype=torch.float64)
     q = [0.0088, 0.0088 / (0.2**0.65), 0.2]
     expected = torch.tensor([25.0 * q[0], 5.0 * q[1], 1e-4 * q[2]], dtype=torch.float64) * log_term
-    assert torch.allclose(dev.read_noise_std_uS(g, t), expected)
-    assert float(dev.read_noise_std_uS(g, t)[0]) == pytest.approx(1.048, abs=1e-3)
+    st = DeviceState(g, torch.zeros_like(g))  # no drift: g(t) = g_prog
+    assert torch.allclose(dev.read_noise_std_uS(st, t), expected)
+    assert float(dev.read_noise_std_uS(st, t)[0]) == pytest.approx(1.048, abs=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["pcm", "pcm-hermes"])
+def test_read_noise_after_drift_takes_q_s_from_the_programmed_conductance(kind):
+    """sigma(t) = |g(t)| Q_s(g_prog) sqrt(ln((t + t_read) / (2 t_read))) (aihwkit 1.2,
+    PCMLikeNoiseModel / HermesNoiseModel): the relative read noise sigma / g(t) does not
+    grow with drift. Q_s(g(t)) instead would be (g_prog / g(t))^0.65 = 1.6x larger here."""
+    dev = DEVICES.get(kind)()
+    t = 31_536_000.0
+    g_prog = torch.tensor([0.9, 0.5, 0.2], dtype=torch.float64) * dev.g_max_uS
+    nu = torch.tensor([0.06, 0.08, 0.1], dtype=torch.float64)
+    st = DeviceState(g_prog, nu)
+    g_t = g_prog * (t / dev.t0_s) ** (-nu)
+    log_term = math.sqrt(math.log((t + dev.t_read_s) / (2 * dev.t_read_s)))
+    x = g_prog / dev.g_max_uS
+    if kind == "pcm":  # published formulas, written out independently of the model code
+        q = (0.0088 / x**0.65).clamp(max=0.2)
+    else:  # x >= 0.16: the cubic branch
+        q = 0.0123 + 0.0211 * x - 0.0280 * x**2 + 0.0069 * x**3
+    expected = g_t * q * log_term
+    assert torch.allclose(dev.read_noise_std_uS(st, t), expected, rtol=1e-12)
+    assert torch.allclose(dev.read_noise_std_uS(st, t, g_t), expected, rtol=1e-12)
+    rel = dev.read_noise_std_uS(st, t) / g_t  # relative noise: that of the programmed state
+    assert torch.allclose(rel, q * log_term, rtol=1e-12)
 
 
 def test_same_seed_same_chip():

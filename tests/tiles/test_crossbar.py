@@ -7,6 +7,7 @@ from torch import nn
 
 import aimc
 from aimc.chips import ADCConfig, DACConfig, MappingConfig, NoiseConfig
+from aimc.physics.devices import DeviceState
 from aimc.physics.pcm import PCM
 from aimc.tiles import TileLayout, encode
 
@@ -96,7 +97,7 @@ def test_read_noise_is_output_referred_with_exact_variance():
     with torch.no_grad():
         y = a(x.expand(n, 300))
     g = a.g_uS[0]  # (2, T, R, out)
-    sd = dev.read_noise_std_uS(g, t)
+    sd = dev.read_noise_std_uS(DeviceState(g, a.drift_state[0]), t)
     xi = torch.nn.functional.pad(x[0], (0, 2 * 256 - 300)).view(2, 256, 1)
     s = a.out_scale[0, 0, 0]
     var = ((xi**2) * (sd[0] ** 2 + sd[1] ** 2)).sum(dim=(0, 1)) * (s / dev.g_max_uS) ** 2
@@ -135,7 +136,7 @@ def test_read_noise_per_device_matches_formula_on_10000_devices():
     with torch.no_grad():
         y = a(torch.ones(1, 1))[0]
     g = a.g_uS[0, :, 0, 0, :]  # (2, out): G+ and G- of each weight
-    sd = dev.read_noise_std_uS(g, t)
+    sd = dev.read_noise_std_uS(DeviceState(g, a.drift_state[0, :, 0, 0, :]), t)
     sigma = (sd[0] ** 2 + sd[1] ** 2).sqrt() * a.out_scale[0, 0] / dev.g_max_uS
     z = (y - lin.weight[:, 0].detach()) / sigma  # standardised read errors: N(0, 1) if the formula holds
     n = z.numel()

@@ -62,7 +62,7 @@ def test_device_weight_std_matches_programmed_drifted_read_spread(wn):
     st = dev.program(target, g)
     gt = dev.at_time(st, t)
     mean_factor = (gt / st.g_uS.clamp(min=1e-9))[:, 0].mean()  # GDC removes the mean drift
-    read = gt + dev.read_noise_std_uS(gt, t) * torch.randn(gt.shape, generator=g, dtype=torch.float64)
+    read = gt + dev.read_noise_std_uS(st, t, gt) * torch.randn(gt.shape, generator=g, dtype=torch.float64)
     w = (read[:, 0] - read[:, 1]) / mean_factor / dg
     expected = float(device_weight_std(torch.tensor([wn], dtype=torch.float64), dev, t))
     got = float(w.std())

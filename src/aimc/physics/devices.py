@@ -79,8 +79,19 @@ class DeviceModel(BaseConfig):
         """Conductance ``t_s`` seconds after programming (deterministic given the state)."""
         return state.g_uS
 
-    def read_noise_std_uS(self, g_uS: torch.Tensor, t_s: float) -> torch.Tensor | None:
-        """Standard deviation of one read of each device at time ``t_s`` (None: noiseless)."""
+    def read_noise_std_uS(self, state: DeviceState, t_s: float,
+                          g_t_uS: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Standard deviation (µS) of one read of each device ``t_s`` seconds after
+        programming; None when reads are noiseless.
+
+        Args:
+            state: the programmed state (conductance at programming, drift parameters):
+                noise models that depend on the programmed conductance (PCM's 1/f noise
+                amplitude, Joshi et al. 2020) take it from ``state.g_uS``.
+            t_s: seconds since programming.
+            g_t_uS: the conductance at ``t_s``, ``at_time(state, t_s)``, when the caller
+                has it already (saves recomputing the drift); computed when None.
+        """
         return None
 
     @property

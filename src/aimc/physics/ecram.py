@@ -39,5 +39,9 @@ class ECRAM(DeviceModel):
             g = (g + self.prog_noise_levels * step * z).clamp(self.g_min_uS, self.g_max_uS)
         return DeviceState(g, torch.zeros_like(g))
 
-    def read_noise_std_uS(self, g_uS, t_s):
-        return None if self.read_noise_rel == 0 else g_uS.abs() * self.read_noise_rel
+    def read_noise_std_uS(self, state, t_s, g_t_uS=None):
+        """``read_noise_rel * |g|`` (no drift: g(t) is the programmed conductance)."""
+        if self.read_noise_rel == 0:
+            return None
+        g_t = self.at_time(state, t_s) if g_t_uS is None else g_t_uS
+        return g_t.abs() * self.read_noise_rel

@@ -11,9 +11,15 @@ fitted on doped-Ge2Sb2Te5 mushroom cells, 90 nm, g_max = 25 µS:
   ``mu = clip(-0.0155 ln(g_T/g_max) + 0.0244, 0.049, 0.1)``,
   ``sigma_nu = clip(-0.0125 ln(g_T/g_max) - 0.0059, 0.008, 0.045)``;
   ``g(t) = g_prog (t / t0)^(-nu)``, t0 = 20 s (see :mod:`aimc.physics.drift`);
-* 1/f read noise of one read at time t:
-  ``sigma_read = g(t) Q_s sqrt(ln((t + t_read) / (2 t_read)))``, t_read = 250 ns,
-  ``Q_s = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2)``.
+* 1/f read noise of one read at time t after programming:
+  ``sigma_read = |g(t)| Q_s(g_prog) sqrt(ln((t + t_read) / (2 t_read)))``, t_read = 250 ns,
+  ``Q_s(g) = min(0.0088 / max((g/g_max)^0.65, 1e-3), 0.2)``. The relative amplitude Q_s is
+  a property of the programmed state: it is evaluated at the conductance as programmed,
+  ``g_prog`` (before drift), not at the drifted g(t), so the relative read noise does not
+  grow as the device drifts (aihwkit 1.2's ``PCMLikeNoiseModel`` and ``HermesNoiseModel``,
+  ``apply_drift_noise_to_conductance``, evaluate it at ``|g_prog|``, as here). Here t is
+  the time since programming (aihwkit's ``t_inference`` is t - t0). Reads earlier than
+  t_read are noiseless.
 
 ``pcm-hermes`` — the same family refitted to IBM's 14 nm 64-core HERMES chip (Le Gallo
 et al., Nat. Electron. 6, 680 (2023); core: Khaddam-Aljameh et al., IEEE JSSC 2022), with
@@ -26,7 +32,8 @@ t_read = 512 ns, x = g/g_max,
   ``0.0736 - 0.0126 x - 0.0436 x^2``; ``sigma_nu = clip(-0.0117 ln x - 0.0057, 0.0091,
   0.04)`` for x < 0.3055, else ``0.0073 + 0.0093 x - 0.0118 x^2``;
 * ``Q_s = clip(-0.0117 ln x - 0.0069, 0.015, 0.04)`` for x < 0.16, else
-  ``0.0123 + 0.0211 x - 0.0280 x^2 + 0.0069 x^3``.
+  ``0.0123 + 0.0211 x - 0.0280 x^2 + 0.0069 x^3``, with x = g_prog / g_max (as in
+  aihwkit's ``HermesNoiseModel``); the read-noise formula is the one above.
 
 Both models draw nu clipped at 0 (aihwkit takes |nu|; the two differ only where the
 mean is within a few sigma of 0, which the fits never reach above x ~ 0.01).
@@ -91,13 +98,23 @@ class PCM(DeviceModel):
         sd = (self.drift_std[0] * lg + self.drift_std[1]).clamp(*self.drift_std_clip)
         return mu, sd
 
-    def read_noise_std_uS(self, g_uS: torch.Tensor, t_s: float) -> torch.Tensor | None:
+    def read_noise_std_uS(self, state: DeviceState, t_s: float,
+                          g_t_uS: torch.Tensor | None = None) -> torch.Tensor | None:
+        """``|g(t)| Q_s(g_prog) sqrt(ln((t + t_read) / (2 t_read)))`` in µS (module doc).
+
+        Example:
+            >>> import torch
+            >>> dev = PCM()
+            >>> st = DeviceState(torch.tensor([25.0]), torch.tensor([0.0]))  # no drift
+            >>> round(float(dev.read_noise_std_uS(st, 3600.0)[0]), 3)  # 25 * 0.0088 * 4.76
+            1.048
+        """
         if self.read_noise_scale == 0.0:
             return None
         t = max(t_s, 0.0)
         log_term = math.sqrt(math.log((t + self.t_read_s) / (2.0 * self.t_read_s))) if t > self.t_read_s else 0.0
-        g = g_uS.abs()
-        return g * self.read_q(g) * (log_term * self.read_noise_scale)
+        g_t = self.at_time(state, t_s) if g_t_uS is None else g_t_uS
+        return g_t.abs() * self.read_q(state.g_uS.abs()) * (log_term * self.read_noise_scale)
 
     def read_q(self, g_uS: torch.Tensor) -> torch.Tensor:
         """Relative 1/f noise amplitude Q_s(g) (module doc)."""

@@ -81,5 +81,9 @@ class RRAM(DeviceModel):
         s = self.retention_std_uS(t_s)
         return state.g_uS if s == 0 else (state.g_uS + s * state.drift).clamp(min=0.0)
 
-    def read_noise_std_uS(self, g_uS, t_s):
-        return None if self.read_noise_rel == 0 else g_uS.abs() * self.read_noise_rel
+    def read_noise_std_uS(self, state, t_s, g_t_uS=None):
+        """``read_noise_rel * |g(t)|``: relative to the conductance at the time of the read."""
+        if self.read_noise_rel == 0:
+            return None
+        g_t = self.at_time(state, t_s) if g_t_uS is None else g_t_uS
+        return g_t.abs() * self.read_noise_rel

@@ -75,11 +75,14 @@ class TileLayout:
 
 @dataclass
 class Encoded:
-    """Target conductances ``(S, 2, T, rows, out)`` (µS) and digital scales ``(S, T, out)``."""
+    """Target conductances ``(S, 2, T, rows, out)`` (µS), digital scales ``(S, T, out)``
+    and ``used`` ``(T, rows)``: True for the tile rows that hold a weight (False for the
+    padding rows of the last tile, whose cells are never programmed)."""
 
     layout: TileLayout
     g_target_uS: torch.Tensor
     scale: torch.Tensor
+    used: torch.Tensor
 
 
 @dataclass
@@ -132,7 +135,9 @@ def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
     Per tile column (``per_column``) or per matrix (``per_tensor``) the largest |w| is
     mapped to ``g_max``; ``w/scale`` in [-1, 1] becomes ``G+ = g_min + max(w,0) Δg`` and
     ``G- = g_min + max(-w,0) Δg``. Slicing: see :class:`aimc.chips.MappingConfig`.
-    Cells of a tile that hold no weight get ``G = 0`` (never programmed).
+    Both devices of every pair that holds a weight get a target, the unused one ``g_min``
+    (RESET; 0 µS for PCM); only the cells of padding rows, which hold no weight, get
+    ``G = 0`` and are marked unused in ``Encoded.used`` (never programmed).
     """
     _check_weight(weight)
     lay = TileLayout.of(tuple(weight.shape), chip)
@@ -158,18 +163,26 @@ def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
     p = torch.stack(parts)  # (S, T, rows, out)
     used = torch.zeros(lay.t_in * lay.rows, dtype=torch.bool, device=w.device)
     used[: lay.in_features] = True
-    used = used.view(1, lay.t_in, lay.rows, 1)
-    g_pos = torch.where(used, dev.g_min_uS + p.clamp(min=0) * dg, 0.0)
-    g_neg = torch.where(used, dev.g_min_uS + (-p).clamp(min=0) * dg, 0.0)
+    used = used.view(lay.t_in, lay.rows)
+    rows = used.view(1, lay.t_in, lay.rows, 1)
+    g_pos = torch.where(rows, dev.g_min_uS + p.clamp(min=0) * dg, 0.0)
+    g_neg = torch.where(rows, dev.g_min_uS + (-p).clamp(min=0) * dg, 0.0)
     sig = torch.tensor(_significance(chip), dtype=w.dtype, device=w.device)
-    return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), scale.unsqueeze(0) * sig[:, None, None])
+    return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), scale.unsqueeze(0) * sig[:, None, None], used)
 
 
 def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator) -> ProgrammedTiles:
-    """Write the targets to the devices once: programming noise, levels, faults."""
+    """Write the targets to the devices once: programming noise, levels, faults.
+
+    Every device of a used row is programmed to its target, including the unused device
+    of each differential pair (target ``g_min``): a RESET device still has a conductance,
+    programming noise (PCM: 0.26 µS std at target 0, the Nandakumar 2019 polynomial at 0,
+    clipped at 0 S by the device model) and drift. Only the cells of padding rows
+    (``enc.used`` False) stay unprogrammed at exactly 0 S with no drift.
+    """
     st = chip.device.program(enc.g_target_uS, generator)
-    unused = enc.g_target_uS == 0
-    if unused.any():
+    unused = ~enc.used.view(1, 1, *enc.used.shape, 1)  # (1, 1, T, rows, 1)
+    if bool(unused.any()):
         st = DeviceState(st.g_uS.masked_fill(unused, 0.0), st.drift.masked_fill(unused, 0.0))
     return ProgrammedTiles(enc.layout, st, enc.scale)
 
@@ -213,7 +226,7 @@ def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMat
     w = to_tiles((ge[:, 0] - ge[:, 1]) * (unit / dg))
     var = None
     if chip.noise.read_noise:
-        sd = dev.read_noise_std_uS(g, t_s)
+        sd = dev.read_noise_std_uS(tiles.state, t_s, g)  # 1/f amplitude from the programmed state
         if sd is not None:
             var = to_tiles((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).to(torch.bfloat16)
     out_var = (chip.noise.out_noise * (n_adc / chip.adc.bound if n_adc else 1.0)) ** 2

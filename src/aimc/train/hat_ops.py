@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from aimc.physics.devices import DeviceState
+
 __all__ = ["ste_round", "device_weight_std", "expected_drifted_weight", "clip_channels_"]
 
 
@@ -35,7 +37,9 @@ def device_weight_std(wn: torch.Tensor, device, t_s: float) -> torch.Tensor:
         if hasattr(device, "drift_mean_std") and t_s > device.t0_s:
             _, sd = device.drift_mean_std(g)
             v = v + (g * math.log(t_s / device.t0_s) * sd * device.drift_scale) ** 2
-        rs = device.read_noise_std_uS(g, t_s)
+        # read noise of a device programmed to g whose mean drift GDC has undone: the
+        # programmed state and the conductance read are both g (Q_s from the programmed state)
+        rs = device.read_noise_std_uS(DeviceState(g, torch.zeros_like(g)), t_s, g)
         return v if rs is None else v + rs**2
 
     return (var(g_pos) + var(g_neg)).sqrt() / dg
