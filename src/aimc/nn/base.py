@@ -21,17 +21,20 @@ no drift) but with every peripheral non-ideality and read noise of the chip.
 """
 from __future__ import annotations
 
+import struct
+
 import torch
 
 from aimc.chips import ChipSpec, load
 from aimc.physics.devices import DeviceState
-from aimc.physics.drift import gdc_factor
+from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
 
 __all__ = ["AnalogLayerMixin"]
 
 _BUFFERS = ("g_uS", "drift_state", "out_scale")
-_GDC_READS = 8
+_MASK63 = (1 << 63) - 1
+_GDC_CHUNK = 4096  # one-hot calibration vectors per read call (bounds the (chunk, in) input)
 
 
 class _ChipReadSTE(torch.autograd.Function):
@@ -124,10 +127,24 @@ class AnalogLayerMixin:
             self.gdc.copy_(gdc_factor(self.gdc_ref, self._calibration_read()))
 
     def _calibration_read(self) -> torch.Tensor:
-        """Sum of |outputs| for an all-ones input, averaged over a few reads."""
-        n_in = self.analog_weight().shape[1]
-        x = torch.ones(_GDC_READS, n_in, device=self.weight.device, dtype=self.weight.dtype)
-        return self.chip_read(x).abs().sum() / _GDC_READS
+        """GDC statistic of the programmed layer now: ``sum_ij s_ij ybar_ij`` over one-hot
+        reads of every row, each repeated R times (:mod:`aimc.physics.drift`)."""
+        n_out, n_in = self.analog_weight().shape
+        dev, dt = self.weight.device, self.weight.dtype
+        reps = gdc_repeats(n_in, n_out)
+        eye = torch.eye(n_in, device=dev, dtype=dt)
+        reads = torch.empty(reps * n_in, n_out, device=dev, dtype=torch.float32)
+        for i in range(0, reps * n_in, _GDC_CHUNK):  # row k of the batch is e_(k mod in)
+            rows = torch.arange(i, min(i + _GDC_CHUNK, reps * n_in), device=dev) % n_in
+            reads[i: i + len(rows)] = self.chip_read(eye[rows])
+        return gdc_statistic(reads.view(reps, n_in, n_out), self._programmed_signs())
+
+    def _programmed_signs(self) -> torch.Tensor:
+        """Signs ``(in, out)`` of the weights as programmed (conductances at t0, slices
+        combined with their digital scales); fixed between calibration reads."""
+        n_out, n_in = self.analog_weight().shape
+        w = ((self.g_uS[:, 0] - self.g_uS[:, 1]) * self.out_scale[:, :, None, :]).sum(dim=0)  # (T, R, out)
+        return torch.sign(w.reshape(-1, n_out)[:n_in]).float()
 
     # -- reads ----------------------------------------------------------------------------
     def _invalidate(self) -> None:
@@ -149,8 +166,14 @@ class AnalogLayerMixin:
         return rm
 
     def _generator(self, device: torch.device) -> torch.Generator:
+        """The read-noise stream: seeded from ``read_seed`` and the time since programming,
+        so reads at different times draw independent noise (a drift-compensation read at t
+        does not repeat the draws of the reference read at t = 0) and the same chip at the
+        same time reads the same."""
         if self._read_gen is None or self._read_gen.device != device:
             seed = int(self.read_seed) if self.is_programmed else 0
+            t_bits = struct.unpack("<q", struct.pack("<d", float(self.t_s)))[0] & _MASK63
+            seed = (seed * 0x9E3779B97F4A7C15 + t_bits) & _MASK63 if t_bits else seed  # t = 0: seed as is
             self._read_gen = torch.Generator(device=device).manual_seed(seed)
         return self._read_gen
 
