@@ -7,7 +7,8 @@ buffers for the programmed chip state, so ``state_dict`` round-trips it:
   parameter, shape ``(slices, 2, tiles_in, rows, out)``;
 * ``out_scale``: digital scale per tile column; ``t_s``: seconds since programming;
 * ``gdc_ref``/``gdc``: global drift compensation reference and factor;
-* ``read_seed``: seed of the per-read noise stream (-1: not programmed).
+* ``read_seed``: seed of the per-read noise stream, mixed with the time since
+  programming (-1: not programmed).
 
 and two digital parameters, trained by hardware-aware training or on-device fine-tuning
 (frozen, ``requires_grad=False``, until a recipe enables them):
