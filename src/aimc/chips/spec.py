@@ -21,11 +21,29 @@ from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, field_validator
 
-from aimc.config import BaseConfig
+from aimc.config import BaseConfig, ConfigError
 from aimc.chips.cost_params import CostConfig
 from aimc.physics import DEVICES, DeviceModel, PulsedDevice
 
-__all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig"]
+__all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig",
+           "REQUIRED_FIELDS"]
+
+#: What a chip file (or dict) must state, because every one of these changes the physics:
+#: section -> ``(field, condition)``; ``condition(section_dict)`` says when the field
+#: matters (``None``: always). The Python defaults of the section classes stay for code
+#: that builds sections explicitly; a file never falls back on them silently.
+REQUIRED_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "": (("rows", None), ("cols", None), ("n_tiles", None), ("device", None), ("dac", None), ("adc", None),
+         ("noise", None), ("mapping", None), ("ir_drop", None)),
+    "dac": (("bits", None), ("noise_management", None),
+            ("bound", lambda d: d.get("noise_management") == "none")),
+    "adc": (("bits", None), ("bound", None), ("bound_management", None),
+            ("bm_max_iter", lambda d: bool(d.get("bound_management")))),
+    "noise": (("read_noise", None), ("out_noise", None)),
+    "mapping": (("weight_scaling", None), ("slices", None),
+                ("slice_base", lambda d: isinstance(d.get("slices"), int) and d["slices"] > 1)),
+    "ir_drop": (("mode", None), ("r_wire_ohm", lambda d: d.get("mode") not in (None, "none"))),
+}
 
 
 class DACConfig(BaseConfig):
@@ -107,6 +125,10 @@ class ChipSpec(BaseConfig):
         name: preset name or user label.
         description: free text; ``sources``: citations for the numbers.
         rows, cols: unit cells per tile (inputs x outputs).
+
+    ``rows``, ``cols``, ``n_tiles`` and the sections ``device`` .. ``ir_drop`` are required,
+    and so are the section fields of :data:`REQUIRED_FIELDS` in a file: a chip file never
+    falls back on a default that changes the physics.
         n_tiles: tiles on the chip (used by the compiler and cost models).
         cost: energy, latency and area parameters for :func:`aimc.cost.estimate`, with their
             sources; ``None`` = generic defaults (:class:`~aimc.chips.cost_params.CostConfig`).
@@ -121,17 +143,35 @@ class ChipSpec(BaseConfig):
     name: str = "custom"
     description: str = ""
     sources: list[str] = Field(default_factory=list)
-    rows: int = Field(256, ge=1, le=65536)
-    cols: int = Field(256, ge=1, le=65536)
-    n_tiles: int = Field(64, ge=1, le=1_000_000)
-    device: SerializeAsAny[DeviceModel] = Field(default_factory=lambda: DEVICES.get("ideal")())
-    dac: DACConfig = Field(default_factory=DACConfig)
-    adc: ADCConfig = Field(default_factory=ADCConfig)
-    noise: NoiseConfig = Field(default_factory=NoiseConfig)
-    mapping: MappingConfig = Field(default_factory=MappingConfig)
-    ir_drop: IRDropConfig = Field(default_factory=IRDropConfig)
+    rows: int = Field(ge=1, le=65536)
+    cols: int = Field(ge=1, le=65536)
+    n_tiles: int = Field(ge=1, le=1_000_000)
+    device: SerializeAsAny[DeviceModel]
+    dac: DACConfig
+    adc: ADCConfig
+    noise: NoiseConfig
+    mapping: MappingConfig
+    ir_drop: IRDropConfig
     cost: CostConfig | None = None
     pulsed: PulsedDevice | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None):
+        """Build from a dict (a chip file): every field of :data:`REQUIRED_FIELDS` must be
+        given; a missing one is an error naming the source, the field and the default
+        that code-built sections would take."""
+        source = source or cls.__name__
+        missing = _missing_fields(data) if isinstance(data, dict) else []
+        try:
+            chip = super().from_dict(data, source)
+        except ConfigError as err:
+            if not missing:
+                raise
+            other = [ln for ln in str(err).splitlines()[1:] if "Field required" not in ln]
+            raise ConfigError("\n".join([f"invalid configuration in {source}:", *missing, *other])) from None
+        if missing:
+            raise ConfigError("\n".join([f"invalid configuration in {source}:", *missing]))
+        return chip
 
     @field_validator("device", mode="before")
     @classmethod
@@ -155,3 +195,27 @@ class ChipSpec(BaseConfig):
             and self.noise.out_noise == 0.0
             and self.ir_drop.mode == "none"
         )
+
+
+_SECTIONS = {"dac": DACConfig, "adc": ADCConfig, "noise": NoiseConfig, "mapping": MappingConfig,
+             "ir_drop": IRDropConfig}
+
+
+def _missing_fields(data: dict[str, Any]) -> list[str]:
+    """One ``field 'x.y': ...`` line per required field absent from ``data``."""
+    out = []
+    for section, fields in REQUIRED_FIELDS.items():
+        d = data if not section else data.get(section)
+        if not isinstance(d, dict):
+            continue  # absent sections are reported at the top level; objects are complete
+        for name, when in fields:
+            if name in d or (when is not None and not when(d)):
+                continue
+            path = f"{section}.{name}" if section else name
+            if section:
+                default = _SECTIONS[section].model_fields[name].default
+                hint = f"state it (code-built {_SECTIONS[section].__name__} defaults to {default!r})"
+            else:
+                hint = "a chip file must state it"
+            out.append(f"  field '{path}': required, it changes the physics; {hint}")
+    return out
