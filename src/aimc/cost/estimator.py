@@ -123,7 +123,16 @@ def _workload(model_or_workload, inputs) -> list[LayerWork]:
     if isinstance(model_or_workload, nn.Module):
         if not isinstance(inputs, torch.Tensor):
             raise ValueError("inputs: a model needs an example input tensor (batch first) to measure its layers")
-        return extract_workload_io(model_or_workload, inputs)  # + unique input sizes (baselines)
+        work = extract_workload_io(model_or_workload, inputs)  # + unique input sizes (baselines)
+        if not work:
+            kinds = sorted({type(m).__name__ for m in model_or_workload.modules()
+                            if any(p.dim() >= 2 for p in m.parameters(recurse=False))})
+            raise ValueError(f"estimate: {type(model_or_workload).__name__} has no layer this cost model prices "
+                             f"(nn.Linear, nn.Conv1d/2d and their analog versions); its weight layers are "
+                             f"{', '.join(kinds) or 'none'}. Price them as a list of LayerWork "
+                             "(aimc.compile.workload.LayerWork), e.g. an LSTM as its input-hidden and "
+                             "hidden-hidden matrices with n_mvm = sequence length")
+        return work
     work = list(model_or_workload)
     if not work or not all(isinstance(w, LayerWork) for w in work):
         raise ValueError("model_or_workload must be an nn.Module or a non-empty list of LayerWork")

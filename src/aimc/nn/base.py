@@ -31,7 +31,33 @@ from aimc.physics.devices import DeviceState
 from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
 
-__all__ = ["AnalogLayerMixin"]
+__all__ = ["AnalogLayerMixin", "check_time_s"]
+
+
+def check_time_s(t_s) -> float:
+    """``t_s`` as a float of seconds, finite and >= 0; a clear error otherwise.
+
+    Example:
+        >>> check_time_s(86400)
+        86400.0
+    """
+    if isinstance(t_s, torch.Tensor) and t_s.numel() == 1:
+        t_s = t_s.item()
+    if isinstance(t_s, bool) or not isinstance(t_s, (int, float)) and not hasattr(t_s, "__float__"):
+        raise TypeError(f"t_s must be a number of seconds (e.g. 86400.0 for one day), got {type(t_s).__name__} {t_s!r}")
+    t = float(t_s)
+    if not (0.0 <= t < float("inf")):
+        raise ValueError(f"t_s must be a finite time >= 0 seconds, got {t_s!r}")
+    return t
+
+
+def _check_dtype(layer, args) -> None:
+    """Forward pre-hook: the input's dtype must be the layer's (as in torch, no silent cast)."""
+    x = args[0] if args else None
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.dtype != layer.weight.dtype:
+        raise TypeError(f"{type(layer).__name__}{tuple(layer.weight.shape)}: input dtype {x.dtype} differs from the "
+                        f"layer's {layer.weight.dtype}; cast the input (x.to({layer.weight.dtype})) -- analog "
+                        "layers, like torch's, do not cast silently")
 
 _BUFFERS = ("g_uS", "drift_state", "out_scale")
 _MASK63 = (1 << 63) - 1
@@ -82,6 +108,7 @@ class AnalogLayerMixin:
         #: Optional ``f(layer, x) -> y`` used instead of the tile read while ``training``
         #: (hardware-aware training, :mod:`aimc.train.hat`, installs one).
         self.train_forward = None
+        self.register_forward_pre_hook(_check_dtype)
 
     # -- the matrix this layer stores on tiles -----------------------------------------
     def analog_weight(self) -> torch.Tensor:
@@ -112,9 +139,7 @@ class AnalogLayerMixin:
 
     def set_time(self, t_s: float) -> None:
         """Set the time since programming (drift/retention are applied on the next read)."""
-        if not (t_s >= 0.0):
-            raise ValueError(f"t_s must be a time >= 0 seconds, got {t_s}")
-        self.t_s.fill_(float(t_s))
+        self.t_s.fill_(check_time_s(t_s))
         self._invalidate()
 
     def compensate_drift(self, enable: bool = True) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from aimc.chips import ChipSpec, load
-from aimc.nn.base import AnalogLayerMixin
+from aimc.nn.base import AnalogLayerMixin, check_time_s
 from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLinear
 
 __all__ = ["CONVERSIONS", "convert", "program", "drift", "compensate", "analog_layers"]
@@ -97,7 +97,12 @@ def program(model: nn.Module, seed: int = 0) -> None:
 
 
 def drift(model: nn.Module, t_s: float) -> None:
-    """Set the time since programming of every analog layer (seconds)."""
+    """Set the time since programming of every analog layer (seconds, finite, >= 0).
+
+    Raises:
+        TypeError: ``t_s`` is not a number; ValueError: negative, infinite or NaN.
+    """
+    t_s = check_time_s(t_s)  # before any layer changes
     for layer in _layers_or_error(model, "drift"):
         layer.set_time(t_s)
 
