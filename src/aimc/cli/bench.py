@@ -11,7 +11,7 @@ from aimc.cli.common import console, user_errors
 
 __all__ = ["bench_app"]
 
-bench_app = typer.Typer(help="Benchmarks of the simulator's speed.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks of the simulator's speed.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @bench_app.command("train")

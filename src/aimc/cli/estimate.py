@@ -62,8 +62,11 @@ def estimate_cmd(
         table.add_row(lc.name, *(f"{lc.energy_pJ.get(k, 0.0):.3g}" for k in report.breakdown), f"{lc.total_pJ:.3g}",
                       f"{lc.latency_ns:.3g}", str(lc.tiles))
     console.print(table)
-    console.print(f"total {report.energy_pJ:.4g} pJ, latency {report.latency_ns:.4g} ns, {report.tops:.3g} TOPS, "
-               f"{report.tops_per_w:.3g} TOPS/W, {report.tops_per_mm2:.3g} TOPS/mm², chip {report.area_mm2:.3g} mm², "
+    console.print(f"total {report.energy_pJ:.4g} pJ, latency {report.latency_ns:.4g} ns, "
+               f"{report.tops:.3g} TOPS pipelined (2·MACs / slowest layer's time; layers overlap), "
+               f"{report.tops_latency:.3g} TOPS one inference at a time (2·MACs / latency), "
+               f"{report.tops_per_w:.3g} TOPS/W, {report.tops_per_mm2:.3g} TOPS/mm² (pipelined), "
+               f"chip {report.area_mm2:.3g} mm², "
                f"utilisation {100 * report.utilisation:.0f} %{'' if report.fits else ' (does not fit: reprogrammed)'}",
                highlight=False, soft_wrap=True)
     if report.baseline:

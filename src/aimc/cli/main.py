@@ -31,7 +31,8 @@ from aimc.cli.estimate import estimate_cmd
 from aimc.cli.train import train
 
 app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
+                  rich_markup_mode=None)  # help texts are plain: Rich markup would eat "[...]"
 app.command()(demo)
 app.command()(train)
 app.command("chips")(chips_cmd)

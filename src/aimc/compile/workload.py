@@ -60,6 +60,12 @@ class LayerWork:
                 raise ValueError(f"LayerWork.{f} must be >= 1, got {getattr(self, f)} (layer {self.name!r})")
 
     @property
+    def label(self) -> str:
+        """What the layer is, for tables and plots: ``name: kind KxN`` (e.g. ``0: conv 9x16``)."""
+        groups = f"x{self.groups}g" if self.groups > 1 else ""
+        return f"{self.name}: {self.kind} {self.in_features}x{self.out_features}{groups}"
+
+    @property
     def n_weights(self) -> int:
         """Weights of the layer (K*N)."""
         return self.in_features * self.out_features

@@ -50,7 +50,12 @@ class CostReport:
     Attributes:
         chip: chip name; ``energy_pJ``: total per inference; ``latency_ns``: one inference
             through all layers; ``throughput_inf_per_s``: pipelined (slowest layer);
-        tops, tops_per_w, tops_per_mm2: 2 ops per MAC; ``area_mm2``: whole chip;
+        tops: *pipelined* throughput, 2 ops per MAC per slowest-layer stage time (layers
+            overlap on successive inferences; what a chip's peak TOPS figure means);
+            :attr:`tops_latency` is 2 ops per MAC per ``latency_ns`` (one inference at a
+            time, what the README's model tables report);
+        tops_per_w, tops_per_mm2: 2 ops per MAC per joule / per mm² (``tops_per_mm2``
+            from the pipelined ``tops``); ``area_mm2``: whole chip;
         utilisation: weights / allocated cells; ``tiles_used`` (one replica of each layer);
         fits: the model fits the chip without reprogramming;
         programming_energy_pJ: one-time cost of programming all weights;
@@ -76,6 +81,13 @@ class CostReport:
     baseline: dict[str, Any] | None = None
     cost_sources: list[str] = field(default_factory=list)
 
+    @property
+    def tops_latency(self) -> float:
+        """2 ops per MAC / ``latency_ns``: throughput with one inference at a time (no
+        pipelining across layers), in TOPS."""
+        ops = 2.0 * sum(lc.macs for lc in self.layers)
+        return ops / self.latency_ns / 1e3 if self.latency_ns > 0 else 0.0
+
     def table(self) -> list[dict[str, Any]]:
         """Tidy rows, one per layer and category: ``{layer, category, energy_pJ}``."""
         return [{"layer": lc.name, "category": k, "energy_pJ": float(lc.energy_pJ.get(k, 0.0))}
@@ -87,12 +99,13 @@ class CostReport:
                                              "tops_per_w", "tops_per_mm2", "area_mm2", "utilisation",
                                              "tiles_used", "fits", "programming_energy_pJ", "breakdown",
                                              "baseline", "cost_sources")}
+        d["tops_latency"] = self.tops_latency
         d["layers"] = [_layer_dict(lc) for lc in self.layers]
         return d
 
 
 def _layer_dict(lc: LayerCost) -> dict[str, Any]:
-    return {"name": lc.name, "energy_pJ": lc.total_pJ, "breakdown": {k: float(lc.energy_pJ.get(k, 0.0)) for k in BREAKDOWN},
+    return {"name": lc.name, "label": lc.title, "energy_pJ": lc.total_pJ, "breakdown": {k: float(lc.energy_pJ.get(k, 0.0)) for k in BREAKDOWN},
             "latency_ns": lc.latency_ns, "macs": lc.macs, "tiles": lc.tiles, "utilisation": lc.utilisation,
             "area_mm2": lc.area_mm2}
 
@@ -255,7 +268,8 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
         layers.append(LayerCost(w.name, {k: float(v) for k, v in e.items()}, float(lat[i]), int(macs[i]),
                                 area_mm2=float(tiles[i] * reps_l[i] * tile_area), tiles=int(tiles[i]),
                                 utilisation=float(util[i]),
-                                detail_pJ={"programming": float(e_prog[i]) if not fits else 0.0}))
+                                detail_pJ={"programming": float(e_prog[i]) if not fits else 0.0},
+                                label=w.label))
     energy = float(sum(lc.total_pJ for lc in layers))
     ops = 2.0 * float(macs.sum())
     tops = ops / stage / 1e3

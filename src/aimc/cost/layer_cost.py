@@ -31,6 +31,8 @@ class LayerCost:
         tiles: crossbar tiles used (analog only).
         utilisation: fraction of the allocated array cells holding weights (analog), or of
             peak throughput reached (von Neumann).
+        label: ``name`` with the layer's kind and shape (:attr:`LayerWork.label`), for
+            tables and plots; empty if unknown.
     """
 
     name: str
@@ -41,6 +43,12 @@ class LayerCost:
     tiles: int = 0
     utilisation: float = 1.0
     detail_pJ: dict[str, float] = field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """``label`` (what the layer is, from its :class:`LayerWork`) or else ``name``."""
+        return self.label or self.name
 
     @property
     def total_pJ(self) -> float:

@@ -29,7 +29,7 @@ def plot_breakdown(report, path: str | Path) -> Path:
     panels = 2 if report.baseline else 1
     fig, axes = plt.subplots(1, panels, figsize=(4 + 1.2 * len(report.layers) + 3 * (panels - 1), 4), squeeze=False)
     ax = axes[0][0]
-    names = [lc.name for lc in report.layers]
+    names = [lc.title for lc in report.layers]  # "0: conv 9x16", not "0"
     bottom = [0.0] * len(names)
     for k in BREAKDOWN:
         vals = [lc.energy_pJ.get(k, 0.0) for lc in report.layers]

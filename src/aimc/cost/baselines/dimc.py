@@ -225,5 +225,6 @@ def price_dimc(layers: list[LayerWork], spec: DIMCSpec, batch: int = 1,
                    "data_movement": float(e_act[i] + e_w[i]), "static": float(e_static[i])},
         latency_ns=float(t_ns[i]), macs=int(w.macs), area_mm2=float(area[i]), tiles=int(macros[i]),
         utilisation=float(util[i]),
-        detail_pJ={"weights": float(e_w[i]), "activations": float(e_act[i]), "macro": float(e_mac[i])})
+        detail_pJ={"weights": float(e_w[i]), "activations": float(e_act[i]), "macro": float(e_mac[i])},
+        label=w.label)
         for i, w in enumerate(layers)]

@@ -205,5 +205,6 @@ def price_von_neumann(layers: list[LayerWork], spec: VonNeumannSpec, batch: int 
             utilisation=float(util[i]),
             detail_pJ={"weights": float(e_w[i]), "activations": float(e_a[i]),
                        "weights_dram": float(w_bits_inf[i] * spec.dram_pJ_per_bit),
-                       "activations_dram": float(a_bits_inf[i] * spec.dram_pJ_per_bit)}))
+                       "activations_dram": float(a_bits_inf[i] * spec.dram_pJ_per_bit)},
+            label=w.label))
     return out
