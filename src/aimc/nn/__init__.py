@@ -1,9 +1,13 @@
 """Drop-in analog PyTorch layers and whole-model conversion."""
 from aimc.nn.base import AnalogLayerMixin
-from aimc.nn.convert import CONVERSIONS, analog_layers, compensate, convert, drift, program
-from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLinear
+from aimc.nn.attention import AnalogMultiheadAttention
+from aimc.nn.convert import CONVERSIONS, analog_layers, compensate, conversion_target, convert, drift, program
+from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogConv3d, AnalogLinear
+from aimc.nn.recurrent import AnalogGRU, AnalogLSTM, AnalogRNN
+from aimc.nn.report import ConversionReport, conversion_report
 from aimc.nn.io import Checkpoint, load_state, read_checkpoint, save_state
 
-__all__ = ["AnalogLayerMixin", "AnalogLinear", "AnalogConv1d", "AnalogConv2d", "CONVERSIONS",
-           "convert", "program", "drift", "compensate", "analog_layers", "save_state", "load_state",
-           "read_checkpoint", "Checkpoint"]
+__all__ = ["AnalogLayerMixin", "AnalogLinear", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d",
+           "AnalogMultiheadAttention", "AnalogLSTM", "AnalogGRU", "AnalogRNN", "CONVERSIONS", "conversion_target",
+           "convert", "conversion_report", "ConversionReport", "program", "drift", "compensate", "analog_layers",
+           "save_state", "load_state", "read_checkpoint", "Checkpoint"]

@@ -108,6 +108,8 @@ class AnalogLayerMixin:
         #: Optional ``f(layer, x) -> y`` used instead of the tile read while ``training``
         #: (hardware-aware training, :mod:`aimc.train.hat`, installs one).
         self.train_forward = None
+        # checks the input dtype; being a hook, it also keeps torch's fused
+        # TransformerEncoderLayer fast path (taken only without hooks) off this layer's parents
         self.register_forward_pre_hook(_check_dtype)
 
     # -- the matrix this layer stores on tiles -----------------------------------------

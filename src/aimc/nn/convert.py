@@ -21,17 +21,10 @@ from torch import nn
 
 from aimc.chips import ChipSpec, load
 from aimc.nn.base import AnalogLayerMixin, check_time_s
-from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogLinear
+from aimc.nn.report import ConversionReport, conversion_report
+from aimc.nn.table import CONVERSIONS, conversion_target
 
-__all__ = ["CONVERSIONS", "convert", "program", "drift", "compensate", "analog_layers"]
-
-#: The public conversion table: digital layer type -> analog layer type.
-CONVERSIONS: dict[type[nn.Module], type[AnalogLayerMixin]] = {
-    nn.Linear: AnalogLinear,
-    nn.Conv1d: AnalogConv1d,
-    nn.Conv2d: AnalogConv2d,
-}
-
+__all__ = ["CONVERSIONS", "convert", "conversion_target", "program", "drift", "compensate", "analog_layers"]
 
 def analog_layers(model: nn.Module) -> Iterator[tuple[str, AnalogLayerMixin]]:
     """``(name, layer)`` for every analog layer of ``model``, in module order."""
@@ -45,34 +38,92 @@ def convert(
     chip: ChipSpec | str,
     *,
     filter: Callable[[str, nn.Module], bool] | None = None,
-) -> nn.Module:
-    """Return a copy of ``model`` whose Linear/Conv layers run on ``chip``'s tiles.
+    report: bool = False,
+) -> nn.Module | tuple[nn.Module, ConversionReport]:
+    """Return a copy of ``model`` whose matrix-vector layers run on ``chip``'s tiles.
+
+    Every module whose class (or a base class) is in :data:`CONVERSIONS` is replaced by
+    its analog version: ``nn.Linear`` (and subclasses such as attention's
+    ``NonDynamicallyQuantizableLinear``), ``nn.Conv1d/2d/3d`` (groups=1),
+    ``nn.MultiheadAttention`` (projections on tiles, ``Q K^T``/softmax/``P V`` digital),
+    ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (input-hidden and hidden-hidden matrices on tiles).
+    A module used under several names is converted once and stays shared. Torch's fused
+    transformer fast paths never bypass the analog layers: ``nn.TransformerEncoder`` copies
+    get ``use_nested_tensor = False``, an ``nn.TransformerEncoderLayer`` takes its plain
+    path because its analog layers carry forward pre-hooks and an analog attention has no
+    ``in_proj_bias``.
+
+    Layers that stay digital: those ``filter`` rejects, grouped and transposed
+    convolutions, unknown layer types with matrix weights (a ``UserWarning`` names them
+    all), and by nature lookups (``nn.Embedding``) and element-wise layers (norms).
 
     Args:
         model: any ``nn.Module``; it is not modified.
         chip: preset name, YAML path or :class:`ChipSpec`.
         filter: ``filter(qualified_name, module) -> bool``; layers for which it returns
-            False stay digital. Grouped convolutions always stay digital (with a warning).
+            False stay digital (as a whole: a filtered attention keeps its ``out_proj``).
+        report: also return a :class:`~aimc.nn.report.ConversionReport` (printable) of
+            what runs on tiles and what stays digital, and why.
+
+    Returns:
+        The analog copy, or ``(copy, report)`` with ``report=True``.
     """
     chip = load(chip)
     new = copy.deepcopy(model)
-    if type(new) in CONVERSIONS:
-        return CONVERSIONS[type(new)].from_digital(new, chip)
+    done: dict[int, nn.Module] = {}  # id(original child) -> its analog version (tied modules)
+    filtered: dict[str, str] = {}
+
+    def convert_one(qual: str, m: nn.Module) -> nn.Module | None:
+        target = conversion_target(m)
+        if target is None:
+            return None
+        if filter is not None and not filter(qual, m):
+            filtered[qual] = f"kept digital by convert's filter (convertible to {target.__name__})"
+            return m
+        if isinstance(m, nn.modules.conv._ConvNd) and m.groups != 1:
+            return None  # reported by digital_reason
+        return target.from_digital(m, chip)
 
     def visit(parent: nn.Module, prefix: str) -> None:
-        for name, child in parent.named_children():
+        for name, child in list(parent._modules.items()):  # every name, tied modules included
+            if child is None:
+                continue
             qual = f"{prefix}{name}"
-            target = CONVERSIONS.get(type(child))
-            if target is not None and (filter is None or filter(qual, child)):
-                if getattr(child, "groups", 1) != 1:
-                    warnings.warn(f"convert: {qual} ({type(child).__name__}, groups={child.groups}) stays digital")
-                    continue
-                setattr(parent, name, target.from_digital(child, chip))
-            else:
+            if id(child) in done:
+                setattr(parent, name, done[id(child)])
+                continue
+            out = convert_one(qual, child)
+            if out is None:
                 visit(child, qual + ".")
+                out = child
+            elif out is not child:
+                setattr(parent, name, out)
+            done[id(child)] = out
 
-    visit(new, "")
-    return new
+    root = convert_one("", new)
+    if root is not None and root is not new:
+        new = root
+    elif root is None:
+        visit(new, "")
+    notes = _no_fast_paths(new)
+    rep = conversion_report(new, filtered=filtered, notes=notes)
+    kept = [r for r in rep.digital_mvm if r.name not in filtered]
+    if kept:
+        warnings.warn("convert: matrix layers stay digital: " + "; ".join(
+            f"{r.name or '<model>'} ({r.kind}: {r.detail})" for r in kept)
+            + ". Print aimc.convert(..., report=True)[1] for the full summary.", UserWarning, stacklevel=2)
+    return (new, rep) if report else new
+
+
+def _no_fast_paths(model: nn.Module) -> list[str]:
+    """Turn off torch's nested-tensor fast path of encoders that hold analog layers."""
+    notes = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.TransformerEncoder) and any(True for _ in analog_layers(m)):
+            if getattr(m, "use_nested_tensor", False):
+                notes.append(f"{name or '<model>'}: nested-tensor fast path off (it would bypass the analog layers)")
+            m.use_nested_tensor = False
+    return notes
 
 
 def _layers_or_error(model: nn.Module, what: str) -> list[AnalogLayerMixin]:

@@ -20,7 +20,7 @@ from torch import nn
 
 from aimc.nn.base import AnalogLayerMixin
 
-__all__ = ["AnalogLinear", "AnalogConv1d", "AnalogConv2d"]
+__all__ = ["AnalogLinear", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d"]
 
 
 def _copy_params(dst: nn.Module, src: nn.Module) -> None:
@@ -121,3 +121,13 @@ class AnalogConv2d(_AnalogConvNd, nn.Conv2d):
     """``nn.Conv2d`` (groups=1) on analog tiles."""
 
     _nd = 2
+
+
+class AnalogConv3d(_AnalogConvNd, nn.Conv3d):
+    """``nn.Conv3d`` (groups=1) on analog tiles: im2col over depth, height and width.
+    A training read (hardware-aware training) goes through the same im2col rows."""
+
+    _nd = 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_analog(x)  # train_forward.conv reads 1-d/2-d only; rows work for any nd
