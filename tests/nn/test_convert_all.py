@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 import aimc
-from aimc.nn import (CONVERSIONS, AnalogConv3d, AnalogGRU, AnalogLinear, AnalogLSTM, AnalogMultiheadAttention,
+from aimc.nn import (CONVERSIONS, AnalogConv3d, AnalogConvTranspose1d, AnalogConvTranspose2d, AnalogGRU,
+                     AnalogLinear, AnalogLSTM, AnalogMultiheadAttention,
                      AnalogRNN, conversion_report, conversion_target)
 
 
@@ -23,6 +24,10 @@ def _n_params(m: nn.Module) -> int:
     (nn.RNN(5, 6, nonlinearity="relu", bias=False), AnalogRNN, torch.randn(4, 3, 5)),
     (nn.Conv3d(2, 3, (2, 3, 3), stride=(1, 2, 1), padding=1, dilation=(1, 1, 2)), AnalogConv3d,
      torch.randn(2, 2, 5, 6, 7)),
+    (nn.ConvTranspose2d(4, 3, (3, 2), stride=(2, 3), padding=(1, 0), output_padding=(1, 2), dilation=(1, 2)),
+     AnalogConvTranspose2d, torch.randn(2, 4, 5, 6)),
+    (nn.ConvTranspose1d(4, 3, 3, stride=2, padding=1, output_padding=1, dilation=2, bias=False),
+     AnalogConvTranspose1d, torch.randn(2, 4, 7)),
 ])
 def test_layer_converts_and_equals_torch_on_the_ideal_chip(digital, cls, x):
     torch.manual_seed(0)
@@ -90,7 +95,7 @@ class _Mixed(nn.Module):
         super().__init__()
         self.emb = nn.Embedding(10, 4)
         self.attn = nn.MultiheadAttention(4, 2, batch_first=True)
-        self.up = nn.ConvTranspose2d(2, 2, 3)
+        self.up = nn.ConvTranspose3d(2, 2, 3)
         self.grouped = nn.Conv2d(4, 4, 3, groups=2)
         self.bil = nn.Bilinear(2, 2, 2)
         self.norm = nn.LayerNorm(4)
@@ -98,7 +103,7 @@ class _Mixed(nn.Module):
 
 
 def test_report_names_every_digital_layer_with_its_reason_and_warns_about_matrices():
-    with pytest.warns(UserWarning, match=r"matrix layers stay digital: up \(ConvTranspose2d.*?\); grouped "
+    with pytest.warns(UserWarning, match=r"matrix layers stay digital: up \(ConvTranspose3d.*?\); grouped "
                                          r"\(Conv2d: groups=2.*?\); bil \(Bilinear"):
         a, rep = aimc.convert(_Mixed(), "pcm", report=True)
     rows = {r.name: r for r in rep.layers}
@@ -127,3 +132,15 @@ def test_conversion_report_of_a_digital_model_lists_convertible_layers():
     rep = conversion_report(nn.Sequential(nn.Linear(3, 3), nn.LSTM(3, 3)))
     assert rep.params_on_tiles == 0 and [r.name for r in rep.digital_mvm] == ["0", "1"]
     assert "convertible to AnalogLSTM" in rep.layers[1].detail
+
+
+def test_transposed_convolution_on_a_noisy_chip_reads_the_tiles_and_trains_through():
+    torch.manual_seed(0)
+    up = nn.ConvTranspose2d(4, 3, 3, stride=2)
+    a = aimc.convert(up, "pcm-hermes")
+    aimc.program(a, seed=0)
+    x = torch.randn(2, 4, 5, 5, requires_grad=True)
+    y = a(x)
+    assert y.shape == up(x).shape and not torch.allclose(y, up(x), atol=1e-3)
+    y.sum().backward()  # straight-through gradient of the chip read
+    assert x.grad is not None and a.out_gain.shape == (3 * 9,)

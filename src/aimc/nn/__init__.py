@@ -5,9 +5,11 @@ from aimc.nn.convert import CONVERSIONS, analog_layers, compensate, conversion_t
 from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogConv3d, AnalogLinear
 from aimc.nn.recurrent import AnalogGRU, AnalogLSTM, AnalogRNN
 from aimc.nn.report import ConversionReport, conversion_report
+from aimc.nn.transposed import AnalogConvTranspose1d, AnalogConvTranspose2d
 from aimc.nn.io import Checkpoint, load_state, read_checkpoint, save_state
 
 __all__ = ["AnalogLayerMixin", "AnalogLinear", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d",
-           "AnalogMultiheadAttention", "AnalogLSTM", "AnalogGRU", "AnalogRNN", "CONVERSIONS", "conversion_target",
-           "convert", "conversion_report", "ConversionReport", "program", "drift", "compensate", "analog_layers",
-           "save_state", "load_state", "read_checkpoint", "Checkpoint"]
+           "AnalogConvTranspose1d", "AnalogConvTranspose2d", "AnalogMultiheadAttention", "AnalogLSTM", "AnalogGRU",
+           "AnalogRNN", "CONVERSIONS", "conversion_target", "convert", "conversion_report", "ConversionReport",
+           "program", "drift", "compensate", "analog_layers", "save_state", "load_state", "read_checkpoint",
+           "Checkpoint"]

@@ -100,7 +100,7 @@ class AnalogLayerMixin:
         self.register_buffer("gdc_ref", torch.zeros((), device=dev))
         self.register_buffer("gdc", torch.ones((), device=dev))
         self.register_buffer("read_seed", torch.full((), -1, dtype=torch.int64, device=dev))
-        n_out = self.weight.shape[0]
+        n_out = self.analog_weight().shape[0]  # tile output columns
         self.out_gain = torch.nn.Parameter(torch.ones(n_out, device=dev, dtype=self.weight.dtype), requires_grad=False)
         self.input_range = torch.nn.Parameter(torch.zeros((), device=dev, dtype=self.weight.dtype), requires_grad=False)
         self._cache: tuple | None = None

@@ -105,13 +105,13 @@ def digital_reason(module: nn.Module) -> tuple[str, bool]:
         return "a table lookup (one row read per token), not a matrix-vector product", False
     if type(module) in set(CONVERSIONS.values()):
         return f"digital parameters of {type(module).__name__} (biases added after the analog reads)", False
-    if isinstance(module, nn.modules.conv._ConvTransposeNd):
-        return "transposed convolution: no analog version (its col2im overlap-add is not mapped onto tiles)", True
     if isinstance(module, nn.modules.conv._ConvNd) and module.groups != 1:
         return f"groups={module.groups}: block-diagonal weights; only groups=1 maps onto tiles", True
     target = conversion_target(module)
     if target is not None:
         return f"convertible to {target.__name__} but not converted (convert's filter, or not converted)", True
+    if isinstance(module, nn.modules.conv._ConvTransposeNd):
+        return "3-d transposed convolution: no analog version (its col2im overlap-add is 2-d only)", True
     if any(p.dim() >= 2 for p in own):
         return "no analog version of this layer type: its matrix weights stay digital", True
     return "element-wise (no matrix-vector product)", False

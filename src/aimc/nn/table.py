@@ -16,6 +16,7 @@ from aimc.nn.attention import AnalogMultiheadAttention
 from aimc.nn.base import AnalogLayerMixin
 from aimc.nn.layers import AnalogConv1d, AnalogConv2d, AnalogConv3d, AnalogLinear
 from aimc.nn.recurrent import AnalogGRU, AnalogLSTM, AnalogRNN
+from aimc.nn.transposed import AnalogConvTranspose1d, AnalogConvTranspose2d
 
 __all__ = ["CONVERSIONS", "conversion_target"]
 
@@ -27,6 +28,8 @@ CONVERSIONS: dict[type[nn.Module], type[nn.Module]] = {
     nn.Conv1d: AnalogConv1d,
     nn.Conv2d: AnalogConv2d,
     nn.Conv3d: AnalogConv3d,
+    nn.ConvTranspose1d: AnalogConvTranspose1d,
+    nn.ConvTranspose2d: AnalogConvTranspose2d,
     nn.MultiheadAttention: AnalogMultiheadAttention,
     nn.LSTM: AnalogLSTM,
     nn.GRU: AnalogGRU,
