@@ -132,3 +132,19 @@ def test_cli_workload_and_comparison_table_price_the_gpu_alike():
     rep = estimate(load_workload("fashion-cnn", "pcm-hermes"), "pcm-hermes", baseline="gpu-a100")
     assert all(getattr(w, "x_elements", None) for w in load_workload("fashion-cnn", "pcm-hermes"))
     assert rep.baseline["energy_pJ"] > 0
+
+
+def test_workload_counts_a_module_once_however_often_it_is_called():
+    """A tied module (or a recurrent step) holds one set of tiles; its calls add MVMs."""
+    import aimc
+    lin = torch.nn.Linear(4, 4)
+    work = extract_workload(torch.nn.Sequential(lin, torch.nn.ReLU(), lin), torch.randn(3, 4))
+    assert [(w.name, w.n_mvm) for w in work] == [("0", 2)]
+    lstm = torch.nn.LSTM(6, 8, num_layers=2, bidirectional=True, proj_size=3, batch_first=True)
+    x = torch.randn(2, 7, 6)
+    digital = extract_workload(lstm, x)
+    analog = extract_workload(aimc.convert(lstm, "ideal"), x)  # the analog LSTM's hh is called per step
+    assert [(w.in_features, w.out_features, w.n_mvm) for w in analog] == [
+        (w.in_features, w.out_features, w.n_mvm) for w in digital]
+    assert sum(w.macs for w in digital) == 7 * (4 * 8 * (6 + 3) + 8 * 3 + 4 * 8 * (6 + 3) + 8 * 3
+                                                + 2 * (4 * 8 * (6 + 3) + 8 * 3))

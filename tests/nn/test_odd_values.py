@@ -46,8 +46,13 @@ def test_float64_input_names_layer_and_dtypes(analog):
     assert analog(torch.rand(3, 6)).dtype == torch.float32
 
 
-def test_estimate_of_a_model_without_priced_layers_says_so():
+def test_estimate_prices_a_recurrent_model_and_names_what_it_cannot_price():
     import aimc.cost
 
-    with pytest.raises(ValueError, match=r"LSTM has no layer this cost model prices.*LayerWork"):
-        aimc.cost.estimate(nn.LSTM(8, 16), inputs=torch.randn(5, 2, 8))
+    T, B, H = 5, 2, 16
+    r = aimc.cost.estimate(nn.LSTM(8, H, batch_first=True), inputs=torch.randn(B, T, 8))  # used to fail
+    assert [lc.name for lc in r.layers] == ["l0.ih", "l0.hh"]
+    assert [lc.macs for lc in r.layers] == [T * 8 * 4 * H, T * H * 4 * H]  # per sample: T steps, 4 gates
+    with pytest.raises(ValueError, match=r"Embedding has no layer this cost model prices.*its weight layers are "
+                                         r"Embedding"):
+        aimc.cost.estimate(nn.Embedding(10, 4), inputs=torch.randint(0, 10, (2, 3)))

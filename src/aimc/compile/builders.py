@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aimc.compile.workload import LayerWork, extract_workload
+from aimc.compile.workload import LayerWork, _collect
 __all__ = ["LayerWorkIO", "extract_workload_io", "transformer_block_workload", "mlp_workload",
            "weights_stored", "x_elements", "y_elements", "is_stationary"]
 
@@ -83,20 +83,8 @@ def extract_workload_io(model: nn.Module, example_input: torch.Tensor) -> list[L
         >>> [w.x_elements for w in extract_workload_io(net, torch.randn(2, 1, 8, 8))]
         [64, 144]
     """
-    sizes: list[int] = []
-    batch = example_input.shape[0]
-    hooks = [m.register_forward_hook(lambda mod, inp, out: sizes.append(
-        (inp[0] if isinstance(inp, tuple) else inp).numel() // batch))
-        for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
-    try:
-        base = extract_workload(model, example_input)  # one forward pass feeds both hooks
-    finally:
-        for h in hooks:
-            h.remove()
-    if len(sizes) != len(base):
-        raise RuntimeError(f"extract_workload_io: {len(base)} layers but {len(sizes)} hook calls")
-    return [LayerWorkIO(**{f: getattr(w, f) for f in w.__dataclass_fields__}, x_elements=max(1, s))
-            for w, s in zip(base, sizes)]
+    return [LayerWorkIO(**{f: getattr(w, f) for f in w.__dataclass_fields__}, x_elements=x_el)
+            for w, x_el in _collect(model, example_input)]
 
 
 def transformer_block_workload(d_model: int = 512, n_heads: int = 8, d_ff: int = 2048,

@@ -99,24 +99,83 @@ def _w_stat(weight: torch.Tensor) -> float:
 
 def extract_workload(model: nn.Module, example_input: torch.Tensor) -> list[LayerWork]:
     """Run ``model`` once on ``example_input`` (batch dimension first) and list its weight
-    layers (``nn.Linear``, ``nn.Conv1d/2d`` and their analog versions) in call order.
+    layers in first-call order: ``nn.Linear``, ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose*``,
+    ``nn.LSTM/GRU/RNN`` (per layer and direction: the input-hidden and hidden-hidden
+    matrices, and an LSTM's projection, each applied once per time step) and their analog
+    versions.
 
-    ``n_mvm`` is per sample (divided by the batch size). Input statistics are measured on
-    the DAC-normalised inputs (per-vector abs-max, as the chip's noise management does).
+    ``n_mvm`` is per sample (divided by the batch size). A module called several times
+    (tied, or a recurrent step) is one entry, its tiles reused: ``n_mvm`` sums its calls.
+    Input statistics are measured on the DAC-normalised inputs (per-vector abs-max, as the
+    chip's noise management does), averaged over the calls; the hidden-state inputs of a
+    digital recurrent layer are not visible (fused kernel) and stay ``None``.
+
+    Example:
+        >>> work = extract_workload(nn.LSTM(8, 16, batch_first=True), torch.randn(2, 5, 8))  # (B, T, in)
+        >>> [(w.name, w.in_features, w.out_features, w.n_mvm) for w in work]
+        [('l0.ih', 8, 64, 5), ('l0.hh', 16, 64, 5)]
     """
+    return [w for w, _ in _collect(model, example_input)]
+
+
+_RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
+
+
+def _collect(model: nn.Module, example_input: torch.Tensor) -> list[tuple[LayerWork, int]]:
+    """``(LayerWork, unique input elements per sample)`` per weight matrix (see above)."""
     if not isinstance(example_input, torch.Tensor) or example_input.ndim < 2:
         raise ValueError("example_input must be a tensor with a batch dimension first, "
                          f"got {getattr(example_input, 'shape', type(example_input).__name__)}")
     batch = example_input.shape[0]
-    found: list[LayerWork] = []
     names = {m: n for n, m in model.named_modules()}
+    acc: dict[tuple, dict] = {}  # insertion order = first call
+
+    def add(key, name, kind, k, n, n_mvm, x_el, w, stats=None, groups=1):
+        a = acc.get(key)
+        if a is None:
+            a = acc[key] = dict(name=name, kind=kind, k=k, out=n, groups=groups, calls=0, sq=0.0, ab=0.0,
+                                measured=True, x_el=0, w=_w_stat(w))
+        a["calls"], a["x_el"] = a["calls"] + n_mvm, a["x_el"] + x_el
+        if stats is None:
+            a["measured"] = False
+        else:
+            a["sq"], a["ab"] = a["sq"] + stats[0] * n_mvm, a["ab"] + stats[1] * n_mvm
+
+    def rnn(mod, x):
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"extract_workload: {names[mod] or type(mod).__name__} got a packed sequence; "
+                             "pass a padded tensor")
+        vecs = x.reshape(-1, mod.input_size)
+        steps = max(1, vecs.shape[0] // batch)  # time steps per sample
+        g, h, p = _RNN_GATES[mod.mode], mod.hidden_size, getattr(mod, "proj_size", 0) or mod.hidden_size
+        dirs = 2 if mod.bidirectional else 1
+        for layer in range(mod.num_layers):
+            for d in range(dirs):
+                sfx = f"l{layer}{'_reverse' if d else ''}"
+                k_in = mod.input_size if layer == 0 else dirs * p
+                stats = _stats(vecs) if layer == 0 else None
+                base = f"{names[mod]}.{sfx}" if names[mod] else sfx
+                add((mod, sfx, "ih"), f"{base}.ih", "linear", k_in, g * h, steps, steps * k_in,
+                    getattr(mod, f"weight_ih_{sfx}"), stats)
+                add((mod, sfx, "hh"), f"{base}.hh", "linear", p, g * h, steps, steps * p, getattr(mod, f"weight_hh_{sfx}"))
+                if p != h:
+                    add((mod, sfx, "hr"), f"{base}.hr", "linear", h, p, steps, steps * h, getattr(mod, f"weight_hr_{sfx}"))
 
     def hook(mod, inputs, output):
         x = _unwrap_input(inputs)
+        if isinstance(mod, nn.RNNBase):
+            return rnn(mod, x)
+        x_el = max(1, x.numel() // batch)
         if isinstance(mod, nn.Linear):
             vecs = x.reshape(-1, mod.in_features)
-            found.append(LayerWork(names[mod], "linear", mod.in_features, mod.out_features,
-                                   max(1, vecs.shape[0] // batch), *_stats(vecs), w_mean_abs=_w_stat(mod.weight)))
+            add((mod,), names[mod], "linear", mod.in_features, mod.out_features, max(1, vecs.shape[0] // batch),
+                x_el, mod.weight, _stats(vecs))
+        elif isinstance(mod, nn.modules.conv._ConvTransposeNd):  # one MVM per input pixel
+            vecs = x.movedim(1, -1).reshape(-1, mod.in_channels)
+            positions = max(1, vecs.shape[0] // batch)
+            add((mod,), names[mod], "conv", mod.in_channels // mod.groups,
+                mod.out_channels // mod.groups * math.prod(mod.kernel_size), positions * mod.groups, x_el,
+                mod.weight, _stats(vecs), groups=mod.groups)
         else:  # convolution: im2col rows
             k = mod.in_channels // mod.groups * math.prod(mod.kernel_size)
             positions = math.prod(output.shape[2:])
@@ -126,12 +185,11 @@ def extract_workload(model: nn.Module, example_input: torch.Tensor) -> list[Laye
             else:
                 stats = _stats(x.reshape(x.shape[0], -1))
             # groups > 1: one K x (C_out/groups) matrix per group, each applied per position
-            found.append(LayerWork(names[mod], "conv", k, mod.out_channels // mod.groups,
-                                   positions * mod.groups, *stats, groups=mod.groups,
-                                   w_mean_abs=_w_stat(mod.weight)))
+            add((mod,), names[mod], "conv", k, mod.out_channels // mod.groups, positions * mod.groups, x_el,
+                mod.weight, stats, groups=mod.groups)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
+    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.modules.conv._ConvTransposeNd, nn.RNNBase)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
     try:
         with torch.no_grad():
             was = model.training
@@ -141,4 +199,10 @@ def extract_workload(model: nn.Module, example_input: torch.Tensor) -> list[Laye
     finally:
         for h in handles:
             h.remove()
-    return found
+    out = []
+    for a in acc.values():
+        calls = a["calls"]
+        sq, ab = (a["sq"] / calls, a["ab"] / calls) if a["measured"] else (None, None)
+        out.append((LayerWork(a["name"], a["kind"], a["k"], a["out"], calls, sq, ab, groups=a["groups"],
+                              w_mean_abs=a["w"]), max(1, a["x_el"])))
+    return out

@@ -141,10 +141,9 @@ def _workload(model_or_workload, inputs) -> list[LayerWork]:
             kinds = sorted({type(m).__name__ for m in model_or_workload.modules()
                             if any(p.dim() >= 2 for p in m.parameters(recurse=False))})
             raise ValueError(f"estimate: {type(model_or_workload).__name__} has no layer this cost model prices "
-                             f"(nn.Linear, nn.Conv1d/2d and their analog versions); its weight layers are "
-                             f"{', '.join(kinds) or 'none'}. Price them as a list of LayerWork "
-                             "(aimc.compile.workload.LayerWork), e.g. an LSTM as its input-hidden and "
-                             "hidden-hidden matrices with n_mvm = sequence length")
+                             "(nn.Linear, nn.Conv*, nn.ConvTranspose*, nn.LSTM/GRU/RNN and their analog "
+                             f"versions); its weight layers are {', '.join(kinds) or 'none'}. Price other "
+                             "matrices as a list of aimc.compile.workload.LayerWork")
         return work
     work = list(model_or_workload)
     if not work or not all(isinstance(w, LayerWork) for w in work):
