@@ -101,7 +101,8 @@ def test_pulsed_section_round_trips_through_dict_and_yaml(tmp_path):
     no_pulsed = load("pcm").to_dict()
     assert no_pulsed["pulsed"] is None and ChipSpec.from_dict(no_pulsed).pulsed is None
     # a short section takes the PulsedDevice defaults for what it leaves out
-    short = load(_write(tmp_path, "name: s\npulsed: {kind: soft_bounds, dw_min: 0.01}\n"))
+    base = {k: v for k, v in load("pcm").to_dict().items() if k != "pulsed"}  # a complete chip (issue 10 item 3)
+    short = load(_write(tmp_path, yaml.safe_dump(base) + "pulsed: {kind: soft_bounds, dw_min: 0.01}\n"))
     assert short.pulsed.dw_min == 0.01 and (short.pulsed.w_min, short.pulsed.w_max) == (-1.0, 1.0)
 
 
