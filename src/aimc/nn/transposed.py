@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aimc.nn.base import AnalogLayerMixin
+from aimc.nn.layers import _copy_params
 
 __all__ = ["AnalogConvTranspose1d", "AnalogConvTranspose2d"]
 
@@ -46,16 +47,11 @@ class _AnalogConvTransposeNd(AnalogLayerMixin):
 
     @classmethod
     def from_digital(cls, layer, chip):
-        if layer.groups != 1:
-            raise ValueError(f"{type(layer).__name__} with groups={layer.groups}: only groups=1 maps onto tiles")
-        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                  padding=layer.padding, output_padding=layer.output_padding, bias=layer.bias is not None,
-                  dilation=layer.dilation, padding_mode=layer.padding_mode, device=layer.weight.device,
-                  dtype=layer.weight.dtype, chip=chip)
-        with torch.no_grad():
-            new.weight.copy_(layer.weight)
-            if layer.bias is not None:
-                new.bias.copy_(layer.bias)
+        """A copy of ``layer`` (groups=1) on ``chip``'s tiles."""
+        kw = {k: getattr(layer, k) for k in ("stride", "padding", "output_padding", "dilation", "padding_mode", "groups")}
+        new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, bias=layer.bias is not None,
+                  device=layer.weight.device, dtype=layer.weight.dtype, chip=chip, **kw)
+        _copy_params(new, layer)
         return new.train(layer.training)
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
