@@ -1,7 +1,8 @@
 """On-chip training: a tiny MLP whose weights live on pulsed RRAM devices.
 
 ``aimc.train.onchip.fit_onchip`` trains a 64-32-10 MLP on the 8x8 digits with its weights
-on the ``rram-1t1r`` chip's pulsed device (aihwkit's ReRAM soft-bounds fit): forward and
+on the ``rram-1t1r`` chip's pulsed device (the ``pulsed:`` section of its chip spec:
+aihwkit's ReRAM soft-bounds fit): forward and
 backward reads are exact, updates are stochastic pulse trains, the bias stays digital.
 Tiki-Taka v2 is compared with plain analog SGD and with digital SGD on the same MLP.
 
