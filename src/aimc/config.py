@@ -53,9 +53,9 @@ class BaseConfig(BaseModel):
     def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
         # pydantic's lax mode reads true/false as 1/0 (YAML's yes/no/on/off too); only a
         # field that admits a bool may receive one.
-        if isinstance(v, bool) and info.field_name is not None:
-            if not _admits_bool(cls.model_fields[info.field_name].annotation):
-                raise ValueError("a boolean (true/false/yes/no) is not allowed here")
+        if (isinstance(v, bool) and info.field_name is not None
+                and not _admits_bool(cls.model_fields[info.field_name].annotation)):
+            raise ValueError("a boolean (true/false/yes/no) is not allowed here")
         return v
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from torch import nn
 from aimc.compile.workload import _im2col, extract_workload
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's note on a copy
 @pytest.mark.parametrize("padding, kernel, dilation", [("same", 3, 1), ("same", 4, 1), ("same", 3, 2),
                                                        ("valid", 3, 1)])
 def test_string_padding_matches_the_convolution(padding, kernel, dilation):
