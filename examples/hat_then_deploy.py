@@ -4,8 +4,8 @@ Trains the digits CNN digitally, then fine-tunes a copy through a differentiable
 ``pcm-hermes`` (``aimc.train.fit.hat_finetune``: device noise, expected drift, DAC/ADC
 quantisation; the default ``HATConfig``). Both models are programmed on the same three
 chips and read one year after programming with global drift compensation. The HAT model
-is saved as a checkpoint (the weights to program, not a chip) into a temporary directory,
-as ``aimc train`` does, and loaded back.
+is saved as a ``weights`` checkpoint (what ``aimc train`` writes: the weights to program,
+not a chip) into a temporary directory and read back.
 
 Run: ``python examples/hat_then_deploy.py`` (needs ``aimc[data]``).
 """
@@ -20,7 +20,7 @@ import torch
 
 import aimc
 from aimc.train.digital import accuracy, train_digital
-from aimc.train.fit import hat_finetune, load_checkpoint, save_checkpoint
+from aimc.train.fit import hat_finetune
 from aimc.train.hat import HATConfig
 from aimc.workloads.data import load_digits
 from aimc.workloads.models import digits_cnn
@@ -56,9 +56,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "hat.safetensors"
-        save_checkpoint(hat, path, {"model": "digits-cnn", "chip": "pcm-hermes", "method": "hat"})
-        state, meta = load_checkpoint(path)
-        print(f"checkpoint: {len(state)} tensors, metadata {meta}")
+        aimc.nn.save_state(hat, path, kind="weights", model_spec={"name": "digits-cnn"},
+                           run={"dataset": "digits", "method": "hat"})
+        ck = aimc.nn.read_checkpoint(path)
+        print(f"checkpoint: kind {ck.kind}, {len(ck.state)} tensors, chips of {sorted(ck.chips)}, run {ck.run}")
 
 
 if __name__ == "__main__":
