@@ -16,10 +16,10 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 __all__ = ["BaseConfig", "ConfigError", "load_yaml"]
 
@@ -45,8 +45,18 @@ class BaseConfig(BaseModel):
     simply ``cfg.replace(field=value)``, which re-validates.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
     version: ClassVar[int] = 1
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true/false as 1/0 (YAML's yes/no/on/off too); only a
+        # field that admits a bool may receive one.
+        if (isinstance(v, bool) and info.field_name is not None
+                and not _admits_bool(cls.model_fields[info.field_name].annotation)):
+            raise ValueError("a boolean (true/false/yes/no) is not allowed here")
+        return v
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON/YAML-ready dict with a ``_version`` key."""
@@ -79,17 +89,56 @@ class BaseConfig(BaseModel):
         return type(self).from_dict(d)
 
 
+def _admits_bool(annotation: Any) -> bool:
+    return annotation is bool or annotation is Any or any(_admits_bool(a) for a in get_args(annotation))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no tags that build Python objects) that refuses a key given
+    twice in one mapping instead of silently keeping the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # unhashable keys: the SafeLoader refuses them below
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_reason(err: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: ``line L, column C: problem (context, line L')``."""
+    if not isinstance(err, yaml.MarkedYAMLError):
+        return " ".join(str(err).split())
+
+    def where(mark: Any) -> str:
+        return f"line {mark.line + 1}, column {mark.column + 1}"
+
+    text = f"{where(err.problem_mark)}: {err.problem}" if err.problem_mark else str(err.problem)
+    if err.context:
+        text += f" ({err.context}" + (f" at {where(err.context_mark)})" if err.context_mark else ")")
+    return " ".join(text.split())
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with ``yaml.safe_load``; errors name the file."""
+    """Read a YAML mapping safely (no Python-object tags, no duplicate keys); errors name
+    the file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"cannot read {path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
-        raise ConfigError(f"malformed YAML in {path}: {err}") from None
+        raise ConfigError(f"malformed YAML in {path}: {_yaml_reason(err)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"invalid configuration in {path}: expected a mapping at the top level")
     return data

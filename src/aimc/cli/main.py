@@ -7,6 +7,8 @@ Commands:
     aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--json]
     aimc bench train [--chip rram-1t1r] [--repeats 5] [--name hat ...] [--json]
     aimc chips
+    aimc baselines
+    aimc --version
     aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH] [--force]
     aimc train [--method hat|digital|hybrid|<on-chip>] [--init FILE] [--out FILE] [--force]
 
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import typer
 
+import aimc
+from aimc.cli.baselines import baselines_cmd
 from aimc.cli.bench import bench_app
 from aimc.cli.chips import chips_cmd
 from aimc.cli.demo import demo
@@ -33,8 +37,24 @@ from aimc.cli.train import train
 app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
                   rich_markup_mode=None)  # help texts are plain: Rich markup would eat "[...]"
+
+
+def _print_version(value: bool) -> None:
+    # aimc.__version__ is the one source: pyproject reads it too ([tool.setuptools.dynamic]).
+    if value:
+        typer.echo(f"aimc {aimc.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", help="Print the aimc version and exit.",
+                                       callback=_print_version, is_eager=True)) -> None:
+    """aimc: simulate neural networks on analog in-memory computing chips."""
+
+
 app.command()(demo)
 app.command()(train)
 app.command("chips")(chips_cmd)
+app.command("baselines")(baselines_cmd)
 app.command("estimate")(estimate_cmd)
 app.add_typer(bench_app, name="bench")

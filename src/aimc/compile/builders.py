@@ -75,7 +75,7 @@ def is_stationary(w: LayerWork) -> bool:
     return bool(getattr(w, "stationary", True))
 
 
-def extract_workload_io(model: nn.Module, example_input: torch.Tensor) -> list[LayerWorkIO]:
+def extract_workload_io(model: nn.Module, example_input: torch.Tensor) -> list[LayerWork]:
     """:func:`~aimc.compile.workload.extract_workload` plus each layer's unique input size.
 
     Example:
@@ -88,7 +88,7 @@ def extract_workload_io(model: nn.Module, example_input: torch.Tensor) -> list[L
 
 
 def transformer_block_workload(d_model: int = 512, n_heads: int = 8, d_ff: int = 2048,
-                               seq_len: int = 128) -> list[LayerWorkIO]:
+                               seq_len: int = 128) -> list[LayerWork]:
     """One encoder block (pre-norm, no KV cache) processing ``seq_len`` tokens.
 
     Weight layers: ``attn.q``, ``attn.k``, ``attn.v``, ``attn.out`` (``d x d``) and
@@ -126,7 +126,7 @@ def transformer_block_workload(d_model: int = 512, n_heads: int = 8, d_ff: int =
     ]
 
 
-def mlp_workload(widths: list[int], batch_tokens: int = 1) -> list[LayerWorkIO]:
+def mlp_workload(widths: list[int], batch_tokens: int = 1) -> list[LayerWork]:
     """Fully connected layers ``widths[i] x widths[i+1]``, each applied ``batch_tokens`` times.
 
     Example:

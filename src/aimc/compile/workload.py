@@ -97,6 +97,19 @@ def _w_stat(weight: torch.Tensor) -> float:
     return float((w / w.amax(dim=1, keepdim=True).clamp(min=1e-30)).mean())
 
 
+def _im2col(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """The im2col matrix of a 2-d convolution's input, ``(B, K, positions)``, for numeric and
+    for ``padding="same"``/``"valid"`` (zero-padded as the convolution pads it)."""
+    padding = conv.padding
+    if isinstance(padding, str):  # "valid": none; "same": total d*(k-1) per dim, extra on the right
+        pads: list[int] = []
+        for k, d in zip(reversed(conv.kernel_size), reversed(conv.dilation)):
+            total = d * (k - 1) if padding == "same" else 0
+            pads += [total // 2, total - total // 2]
+        x, padding = nn.functional.pad(x, pads), (0, 0)
+    return nn.functional.unfold(x, conv.kernel_size, conv.dilation, padding, conv.stride)
+
+
 def extract_workload(model: nn.Module, example_input: torch.Tensor) -> list[LayerWork]:
     """Run ``model`` once on ``example_input`` (batch dimension first) and list its weight
     layers in first-call order: ``nn.Linear``, ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose*``,
@@ -180,7 +193,7 @@ def _collect(model: nn.Module, example_input: torch.Tensor) -> list[tuple[LayerW
             k = mod.in_channels // mod.groups * math.prod(mod.kernel_size)
             positions = math.prod(output.shape[2:])
             if isinstance(mod, nn.Conv2d) and mod.groups == 1:
-                cols = nn.functional.unfold(x, mod.kernel_size, mod.dilation, mod.padding, mod.stride)
+                cols = _im2col(mod, x)
                 stats = _stats(cols.transpose(1, 2).reshape(-1, k))
             else:
                 stats = _stats(x.reshape(x.shape[0], -1))

@@ -46,7 +46,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
         dims = ()
     if len(dims) != 3 or min(dims) < 1:
         raise ValueError(f"shape must be IN x OUT x BATCH with positive integers, e.g. 64x64x8; got {text!r}")
-    return dims  # type: ignore[return-value]
+    return dims[0], dims[1], dims[2]
 
 
 def _time_ms(fn: Callable[[], Any]) -> float:
@@ -197,7 +197,7 @@ def _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size) ->
             analog = aimc.convert(digits_cnn(seed=seed), "pcm-hermes")
             enable_hat(analog, HATConfig(), seed=seed)
             opt_a = torch.optim.Adam(analog.parameters(), lr=3e-3)
-            opt_d = torch.optim.Adam(digital.parameters(), lr=3e-3)
+            opt_d: torch.optim.Optimizer = torch.optim.Adam(digital.parameters(), lr=3e-3)
             bs, model, row_chip = 32, "digits-cnn", "pcm-hermes"
             run_a = lambda: digital_epoch(analog, opt_a, x, y, bs, order)  # noqa: E731
         else:

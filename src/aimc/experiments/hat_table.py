@@ -164,7 +164,8 @@ def hybrid_table(dataset: str = "fashion-mnist", chip: str = "pcm-hermes", n_chi
         xc, yc = x_tr[calib], y_tr[calib]
 
         seeds = [1_000_000 * seed + i for i in range(n_chips)]
-        base, after = [], [[] for _ in variants]
+        base: list[float] = []
+        after: list[list[float]] = [[] for _ in variants]
         trainable = [0] * len(variants)
         for c, s in enumerate(seeds):
             base.append(accuracy(deploy(fp, chip, s, t_s), x_te, y_te, batch_size=128))

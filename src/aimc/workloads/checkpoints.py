@@ -128,6 +128,8 @@ def rebuild(ck: Checkpoint, chip: ChipSpec | str | None = None) -> Rebuilt:
         raise ValueError(f"{ck.path}: header field 'model.adapter_rank' must be an integer >= 1, got {rank!r}")
     if ck.kind == "programmed":
         saved = ck.chip()
+        if saved is None:
+            raise ValueError(f"{ck.path}: a programmed checkpoint without a chip (header 'chips' is empty)")
         if chip is not None and _spec(chip) != saved:
             raise ValueError(f"{ck.path} holds a chip programmed on {saved.name!r}, not {_spec(chip).name!r}; "
                              "leave out the chip to evaluate the saved chip")
@@ -143,12 +145,11 @@ def rebuild(ck: Checkpoint, chip: ChipSpec | str | None = None) -> Rebuilt:
         raise ValueError(f"{ck.path}: adapters ('model.adapter_rank') belong to a programmed chip, "
                          "this file holds weights")
     load_state(digital, ck)
-    analog = None
-    if chip is not None:
-        analog = convert(digital, _spec(chip))
-        load_state(analog, ck)
-        analog.eval()
-    return Rebuilt(ck, dataset, digital, analog)
+    if chip is None:
+        return Rebuilt(ck, dataset, digital, None)
+    on_chip = convert(digital, _spec(chip))
+    load_state(on_chip, ck)
+    return Rebuilt(ck, dataset, digital, on_chip.eval())
 
 
 def _spec(chip: ChipSpec | str) -> ChipSpec:

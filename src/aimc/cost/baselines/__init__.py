@@ -32,7 +32,8 @@ __all__ = ["BaselineSpec", "VonNeumannSpec", "DIMCSpec", "load_baseline", "names
 BaselineSpec = Union[VonNeumannSpec, DIMCSpec]
 
 PRESET_DIR = Path(__file__).with_name("presets")
-_KINDS = {"gpu": VonNeumannSpec, "cpu": VonNeumannSpec, "dimc": DIMCSpec}
+_KINDS: dict[str, type[VonNeumannSpec] | type[DIMCSpec]] = {"gpu": VonNeumannSpec, "cpu": VonNeumannSpec,
+                                                             "dimc": DIMCSpec}
 
 
 def names() -> list[str]:
