@@ -207,8 +207,9 @@ class AnalogLayerMixin:
         if torch.is_grad_enabled() and (gain.requires_grad or (bias is not None and bias.requires_grad)):
             y = y * gain  # digital gains or bias being trained on the chip's outputs
             return y if bias is None else y + bias.view(shape)
-        y.mul_(gain)
-        return y if bias is None else y.add_(bias.view(shape))
+        if bias is None:
+            return y.mul_(gain)
+        return torch.addcmul(bias.view(shape), y, gain, out=y)  # one pass: y * gain + bias
 
     def chip_read(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in) -> (B, out): one raw read of the programmed (or exactly written) tiles,

@@ -88,7 +88,7 @@ class _AnalogConvNd(AnalogLayerMixin):
         if x.dim() != nd + 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, "
                              f"{'spatial dims' if nd > 1 else 'length'}), got shape {tuple(x.shape)}")
-        geo = ConvGeometry.of(self)
+        geo = self._geometry()
         if (self.training and self.train_forward is not None) or (torch.is_grad_enabled() and x.requires_grad):
             # a row-wise training read, or the chip read with a straight-through gradient: im2col rows
             y = self.analog_mvm(im2col(x, geo))  # (B*L, out)
@@ -96,6 +96,15 @@ class _AnalogConvNd(AnalogLayerMixin):
                 y = y + self.bias
             return y.view(x.shape[0], *conv_out_shape(x, geo), self.out_channels).movedim(-1, 1)
         return self.analog_conv(x, geo)  # the tile read without im2col; gains and bias in place
+
+    def _geometry(self) -> ConvGeometry:
+        """This layer's :class:`ConvGeometry` (rebuilt only when an attribute changed)."""
+        key = (self.kernel_size, self.stride, self.dilation, tuple(self._reversed_padding_repeated_twice),
+               self.padding_mode)
+        cached = getattr(self, "_geo_cache", None)
+        if cached is None or cached[0] != key:
+            cached = self._geo_cache = (key, ConvGeometry.of(self))
+        return cached[1]
 
     @classmethod
     def from_digital(cls, layer, chip):

@@ -57,6 +57,9 @@ from aimc.tiles.crossbar import ReadMatrices, bound_manage_, finish_read, full_s
 
 __all__ = ["ConvGeometry", "im2col", "conv_mvm", "conv_out_shape", "METHODS"]
 
+#: Partial sums (tiles x pixels x columns) per chunk of images of the C++ read.
+_CHUNK_ELEMENTS = 1 << 19
+
 #: ``auto``: the C++ patch read where it applies, else ``im2col``; ``fused``: the C++ read
 #: (error if unavailable); ``im2col``: the reference read through copied patches.
 METHODS = ("auto", "fused", "im2col")
@@ -176,10 +179,23 @@ def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometr
         k, st, dl, p4 = geo.kernel, geo.stride, geo.dilation, (pads[2], pads[3], pads[0], pads[1])
     noisy = rm.var is not None and generator is not None
     levels = max_code(chip.dac.bits)
-    y, var, amax = cpp.load().conv_patch_read(
-        xin.detach(), rm.w, rm.var.float().contiguous() if noisy else None, list(k), list(st), list(p4), list(dl),
-        -1 if levels is None else levels, 0.0 if fs is None else fs)
-    out, sat = finish_read(y, var if noisy else None, rm, chip, generator)  # (B*L, out)
+    vw = rm.var.float().contiguous() if noisy else None
+    xin = xin.detach().contiguous()
+    # a few images at a time: the partial sums stay small (allocations reused, not faulted in)
+    per_image = rm.w.shape[0] * rm.w.shape[2] * prod(out_sp)
+    step = max(1, _CHUNK_ELEMENTS // per_image)
+    outs, sats, scales = [], [], []
+    for b0 in range(0, B, step):
+        y, var, amax = cpp.load().conv_patch_read(
+            xin[b0:b0 + step], rm.w, vw, list(k), list(st), list(p4), list(dl), -1 if levels is None else levels,
+            0.0 if fs is None else fs)
+        o, sat = finish_read(y, var if noisy else None, rm, chip, generator)  # (b*L, out); one seed per chunk
+        outs.append(o)
+        sats.append(sat)
+        scales.append(amax)
+    out = outs[0] if len(outs) == 1 else torch.cat(outs)
+    sat = None if sats[0] is None else torch.cat(sats)
+    amax = torch.cat(scales)
     amax = amax.unsqueeze(1)  # (B*L, 1)
     if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):
         cols = im2col(x.detach(), geo)  # the saturated pixels' patches: rare, so copied here
