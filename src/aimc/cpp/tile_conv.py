@@ -59,6 +59,37 @@ inline void tile_block(const float* __restrict q, int64_t len, const float* __re
 }
 #pragma GCC pop_options
 
+#if defined(__AVX512BF16__) && defined(__AVX512BW__)
+#define AIMC_CONV_BF16 1
+// Read-noise variances of PX pixels over a tile's rows, two rows per instruction in bf16
+// (as the row read's bf16 matmul): q2 (npairs, 16 x uint32), each lane the bf16 pair
+// (c[2m]^2, c[2m+1]^2) of one pixel; vp (npairs, Np) the bf16 pairs of the variance
+// weights; sums in float32 -> av (NB, PX) for columns n0..n0+NB.
+inline void var_block_bf16(const uint32_t* __restrict q2, int64_t npairs, const uint32_t* __restrict vp, int64_t Np,
+                           int64_t n0, float* __restrict av) {
+  __m512 acc[NB];
+  for (int64_t n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
+  for (int64_t m = 0; m < npairs; ++m) {
+    const __m512bh a = (__m512bh)_mm512_loadu_si512(q2 + m * PX);
+    const uint32_t* __restrict vk = vp + m * Np + n0;
+    for (int64_t n = 0; n < NB; ++n) acc[n] = _mm512_dpbf16_ps(acc[n], a, (__m512bh)_mm512_set1_epi32((int)vk[n]));
+  }
+  for (int64_t n = 0; n < NB; ++n) _mm512_storeu_ps(av + n * PX, acc[n]);
+}
+
+// q2 of a tile (module doc of var_block_bf16) from its codes q (len, PX), RNE to bf16.
+inline void square_pairs_bf16(const float* __restrict q, int64_t len, uint32_t* __restrict q2) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
+                                       20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int64_t m = 0; 2 * m < len; ++m) {
+    const __m512 a = _mm512_loadu_ps(q + 2 * m * PX);
+    const __m512 b = 2 * m + 1 < len ? _mm512_loadu_ps(q + (2 * m + 1) * PX) : _mm512_setzero_ps();
+    const __m512i pk = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(b, b), _mm512_mul_ps(a, a));  // a^2 low, b^2 high
+    _mm512_storeu_si512(q2 + m * PX, _mm512_permutexvar_epi16(idx, pk));
+  }
+}
+#endif
+
 }  // namespace
 
 std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10::optional<torch::Tensor> vw,
@@ -84,13 +115,28 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   TORCH_CHECK(T * R >= I && T * R - R < I, "w's tiles (", T, " x ", R, " rows) do not hold ", I, " patch elements");
   const int64_t Np = (N + NB - 1) / NB * NB;  // weights padded to whole register blocks
   auto wp = at::constant_pad_nd(w.to(at::kFloat), {0, Np - N}).contiguous();
-  at::Tensor vp = has_var ? at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous() : at::Tensor();
+#ifdef AIMC_CONV_BF16
+  const bool bf16 = has_var && vw->scalar_type() == at::kBFloat16;  // the variance read in bf16 pairs
+#else
+  const bool bf16 = false;
+#endif
+  at::Tensor vp = has_var && !bf16 ? at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous() : at::Tensor();
+  const int64_t R2 = (R + 1) / 2;
+  std::vector<uint32_t> vpair(bf16 ? T * R2 * Np : 0, 0u);  // (T, R2, Np): bf16 bits of rows 2m | 2m+1 << 16
+  if (bf16) {
+    auto vc = vw->contiguous();
+    const uint16_t* vb = reinterpret_cast<const uint16_t*>(vc.data_ptr<at::BFloat16>());
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t n = 0; n < N; ++n)
+          vpair[(t * R2 + r / 2) * Np + n] |= (uint32_t)vb[(t * R + r) * N + n] << (16 * (r % 2));
+  }
   auto y = at::empty({T, P, N}, x.options());
   at::Tensor var = has_var ? at::empty({T, P, N}, x.options()) : at::Tensor();
   auto s_out = at::empty({P}, x.options());
   const float* xp = x.data_ptr<float>();
   const float* wpp = wp.data_ptr<float>();
-  const float* vpp = has_var ? vp.data_ptr<float>() : nullptr;
+  const float* vpp = has_var && !bf16 ? vp.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   float* vap = has_var ? var.data_ptr<float>() : nullptr;
   float* sp = s_out.data_ptr<float>();
@@ -99,6 +145,7 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   const int64_t BW = Wp + PX * sw;  // band row: padded input row + slack for the last vector
   at::parallel_for(0, B * Ho, 1, [&](int64_t row0, int64_t row1) {  // one output row (b, oh) at a time
     std::vector<float> colmax(Wp), srow(Wo + PX), q(I * PX), ay(NB * PX), av(NB * PX), band(C * kh * BW);
+    std::vector<uint32_t> q2(bf16 ? R2 * PX : 0);
     for (int64_t row = row0; row < row1; ++row) {
       const int64_t b = row / Ho, oh = row % Ho, h0 = oh * sh - pt;
       const float* __restrict xb = xp + b * C * H * W;
@@ -157,12 +204,19 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
             }
         for (int64_t t = 0; t < T; ++t) {
           const int64_t k0 = t * R, len = std::min<int64_t>(R, I - k0);
+#ifdef AIMC_CONV_BF16
+          if (bf16) square_pairs_bf16(q.data() + k0 * PX, len, q2.data());
+#endif
           for (int64_t n0 = 0; n0 < N; n0 += NB) {
             const int64_t nc = std::min<int64_t>(NB, N - n0);
-            if (has_var)
+            if (has_var && !bf16) {
               tile_block<true>(q.data() + k0 * PX, len, wpp + t * R * Np, vpp + t * R * Np, Np, n0, ay.data(), av.data());
-            else
+            } else {
               tile_block<false>(q.data() + k0 * PX, len, wpp + t * R * Np, nullptr, Np, n0, ay.data(), nullptr);
+#ifdef AIMC_CONV_BF16
+              if (bf16) var_block_bf16(q2.data(), (len + 1) / 2, vpair.data() + t * R2 * Np, Np, n0, av.data());
+#endif
+            }
             float* __restrict yo = yp + (t * P + prow + ow0) * N + n0;
             for (int64_t l = 0; l < nl; ++l)
               for (int64_t n = 0; n < nc; ++n) yo[l * N + n] = ay[n * PX + l];
