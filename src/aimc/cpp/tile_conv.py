@@ -11,11 +11,19 @@ with a height of 1), the DAC codes of its patch and the tiles' partial sums::
     var[t, p, n] = sum_r code[p, t*R + r]^2 * vw[t, r, n]                (when vw is given)
 
 in the float32 operations of :func:`aimc.physics.periphery.dac_codes` (division, clamp,
-multiplication, rounding), so the codes are bit-identical to those of the im2col read. The
-patches never exist as one matrix: a block of pixels is gathered into a buffer that stays
-in cache, quantised, and multiplied by each tile's weights (``at::mm``) straight into ``y``
-and ``var``; blocks run in parallel. Returns ``{y (T, P, N), var (T, P, N) or undefined,
-s (P,)}``; the noise, ADC and digital sum over tiles follow in :mod:`aimc.cpp.tile`.
+multiplication, rounding half to even), so the codes are bit-identical to those of the
+im2col read. The patches never exist as one matrix. Each output row ``(b, oh)`` (rows in
+parallel): the scales from a column-wise max of ``|x|`` over the rows the kernel covers,
+then a window max; the ``C*kh`` input rows it reads copied into a zero-padded band; then
+per segment of 16 output pixels, the codes of every patch element as one 16-lane vector
+(one vector load from the band at stride 1), and the partial sums with the pixels along
+the vector lanes, 8 output columns per register block (fused multiply-adds: the sums'
+float rounding may differ from a matmul's). Where the CPU has AVX512-BF16 and ``vw`` is
+bfloat16 (as :class:`aimc.tiles.ReadMatrices` stores it) the variances take two rows per
+``vdpbf16ps`` on squared codes rounded to bfloat16 with float32 sums, as the row read's
+bfloat16 matmul does; elsewhere in float32. Returns ``{y (T, P, N), var (T, P, N) f32 or
+undefined, s (P,)}``; noise, ADC and the digital sum over tiles follow in
+:mod:`aimc.cpp.tile`.
 """
 
 SOURCE = r"""
@@ -25,8 +33,6 @@ constexpr int64_t PX = 16;  // output pixels per vector: a segment of one output
 constexpr int64_t NB = 8;   // output columns per register block
 typedef float v16 __attribute__((vector_size(64)));  // GCC vector extension (one AVX-512 register)
 
-// Partial sums of one tile for PX pixels: codes q (len, PX), weights w/vw (len, Np) (Np a
-// multiple of NB, zero-padded) -> ay/av (NB, PX) for columns n0..n0+NB.
 // round half to even of |v| < 2^22 (the DAC codes), as std::nearbyint in the default mode
 static inline v16 round_even(v16 v) {
   const v16 magic = v16{} + 12582912.0f;  // 1.5 * 2^23
@@ -36,6 +42,8 @@ static inline v16 round_even(v16 v) {
 // the partial sums may use fused multiply-adds (their rounding is not part of the semantics)
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
+// Partial sums of one tile for PX pixels: codes q (len, PX), weights w/vw (len, Np) (Np a
+// multiple of NB, zero-padded) -> ay/av (NB, PX) for columns n0..n0+NB.
 template <bool VAR>
 inline void tile_block(const float* __restrict q, int64_t len, const float* __restrict w, const float* __restrict vw,
                        int64_t Np, int64_t n0, float* __restrict ay, float* __restrict av) {

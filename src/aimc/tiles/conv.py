@@ -15,7 +15,9 @@ of :func:`aimc.tiles.crossbar.mvm` on those vectors:
   ``var = codes_t^2 @ sigma_t^2`` (``ReadMatrices.w``/``var``: drift and IR drop applied);
 * output noise, per-column ADC with saturation, digital post-scale and the sum over tiles
   in :func:`aimc.tiles.crossbar.finish_read` (the fused C++ pass), on ``y`` laid out as
-  ``(T, B*L, N)`` in im2col's row order, so that a seed gives the same noise draws;
+  ``(T, B*L, N)`` in im2col's row order, a chunk of images at a time (about 1 M partial
+  sums: the buffers stay small and are reused instead of faulted in); each chunk draws
+  its own noise seed from ``generator`` (with one chunk the draws are the im2col read's);
 * bound management re-reads each saturated pixel (its patch) with halved input.
 
 Why not one convolution of pre-quantised ``x``: the DAC code of an element depends on the
@@ -23,10 +25,14 @@ abs-max of the patch being read, and an element lies in up to ``K`` patches with
 abs-maxima, so with per-patch noise management no single quantised copy of ``x`` gives the
 chip's codes (``conv(x) / amax`` is exact only without DAC rounding; HAT models the rounding
 as noise instead). The C++ front end (:mod:`aimc.cpp.tile_conv`) therefore gathers and
-quantises a block of patches at a time in a cache-sized buffer and multiplies it by each
-tile's weights: the codes are bit-identical to the im2col read's and no ``(B*L, C*K)``
-matrix is ever allocated. Without the compiled kernels (or for other devices/dtypes) the
-reference im2col read runs (``method="im2col"``, also used by the oracle tests).
+quantises 16 patches at a time in registers and a cache-resident buffer and multiplies
+them by each tile's weights: the codes are bit-identical to the im2col read's and no
+``(B*L, C*K)`` matrix is ever allocated; the partial sums differ from the im2col matmul's
+only by float rounding (and the read-noise variances by bfloat16 rounding, as there).
+With a static ``input_range`` or noise management ``none`` the codes would not need the
+patch (one convolution of quantised ``x`` would do); the same kernel serves them exactly.
+Without the compiled kernels (or for other devices/dtypes) the reference im2col read
+runs (``method="im2col"``, also used by the oracle tests).
 
 Example:
     >>> import torch
@@ -58,7 +64,7 @@ from aimc.tiles.crossbar import ReadMatrices, bound_manage_, finish_read, full_s
 __all__ = ["ConvGeometry", "im2col", "conv_mvm", "conv_out_shape", "METHODS"]
 
 #: Partial sums (tiles x pixels x columns) per chunk of images of the C++ read.
-_CHUNK_ELEMENTS = 1 << 19
+_CHUNK_ELEMENTS = 1 << 20
 
 #: ``auto``: the C++ patch read where it applies, else ``im2col``; ``fused``: the C++ read
 #: (error if unavailable); ``im2col``: the reference read through copied patches.
