@@ -168,3 +168,34 @@ def test_bad_input_is_named():
         conv_mvm(torch.randn(2, 3, 8, 8), rm, QUIET, geo, input_range=-1.0)
     with pytest.raises(ValueError, match="ConvGeometry"):
         ConvGeometry((3, 3), (1,), (1, 1), (0, 0, 0, 0))
+
+
+def test_chunks_of_images_equal_one_read(monkeypatch):
+    from aimc.tiles import conv
+
+    chip = QUIET.replace(rows=16, adc=ADCConfig(bits=8, bound=0.7, bound_management=True, bm_max_iter=2))
+    w, rm = _setup(chip, 3, 4, (3, 3))
+    geo = _geo((3, 3), (1, 1), (1, 1), (1, 1))
+    x = torch.randn(7, 3, 6, 5, generator=torch.Generator().manual_seed(12))
+    whole = conv_mvm(x, rm, chip, geo, method="fused")
+    monkeypatch.setattr(conv, "_CHUNK_ELEMENTS", 2 * 4 * 30 * 2)  # 2 tiles x 4 columns x 30 pixels: 2 images a chunk
+    chunked = conv_mvm(x, rm, chip, geo, method="fused")
+    assert torch.equal(whole, chunked)
+    assert (chunked - conv_mvm(x, rm, chip, geo, method="im2col")).abs().max() < 1e-3 * whole.abs().max()
+
+
+def test_short_rows_grouped_in_the_fused_pass_give_the_same_draws():
+    """finish_read passes k short rows side by side (same linear indices): the noise draws,
+    ADC and sums are those of the row-by-row pass."""
+    from aimc.tiles.crossbar import finish_read
+
+    w, rm = _setup(HERMES.replace(rows=8), 2, 3, (3, 3))  # 3 tiles, 3 columns
+    T, N = rm.w.shape[0], rm.w.shape[2]
+    g = torch.Generator().manual_seed(13)
+    y = torch.randn(T, 60, N, generator=g) * 50
+    var = torch.rand(T, 60, N, generator=g).to(torch.bfloat16)
+    seed_gen = torch.Generator().manual_seed(14)
+    out, _ = finish_read(y, var, rm, HERMES, seed_gen)
+    seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(14)))
+    ref, _ = fused.fused_noise_adc(y, var, rm.out_var, rm.post, rm.code_max, seed)
+    assert torch.equal(out, ref)
