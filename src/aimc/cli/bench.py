@@ -14,6 +14,14 @@ __all__ = ["bench_app"]
 bench_app = typer.Typer(help="Benchmarks of the simulator's speed.", no_args_is_help=True)
 
 
+def _echo_json(rows: list[dict], as_json: bool) -> bool:
+    """With ``--json``: print one JSON object per row and return True."""
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+    return as_json
+
+
 @bench_app.command("train")
 def bench_train_cmd(
     chip: str = typer.Option("rram-1t1r", help="Chip with a pulsed: section for the on-chip rows (name or YAML)."),
@@ -27,9 +35,7 @@ def bench_train_cmd(
 
     with user_errors():
         rows = bench_train(names=name or TRAIN_ROWS, chip=chip, repeats=repeats, warmup=warmup)
-    if as_json:
-        for r in rows:
-            typer.echo(json.dumps(r))
+    if _echo_json(rows, as_json):
         return
     table = Table(title=f"one digits training epoch vs plain PyTorch (median of {repeats}, {rows[0]['threads']} torch threads)")
     for col in ("name", "model", "ms/epoch", "digital ms/epoch", "ratio"):
@@ -53,9 +59,7 @@ def bench_mvm_cmd(
     with user_errors():
         shapes = [parse_shape(s) for s in shape] if shape else DEFAULT_SHAPES
         rows = bench_mvm(shapes=shapes, chip=chip, repeats=repeats, warmup=warmup)
-    if as_json:
-        for r in rows:
-            typer.echo(json.dumps(r))
+    if _echo_json(rows, as_json):
         return
     table = Table(title=f"analog vs digital linear layer on {rows[0]['chip']} "
                         f"(median of {repeats}, {rows[0]['threads']} torch threads)")
@@ -83,9 +87,7 @@ def bench_cnn_cmd(
     with user_errors():
         rows = bench_cnn(names=name or tuple(CNN_ROWS), chip=chip, batch=batch, repeats=repeats, warmup=warmup,
                          threads=threads)
-    if as_json:
-        for r in rows:
-            typer.echo(json.dumps(r))
+    if _echo_json(rows, as_json):
         return
     table = Table(title=f"analog vs digital CNN forward pass on {rows[0]['chip']} "
                         f"(median of {repeats}, {rows[0]['threads']} torch threads)")
