@@ -260,8 +260,8 @@ def bench_cnn(names: Sequence[str] = tuple(CNN_ROWS), chip: str = "pcm-hermes", 
 
     Example:
         >>> r = bench_cnn(names=("lenet5",), chip="ideal", batch=2, repeats=1, warmup=0)[0]
-        >>> r["name"], r["ratio"] > 0
-        ('lenet5', True)
+        >>> r["name"], r["analog_ms"] > 0, r["digital_ms"] > 0
+        ('lenet5', True, True)
     """
     bad = [n for n in names if n not in CNN_ROWS]
     if bad or repeats < 1 or warmup < 0 or batch < 1:
