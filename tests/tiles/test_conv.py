@@ -199,3 +199,14 @@ def test_short_rows_grouped_in_the_fused_pass_give_the_same_draws():
     seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(14)))
     ref, _ = fused.fused_noise_adc(y, var, rm.out_var, rm.post, rm.code_max, seed)
     assert torch.equal(out, ref)
+
+
+def test_channels_last_and_strided_inputs_read_alike():
+    w, rm = _setup(QUIET.replace(rows=16), 3, 4, (3, 3))
+    geo = _geo((3, 3), (2, 1), (1, 1), (1, 1))
+    x = torch.randn(2, 3, 9, 12, generator=torch.Generator().manual_seed(15))
+    ref = conv_mvm(x, rm, QUIET, geo, method="fused")
+    assert torch.equal(conv_mvm(x.to(memory_format=torch.channels_last), rm, QUIET, geo, method="fused"), ref)
+    wide = torch.zeros(2, 3, 9, 24)
+    wide[..., ::2] = x  # a view with a width stride of 2
+    assert torch.equal(conv_mvm(wide[..., ::2], rm, QUIET, geo, method="fused"), ref)

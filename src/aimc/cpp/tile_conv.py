@@ -111,7 +111,8 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   TORCH_CHECK(w.dim() == 3, "w must be (T, R, N)");
   const bool has_var = vw.has_value() && vw->defined();
   if (has_var) TORCH_CHECK(vw->sizes() == w.sizes(), "vw must have w's shape");
-  x = x.contiguous();
+  if (x.stride(3) != 1 && !x.is_contiguous(at::MemoryFormat::ChannelsLast)) x = x.contiguous();
+  const int64_t xsb = x.stride(0), xsc = x.stride(1), xsh = x.stride(2), xsw = x.stride(3);  // NCHW or NHWC
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1], dh = dilation[0], dw = dilation[1];
   const int64_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3];
@@ -156,7 +157,7 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
     std::vector<uint32_t> q2(bf16 ? R2 * PX : 0);
     for (int64_t row = row0; row < row1; ++row) {
       const int64_t b = row / Ho, oh = row % Ho, h0 = oh * sh - pt;
-      const float* __restrict xb = xp + b * C * H * W;
+      const float* __restrict xb = xp + b * xsb;
       // each pixel's full scale: its patch's abs-max (padding counts as 0), or the fixed scale
       if (fixed > 0.f) {
         for (int64_t ow = 0; ow < Wo; ++ow) srow[ow] = fixed;
@@ -166,9 +167,9 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
           for (int64_t i = 0; i < kh; ++i) {
             const int64_t h = h0 + i * dh;
             if (h < 0 || h >= H) continue;
-            const float* __restrict src = xb + (c * H + h) * W;
+            const float* __restrict src = xb + c * xsc + h * xsh;
             float* __restrict cm = colmax.data() + pl;
-            for (int64_t w_ = 0; w_ < W; ++w_) cm[w_] = std::max(cm[w_], std::fabs(src[w_]));
+            for (int64_t w_ = 0; w_ < W; ++w_) cm[w_] = std::max(cm[w_], std::fabs(src[w_ * xsw]));
           }
         for (int64_t ow = 0; ow < Wo; ++ow) {
           float m = 0.f;
@@ -183,7 +184,10 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
           float* __restrict dst = band.data() + (c * kh + i) * BW;
           const int64_t h = h0 + i * dh;
           std::fill(dst, dst + BW, 0.f);
-          if (h >= 0 && h < H) std::memcpy(dst + pl, xb + (c * H + h) * W, sizeof(float) * W);
+          if (h < 0 || h >= H) continue;
+          const float* __restrict src = xb + c * xsc + h * xsh;
+          if (xsw == 1) std::memcpy(dst + pl, src, sizeof(float) * W);
+          else for (int64_t w_ = 0; w_ < W; ++w_) dst[pl + w_] = src[w_ * xsw];
         }
       const int64_t prow = row * Wo;
       for (int64_t ow = 0; ow < Wo; ++ow) sp[prow + ow] = srow[ow];

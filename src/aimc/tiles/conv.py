@@ -186,7 +186,7 @@ def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometr
     noisy = rm.var is not None and generator is not None
     levels = max_code(chip.dac.bits)
     vw = rm.var if noisy else None  # bf16: read in bf16 pairs where the CPU has them, else in float32
-    xin = xin.detach().contiguous()
+    xin = xin.detach()  # NCHW or channels-last: the kernel reads either
     # a few images at a time: the partial sums stay small (allocations reused, not faulted in)
     per_image = rm.w.shape[0] * rm.w.shape[2] * prod(out_sp)
     step = max(1, _CHUNK_ELEMENTS // per_image)
