@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aimc.nn.base import AnalogLayerMixin
