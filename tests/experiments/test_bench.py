@@ -38,3 +38,26 @@ def test_bench_train_rows_have_documented_keys():
     assert res.exit_code == 0, res.output
     row = json.loads(res.stdout.strip())
     assert {"name", "ms_per_epoch", "digital_ms_per_epoch", "ratio"} <= set(row) and row["name"] == "tiki-taka-v2"
+
+
+def test_bench_cnn_rows_have_documented_keys():
+    import json
+
+    from typer.testing import CliRunner
+
+    from aimc.experiments.bench import bench_cnn
+    from aimc.cli.main import app
+
+    rows = bench_cnn(batch=4, repeats=2, warmup=1)
+    assert [r["name"] for r in rows] == ["lenet5", "fashion-cnn"]
+    assert [r["input"] for r in rows] == [[4, 1, 32, 32], [4, 1, 28, 28]]
+    for r in rows:
+        assert r["analog_ms"] > 0 and r["digital_ms"] > 0 and r["chip"] == "pcm-hermes"
+        assert r["ratio"] == pytest.approx(r["analog_ms"] / r["digital_ms"], rel=0.01, abs=0.005)  # 2 decimals
+    with pytest.raises(ValueError, match="names"):
+        bench_cnn(names=("alexnet",))
+    res = CliRunner().invoke(app, ["bench", "cnn", "--json", "--batch", "2", "--repeats", "1", "--warmup", "0",
+                                   "--name", "lenet5", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout.strip())
+    assert {"name", "analog_ms", "digital_ms", "ratio"} <= set(row) and row["name"] == "lenet5" and row["threads"] == 1

@@ -14,6 +14,14 @@ __all__ = ["bench_app"]
 bench_app = typer.Typer(help="Benchmarks of the simulator's speed.", no_args_is_help=True, rich_markup_mode=None)
 
 
+def _echo_json(rows: list[dict], as_json: bool) -> bool:
+    """With ``--json``: print one JSON object per row and return True."""
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+    return as_json
+
+
 @bench_app.command("train")
 def bench_train_cmd(
     chip: str = typer.Option("rram-1t1r", help="Chip with a pulsed: section for the on-chip rows (name or YAML)."),
@@ -27,9 +35,7 @@ def bench_train_cmd(
 
     with user_errors():
         rows = bench_train(names=name or TRAIN_ROWS, chip=chip, repeats=repeats, warmup=warmup)
-    if as_json:
-        for r in rows:
-            typer.echo(json.dumps(r))
+    if _echo_json(rows, as_json):
         return
     table = Table(title=f"one digits training epoch vs plain PyTorch (median of {repeats}, {rows[0]['threads']} torch threads)")
     for col in ("name", "model", "ms/epoch", "digital ms/epoch", "ratio"):
@@ -53,9 +59,7 @@ def bench_mvm_cmd(
     with user_errors():
         shapes = [parse_shape(s) for s in shape] if shape else DEFAULT_SHAPES
         rows = bench_mvm(shapes=shapes, chip=chip, repeats=repeats, warmup=warmup)
-    if as_json:
-        for r in rows:
-            typer.echo(json.dumps(r))
+    if _echo_json(rows, as_json):
         return
     table = Table(title=f"analog vs digital linear layer on {rows[0]['chip']} "
                         f"(median of {repeats}, {rows[0]['threads']} torch threads)")
@@ -64,4 +68,32 @@ def bench_mvm_cmd(
     for r in rows:
         table.add_row("x".join(map(str, r["shape"])), f"{r['analog_ms']:.3f}", f"{r['digital_ms']:.3f}",
                       f"{r['ratio']:.1f}" if r["ratio"] is not None else "-")
+    console.print(table)
+
+
+@bench_app.command("cnn")
+def bench_cnn_cmd(
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name or YAML file."),
+    batch: int = typer.Option(128, help="Images per forward pass."),
+    repeats: int = typer.Option(20, help="Timed passes per model."),
+    warmup: int = typer.Option(3, help="Untimed passes first."),
+    threads: Optional[int] = typer.Option(None, help="torch intra-op threads (default: as set)."),
+    name: Optional[list[str]] = typer.Option(None, "--name", help="Rows to time (repeatable; default all)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line per model."),
+) -> None:
+    """Time whole CNNs (LeNet-5, Fashion-MNIST CNN) on the chip against digital (median ms, ratio)."""
+    from aimc.experiments.bench import CNN_ROWS, bench_cnn
+
+    with user_errors():
+        rows = bench_cnn(names=name or tuple(CNN_ROWS), chip=chip, batch=batch, repeats=repeats, warmup=warmup,
+                         threads=threads)
+    if _echo_json(rows, as_json):
+        return
+    table = Table(title=f"analog vs digital CNN forward pass on {rows[0]['chip']} "
+                        f"(median of {repeats}, {rows[0]['threads']} torch threads)")
+    for col in ("model", "input", "analog (ms)", "digital (ms)", "ratio"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in rows:
+        table.add_row(r["name"], "x".join(map(str, r["input"])), f"{r['analog_ms']:.2f}", f"{r['digital_ms']:.2f}",
+                      f"{r['ratio']:.2f}")
     console.print(table)

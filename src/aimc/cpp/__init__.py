@@ -1,7 +1,8 @@
 """aimc's compiled CPU kernels: one C++ extension, built on first use.
 
 The sources are Python strings (:mod:`aimc.cpp.rng`, the shared counter-based normal
-generator; :mod:`aimc.cpp.tile`, the tile read's noise + ADC kernel; :mod:`aimc.cpp.hat` and
+generator; :mod:`aimc.cpp.tile`, the tile read's noise + ADC kernel; :mod:`aimc.cpp.tile_conv`, its
+convolution front end; :mod:`aimc.cpp.hat` and
 :mod:`aimc.cpp.hat_conv`, the fused hardware-aware-training read, and
 :mod:`aimc.cpp.hat_autograd`, its autograd nodes). :func:`load` compiles them together with
 ``torch.utils.cpp_extension.load_inline`` (cached by a hash of the sources and flags, so a
@@ -21,7 +22,7 @@ import os
 import threading
 import warnings
 
-from aimc.cpp import hat, hat_autograd, hat_conv, rng, tile
+from aimc.cpp import hat, hat_autograd, hat_conv, rng, tile, tile_conv
 
 __all__ = ["load", "available", "CFLAGS"]
 
@@ -31,7 +32,7 @@ __all__ = ["load", "available", "CFLAGS"]
 # (the polynomials use explicit std::fma).
 CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-fopenmp"]
 
-_PARTS = (tile, hat, hat_conv, hat_autograd)
+_PARTS = (tile, tile_conv, hat, hat_conv, hat_autograd)
 _lock = threading.Lock()
 _module = None
 _failed = False

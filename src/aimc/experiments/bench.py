@@ -6,6 +6,9 @@ against ``nn.Linear`` for a few ``(in, out, batch)`` shapes, in one process, und
 each repeat) so that changes in machine load hit both alike; the median of the repeats
 is reported.
 
+:func:`bench_cnn` times the forward pass of whole CNNs (LeNet-5, the Fashion-MNIST CNN),
+analog against digital, interleaved the same way.
+
 :func:`bench_train` times one training epoch of HAT and of on-chip training against
 plain PyTorch training of the same model, interleaved the same way.
 
@@ -26,7 +29,7 @@ from torch import nn
 
 import aimc
 
-__all__ = ["DEFAULT_SHAPES", "TRAIN_ROWS", "bench_mvm", "bench_train", "parse_shape"]
+__all__ = ["DEFAULT_SHAPES", "TRAIN_ROWS", "CNN_ROWS", "bench_mvm", "bench_train", "bench_cnn", "parse_shape"]
 
 #: ``(in_features, out_features, batch)`` timed by default.
 DEFAULT_SHAPES = ((1024, 1024, 256), (4096, 4096, 64))
@@ -214,4 +217,77 @@ def _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size) ->
         rows.append({"name": name, "ms_per_epoch": round(a_ms, 2), "digital_ms_per_epoch": round(d_ms, 2),
                      "ratio": round(a_ms / d_ms, 2), "model": model, "chip": row_chip, "batch_size": bs,
                      "threads": torch.get_num_threads(), "repeats": repeats})
+    return rows
+
+
+#: Rows of :func:`bench_cnn`: name -> input shape of one image.
+CNN_ROWS = {"lenet5": (1, 32, 32), "fashion-cnn": (1, 28, 28)}
+
+
+def _lenet5(seed: int) -> nn.Sequential:
+    """LeNet-5 (LeCun et al., Proc. IEEE 86, 2278 (1998)) on 1x32x32 inputs, with ReLU and
+    max-pooling: conv 5x5 (6), pool, conv 5x5 (16), pool, 400-120-84-10 (61,706 params)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def bench_cnn(names: Sequence[str] = tuple(CNN_ROWS), chip: str = "pcm-hermes", batch: int = 128, repeats: int = 20,
+              warmup: int = 3, t_s: float = 3600.0, seed: int = 0, threads: int | None = None) -> list[dict[str, Any]]:
+    """Time the forward pass of a CNN on the chip against the digital model.
+
+    ``lenet5`` (LeNet-5 on 1x32x32) and ``fashion-cnn`` (:func:`aimc.workloads.models.fashion_cnn`,
+    1x28x28): the digital model and its conversion (``aimc.convert``, ``aimc.program(seed)``,
+    ``aimc.drift(t_s)``: programming noise, drift, read noise), both in eval mode under
+    ``torch.no_grad()``, on the same random batch; ``warmup`` untimed passes of each, then
+    ``repeats`` timed passes of each, interleaved with alternating order; medians.
+
+    Args:
+        names: rows of :data:`CNN_ROWS`.
+        chip: chip preset name or YAML path.
+        batch: images per forward pass.
+        repeats: timed passes (>= 1); warmup: untimed passes first (>= 0).
+        t_s: time since programming (s).
+        seed: seed of the weights, inputs and programming.
+        threads: torch's intra-op threads meanwhile (restored afterwards); None: as set.
+
+    Returns:
+        One dict per name: ``name``, ``analog_ms``, ``digital_ms`` (medians), ``ratio``
+        (analog / digital), ``input`` ([batch, C, H, W]), ``chip``, ``threads``, ``repeats``,
+        ``warmup``, ``t_s``.
+
+    Example:
+        >>> r = bench_cnn(names=("lenet5",), chip="ideal", batch=2, repeats=1, warmup=0)[0]
+        >>> r["name"], r["analog_ms"] > 0, r["digital_ms"] > 0
+        ('lenet5', True, True)
+    """
+    bad = [n for n in names if n not in CNN_ROWS]
+    if bad or repeats < 1 or warmup < 0 or batch < 1:
+        raise ValueError(f"names must be among {', '.join(CNN_ROWS)} (got {bad}), batch >= 1, repeats >= 1 and "
+                         f"warmup >= 0 (got {batch}, {repeats}, {warmup})")
+    from aimc.workloads.models import fashion_cnn
+
+    spec = aimc.chips.load(chip)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    rows = []
+    try:
+        for name in names:
+            build = _lenet5 if name == "lenet5" else fashion_cnn
+            digital = build(seed=seed).eval()
+            analog = aimc.convert(digital, spec).eval()
+            aimc.program(analog, seed=seed)
+            aimc.drift(analog, t_s=t_s)
+            shape = (batch, *CNN_ROWS[name])
+            x = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+            with torch.no_grad():
+                a_ms, d_ms = _median_pair(lambda: analog(x), lambda: digital(x), repeats, warmup)
+            rows.append({"name": name, "analog_ms": round(a_ms, 4), "digital_ms": round(d_ms, 4),
+                         "ratio": round(a_ms / d_ms, 2), "input": list(shape), "chip": spec.name,
+                         "threads": torch.get_num_threads(), "repeats": repeats, "warmup": warmup, "t_s": t_s})
+    finally:
+        torch.set_num_threads(old_threads)
     return rows

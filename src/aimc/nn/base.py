@@ -30,6 +30,7 @@ from aimc.chips import ChipSpec, load
 from aimc.physics.devices import DeviceState
 from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
+from aimc.tiles.conv import ConvGeometry, conv_mvm
 
 __all__ = ["AnalogLayerMixin", "check_time_s"]
 
@@ -220,6 +221,22 @@ class AnalogLayerMixin:
         r = float(self.input_range.detach())
         return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__,
                    input_range=r if r > 0 else None)
+
+    def analog_conv(self, x: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
+        """(B, C, *spatial) -> (B, out, *out_spatial): the convolution read of the tiles
+        (:func:`aimc.tiles.conv.conv_mvm`), drift compensation, output gains and bias, the
+        last three in place unless they are being trained (no gradient reaches ``x``)."""
+        r = float(self.input_range.detach())
+        y = conv_mvm(x.detach(), self._read_matrices(), self.chip, geo, self._generator(x.device),
+                     name=type(self).__name__, input_range=r if r > 0 else None)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        gain, bias = (self.gdc * self.out_gain).view(shape), self.bias
+        if torch.is_grad_enabled() and (gain.requires_grad or (bias is not None and bias.requires_grad)):
+            y = y * gain  # digital gains or bias being trained on the chip's outputs
+            return y if bias is None else y + bias.view(shape)
+        if bias is None:
+            return y.mul_(gain)
+        return torch.addcmul(bias.view(shape), y, gain, out=y)  # one pass: y * gain + bias
 
     def chip_read(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in) -> (B, out): one raw read of the programmed (or exactly written) tiles,

@@ -1,9 +1,12 @@
 """Drop-in analog layers: ``AnalogLinear``, ``AnalogConv1d``, ``AnalogConv2d``.
 
 Each keeps its torch constructor and adds one keyword, ``chip=`` (a preset name, a YAML
-path or a :class:`aimc.chips.ChipSpec`), plus ``from_digital(layer, chip)``. Convolutions
-run as im2col patches through the same tiles: one MVM per output pixel, as on a chip.
-Bias, drift compensation and everything outside the MVM are digital.
+path or a :class:`aimc.chips.ChipSpec`), plus ``from_digital(layer, chip)``. A convolution
+is one MVM per output pixel through the same tiles (each patch is an input vector, with its
+own DAC scaling), read by :func:`aimc.tiles.conv.conv_mvm` without building an im2col
+matrix; with gradients (chip in the loop) or a row-wise training read it runs through
+im2col rows, the same read. Bias, drift compensation and everything outside the MVM are
+digital.
 
 Example:
     >>> import torch
@@ -15,10 +18,10 @@ Example:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aimc.nn.base import AnalogLayerMixin
+from aimc.tiles.conv import ConvGeometry, conv_out_shape, im2col
 
 __all__ = ["AnalogLinear", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d"]
 
@@ -58,7 +61,8 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
 
 
 class _AnalogConvNd(AnalogLayerMixin):
-    """im2col convolution through the tiles (groups=1; any stride, padding, dilation)."""
+    """Convolution through the tiles, one MVM per output pixel (groups=1; any stride,
+    padding, padding mode, dilation); the read is :func:`aimc.tiles.conv.conv_mvm`."""
 
     _nd = 2
 
@@ -83,22 +87,23 @@ class _AnalogConvNd(AnalogLayerMixin):
         if x.dim() != nd + 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, "
                              f"{'spatial dims' if nd > 1 else 'length'}), got shape {tuple(x.shape)}")
-        pads = self._reversed_padding_repeated_twice
-        if any(pads):
-            x = F.pad(x, pads, mode="constant" if self.padding_mode == "zeros" else self.padding_mode)
-        # im2col as a strided view, copied once into (B*L, C*k...) rows in F.unfold's order
-        patches = x
-        for d, (k, st, dl) in enumerate(zip(self.kernel_size, self.stride, self.dilation)):
-            patches = patches.unfold(2 + d, dl * (k - 1) + 1, st)
-        if any(dl > 1 for dl in self.dilation):
-            patches = patches[(..., *(slice(None, None, dl) for dl in self.dilation))]
-        B, out_sp = x.shape[0], patches.shape[2:2 + nd]  # patches: (B, C, *out, *k)
-        order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))
-        cols = patches.permute(order).reshape(-1, self.analog_weight().shape[1])  # (B*L, C*prod(k))
-        y = self.analog_mvm(cols)  # (B*L, out)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.view(B, *out_sp, self.out_channels).movedim(-1, 1)
+        geo = self._geometry()
+        if (self.training and self.train_forward is not None) or (torch.is_grad_enabled() and x.requires_grad):
+            # a row-wise training read, or the chip read with a straight-through gradient: im2col rows
+            y = self.analog_mvm(im2col(x, geo))  # (B*L, out)
+            if self.bias is not None:
+                y = y + self.bias
+            return y.view(x.shape[0], *conv_out_shape(x, geo), self.out_channels).movedim(-1, 1)
+        return self.analog_conv(x, geo)  # the tile read without im2col; gains and bias in place
+
+    def _geometry(self) -> ConvGeometry:
+        """This layer's :class:`ConvGeometry` (rebuilt only when an attribute changed)."""
+        key = (self.kernel_size, self.stride, self.dilation, tuple(self._reversed_padding_repeated_twice),
+               self.padding_mode)
+        cached = getattr(self, "_geo_cache", None)
+        if cached is None or cached[0] != key:
+            cached = self._geo_cache = (key, ConvGeometry.of(self))
+        return cached[1]
 
     @classmethod
     def from_digital(cls, layer, chip):

@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ from aimc.physics.periphery import dac_codes, max_code
 from aimc.tiles.fused import fused_noise_adc
 
 __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
-           "read_matrices", "mvm"]
+           "read_matrices", "mvm", "finish_read", "bound_manage_", "full_scale"]
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,53 @@ def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMat
     return ReadMatrices(lay, w, var, out_var, post, n_adc)
 
 
+def full_scale(chip: ChipSpec, input_range: float | None, name: str) -> float | None:
+    """The DAC full scale of every input vector: ``input_range`` (static), the DAC bound
+    (noise management ``none``), or None for each vector's own abs-max."""
+    if input_range is not None:
+        if not input_range > 0:
+            raise ValueError(f"{name}: input_range must be > 0, got {input_range}")
+        return float(input_range)
+    return None if chip.dac.noise_management == "abs_max" else float(chip.dac.bound)
+
+
+def _row_group(B: int, N: int, target: int = 1024) -> int:
+    """The largest divisor ``k`` of ``B`` with ``k * N <= target`` (at least 1): short rows
+    (few output columns) are passed to the fused kernel ``k`` at a time."""
+    for k in range(max(1, min(B, target // max(N, 1))), 1, -1):
+        if B % k == 0:
+            return k
+    return 1
+
+
+def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chip: ChipSpec,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Partial sums ``y`` (T, B, S*out) in output codes and their read-noise variances (or
+    None) -> digital outputs (B, out) and the ADC saturation mask (B,) or None: output
+    noise, per-column ADC, digital post-scale and sum over tiles (and slices)."""
+    lay = rm.layout
+    seed = 0
+    if rm.var is not None or rm.out_var > 0:
+        if generator is None:
+            raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    # noise (counter-based, seeded from the layer's generator), ADC, scales, sum over tiles
+    code_max = -1 if rm.code_max is None else rm.code_max
+    T, B, N = y.shape
+    want_sat = rm.code_max is not None and chip.adc.bound_management
+    k = 1 if want_sat else _row_group(B, N)
+    if k > 1:  # k rows side by side: the same elements, linear indices (noise) and sums, longer rows
+        out, sat = fused_noise_adc(y.reshape(T, B // k, k * N), None if var is None else var.reshape(T, B // k, k * N),
+                                   rm.out_var, rm.post.repeat(1, 1, k), code_max, seed)
+        out = out.view(B, N)
+    else:
+        out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed)
+    sat = sat if want_sat else None
+    if lay.slices > 1:
+        out = out.view(-1, lay.slices, lay.out_features).sum(dim=1)
+    return out, sat
+
+
 def _analog_pass(codes: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None):
     """DAC codes (B, in) -> digital outputs (B, out) and ADC saturation mask (B,) or None."""
     lay = rm.layout
@@ -244,20 +292,28 @@ def _analog_pass(codes: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generato
         codes = F.pad(codes, (0, pad))
     xt = codes.view(B, lay.t_in, lay.rows).transpose(0, 1)  # (T, B, R)
     y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
-    var, seed = None, 0
-    if rm.var is not None or rm.out_var > 0:
-        if generator is None:
-            raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-        if rm.var is not None:
-            var = torch.bmm((xt * xt).to(torch.bfloat16), rm.var)  # (T, B, S*out), bf16
-    # noise (counter-based, seeded from the layer's generator), ADC, scales, sum over tiles
-    code_max = -1 if rm.code_max is None else rm.code_max
-    y, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed)
-    sat = sat if (rm.code_max is not None and chip.adc.bound_management) else None
-    if lay.slices > 1:
-        y = y.view(B, lay.slices, lay.out_features).sum(dim=1)
-    return y, sat
+    var = None
+    if rm.var is not None and generator is not None:
+        var = torch.bmm((xt * xt).to(torch.bfloat16), rm.var)  # (T, B, S*out), bf16
+    return finish_read(y, var, rm, chip, generator)
+
+
+def bound_manage_(y: torch.Tensor, sat: torch.Tensor | None, rows: Callable[[torch.Tensor], torch.Tensor],
+                  amax: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None) -> None:
+    """Bound management, in place on ``y`` (B, out): re-read each input vector whose ADC
+    saturated (``sat``) with its input halved, up to ``adc.bm_max_iter`` times. ``rows(idx)``
+    gives the vectors ``idx`` (n, in); ``amax`` (B, 1) their full scales."""
+    if sat is None or chip.adc.bm_max_iter <= 0 or not bool(sat.any()):
+        return
+    idx = sat.nonzero().squeeze(1)
+    factor = 1.0
+    for _ in range(chip.adc.bm_max_iter):
+        factor *= 2.0
+        y_re, sat_re = _analog_pass(dac_codes(rows(idx) / (amax[idx] * factor), chip.dac.bits), rm, chip, generator)
+        y[idx] = y_re * factor
+        idx = idx[sat_re]
+        if idx.numel() == 0:
+            break
 
 
 def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None = None,
@@ -276,23 +332,11 @@ def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Gene
     amax = x.detach().abs().amax(dim=1, keepdim=True)  # (B, 1)
     if not bool(torch.isfinite(amax).all()):
         raise ValueError(f"{name}: input of shape {tuple(x.shape)} contains NaN or Inf")
-    if input_range is not None:
-        if not input_range > 0:
-            raise ValueError(f"{name}: input_range must be > 0, got {input_range}")
-        amax = torch.full_like(amax, float(input_range))
-    elif chip.dac.noise_management == "abs_max":
+    fs = full_scale(chip, input_range, name)
+    if fs is None:
         amax = torch.where(amax > 0, amax, torch.ones_like(amax))
     else:
-        amax = torch.full_like(amax, chip.dac.bound)
+        amax = torch.full_like(amax, fs)
     y, sat = _analog_pass(dac_codes(x / amax, chip.dac.bits), rm, chip, generator)
-    if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):
-        idx = sat.nonzero().squeeze(1)
-        factor = 1.0
-        for _ in range(chip.adc.bm_max_iter):
-            factor *= 2.0
-            y_re, sat_re = _analog_pass(dac_codes(x[idx] / (amax[idx] * factor), chip.dac.bits), rm, chip, generator)
-            y[idx] = y_re * factor
-            idx = idx[sat_re]
-            if idx.numel() == 0:
-                break
+    bound_manage_(y, sat, lambda idx: x[idx], amax, rm, chip, generator)
     return y * amax
