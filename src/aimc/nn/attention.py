@@ -40,8 +40,7 @@ class AnalogMultiheadAttention(nn.Module):
     """``nn.MultiheadAttention`` (same constructor and forward) with analog projections.
 
     Args:
-        embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn, kdim, vdim,
-            batch_first, device, dtype: as in ``nn.MultiheadAttention``.
+        embed_dim, num_heads, dropout, bias, add_bias_kv, add_zero_attn, kdim, vdim, batch_first, device, dtype: as in ``nn.MultiheadAttention``.
         chip: preset name, YAML path or :class:`~aimc.chips.ChipSpec` of the projections.
     """
 
