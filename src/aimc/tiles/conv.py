@@ -85,8 +85,8 @@ class ConvGeometry:
 
     def __post_init__(self):
         nd = len(self.kernel)
-        if nd not in (1, 2) or len(self.stride) != nd or len(self.dilation) != nd or len(self.pads) != 2 * nd:
-            raise ValueError(f"ConvGeometry: kernel, stride, dilation need 1 or 2 entries and pads twice as many, "
+        if nd not in (1, 2, 3) or len(self.stride) != nd or len(self.dilation) != nd or len(self.pads) != 2 * nd:
+            raise ValueError(f"ConvGeometry: kernel, stride, dilation need 1 to 3 entries and pads twice as many, "
                              f"got {self.kernel}, {self.stride}, {self.dilation}, {self.pads}")
         if min(*self.kernel, *self.stride, *self.dilation) < 1 or min(self.pads) < 0:
             raise ValueError(f"ConvGeometry: kernel, stride and dilation must be >= 1 and pads >= 0, got "
@@ -94,7 +94,7 @@ class ConvGeometry:
 
     @classmethod
     def of(cls, layer) -> "ConvGeometry":
-        """The geometry of an ``nn.Conv1d``/``nn.Conv2d`` (groups=1)."""
+        """The geometry of an ``nn.Conv1d``/``2d``/``3d`` (groups=1)."""
         return cls(tuple(layer.kernel_size), tuple(layer.stride), tuple(layer.dilation),
                    tuple(layer._reversed_padding_repeated_twice), layer.padding_mode)
 
@@ -140,7 +140,8 @@ def _check(x: torch.Tensor, rm: ReadMatrices, geo: ConvGeometry, name: str) -> N
 
 
 def _fused_usable(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype == torch.float32 and cpp.load() is not None
+    """The C++ patch read takes 1-d and 2-d float32 CPU convolutions (3-d: im2col rows)."""
+    return x.dim() in (3, 4) and x.device.type == "cpu" and x.dtype == torch.float32 and cpp.load() is not None
 
 
 def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometry,
@@ -171,7 +172,7 @@ def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometr
     nd, B, out_sp = len(geo.kernel), x.shape[0], conv_out_shape(x, geo)
     fused = method == "fused" or (method == "auto" and _fused_usable(x))
     if fused and not _fused_usable(x):
-        raise ValueError(f"{name}: method='fused' needs a float32 CPU input and the compiled kernels")
+        raise ValueError(f"{name}: method='fused' needs a 1-d or 2-d float32 CPU input and the compiled kernels")
     if not fused:
         y = mvm(im2col(x, geo), rm, chip, generator, name=name, input_range=input_range)
         return y.view(B, *out_sp, -1).movedim(-1, 1)
