@@ -67,12 +67,12 @@ def test_demo_table(tmp_path):
 
 def test_bench_mvm_json_tiny_shape():
     res = _ok(runner.invoke(app, ["bench", "mvm", "--json", "--shape", "64x64x8", "--shape", "32x16x4",
-                                  "--repeats", "2", "--warmup", "1", "--chip", "pcm-hermes"]))
+                                  "--repeats", "2", "--warmup", "1", "--chip", "pcm-hermes", "--threads", "1"]))
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert [r["shape"] for r in rows] == [[64, 64, 8], [32, 16, 4]]
     for r in rows:
-        assert {"shape", "analog_ms", "digital_ms", "ratio", "chip", "threads"} <= set(r)
-        assert r["chip"] == "pcm-hermes" and r["threads"] >= 1
+        assert {"shape", "analog_ms", "digital_ms", "ratio", "chip", "threads", "cpp"} <= set(r)
+        assert r["chip"] == "pcm-hermes" and r["threads"] == 1
         assert r["analog_ms"] > 0 and r["digital_ms"] > 0
         assert r["ratio"] == pytest.approx(r["analog_ms"] / r["digital_ms"], rel=0.01)
 
@@ -81,3 +81,4 @@ def test_bench_mvm_table_and_bad_shape():
     res = _ok(runner.invoke(app, ["bench", "mvm", "--shape", "16x16x2", "--repeats", "1", "--chip", "ideal"]))
     assert "16x16x2" in res.stdout
     assert "IN x OUT x BATCH" in _usage_error(runner.invoke(app, ["bench", "mvm", "--shape", "3x3"]))
+    assert "threads" in _usage_error(runner.invoke(app, ["bench", "mvm", "--shape", "8x8x2", "--threads", "0"]))

@@ -13,6 +13,18 @@ def test_bench_rows_have_documented_keys():
         assert r["ratio"] == pytest.approx(r["analog_ms"] / r["digital_ms"], rel=0.01)
 
 
+def test_bench_threads_option_sets_reports_and_restores():
+    import torch
+
+    before = torch.get_num_threads()
+    for n in (1, 2):
+        row = bench_mvm(shapes=((64, 32, 4),), chip="ideal", repeats=1, warmup=0, threads=n)[0]
+        assert row["threads"] == n and isinstance(row["cpp"], bool)
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        bench_mvm(shapes=((8, 8, 2),), threads=0)
+
+
 def test_parse_shape_rejects_bad_text():
     assert parse_shape("8x4x2") == (8, 4, 2)
     with pytest.raises(ValueError, match="IN x OUT x BATCH"):
@@ -34,10 +46,12 @@ def test_bench_train_rows_have_documented_keys():
         assert r["ratio"] == pytest.approx(r["ms_per_epoch"] / r["digital_ms_per_epoch"], rel=0.01)
     with pytest.raises(ValueError, match="names"):
         bench_train(names=("magic",))
-    res = CliRunner().invoke(app, ["bench", "train", "--json", "--repeats", "1", "--warmup", "0", "--name", "tiki-taka-v2"])
+    res = CliRunner().invoke(app, ["bench", "train", "--json", "--repeats", "1", "--warmup", "0", "--name", "tiki-taka-v2",
+                                   "--threads", "2"])
     assert res.exit_code == 0, res.output
     row = json.loads(res.stdout.strip())
     assert {"name", "ms_per_epoch", "digital_ms_per_epoch", "ratio"} <= set(row) and row["name"] == "tiki-taka-v2"
+    assert row["threads"] == 2
 
 
 def test_bench_cnn_rows_have_documented_keys():

@@ -28,13 +28,14 @@ def bench_train_cmd(
     repeats: int = typer.Option(5, help="Timed epochs per row (median)."),
     warmup: int = typer.Option(1, help="Untimed epochs first."),
     name: Optional[list[str]] = typer.Option(None, "--name", help="Rows to time (repeatable; default all)."),
+    threads: int = typer.Option(1, help="Torch intra-op threads during the run (reported in the JSON)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line per row."),
 ) -> None:
     """Time one training epoch of HAT and on-chip training against plain PyTorch (median ms, ratio)."""
     from aimc.experiments.bench import TRAIN_ROWS, bench_train
 
     with user_errors():
-        rows = bench_train(names=name or TRAIN_ROWS, chip=chip, repeats=repeats, warmup=warmup)
+        rows = bench_train(names=name or TRAIN_ROWS, chip=chip, repeats=repeats, warmup=warmup, threads=threads)
     if _echo_json(rows, as_json):
         return
     table = Table(title=f"one digits training epoch vs plain PyTorch (median of {repeats}, {rows[0]['threads']} torch threads)")
@@ -50,6 +51,8 @@ def bench_mvm_cmd(
     chip: str = typer.Option("pcm-hermes", help="Chip preset name or YAML file."),
     repeats: int = typer.Option(20, help="Timed passes per layer."),
     warmup: int = typer.Option(3, help="Untimed passes first."),
+    threads: Optional[int] = typer.Option(None, help="Torch intra-op threads during the run (default: "
+                                                     "OMP_NUM_THREADS or all cores; reported in the JSON)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line per shape."),
     shape: Optional[list[str]] = typer.Option(None, "--shape", hidden=True, help="IN x OUT x BATCH, repeatable."),
 ) -> None:
@@ -58,7 +61,7 @@ def bench_mvm_cmd(
 
     with user_errors():
         shapes = [parse_shape(s) for s in shape] if shape else DEFAULT_SHAPES
-        rows = bench_mvm(shapes=shapes, chip=chip, repeats=repeats, warmup=warmup)
+        rows = bench_mvm(shapes=shapes, chip=chip, repeats=repeats, warmup=warmup, threads=threads)
     if _echo_json(rows, as_json):
         return
     table = Table(title=f"analog vs digital linear layer on {rows[0]['chip']} "

@@ -6,6 +6,7 @@ Example:
 """
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +19,7 @@ from rich.text import Text
 from aimc.config import ConfigError
 from aimc.outputs import claim_output
 
-__all__ = ["console", "err", "fail", "user_errors", "output_file", "progress_bar", "pct"]
+__all__ = ["console", "err", "fail", "user_errors", "output_file", "progress_bar", "library_log", "pct"]
 
 console = Console()
 err = Console(stderr=True)
@@ -65,13 +66,43 @@ def progress_bar(enabled: bool) -> Iterator:
         yield None
         return
     columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err, transient=True) as bar, library_log(bar) as show:
         task = bar.add_task("starting", total=None)
+        show.task = task
 
         def hook(advance: int, total: int, description: str) -> None:
             bar.update(task, advance=advance, total=total, description=description)
 
         yield hook
+
+
+class BarLog(logging.Handler):
+    """Prints the library's log lines (e.g. the one-off C++ kernel build) above a progress
+    bar, and puts a record's ``progress`` text (if any) into the bar's description."""
+
+    def __init__(self, bar: Progress) -> None:
+        super().__init__(logging.INFO)
+        self.bar, self.task = bar, None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.bar.console.print(Text(record.getMessage()), soft_wrap=True, highlight=False)
+        if self.task is not None and getattr(record, "progress", None):
+            self.bar.update(self.task, description=record.progress)
+
+
+@contextmanager
+def library_log(bar: Progress) -> Iterator[BarLog]:
+    """Route the ``aimc`` logger's INFO+ records to ``bar`` meanwhile (without a bar, its
+    warnings reach stderr through Python's last-resort handler)."""
+    logger, handler = logging.getLogger("aimc"), BarLog(bar)
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def pct(mean: float, std: float) -> str:

@@ -4,9 +4,9 @@ arguments and calls the library, nothing more (shared helpers: :mod:`aimc.cli.co
 Commands:
     aimc demo [--dataset digits|fashion-mnist] [--chip pcm-hermes] [--chips 10] [--seed 0]
               [--out FILE] [--force] [--json] [--checkpoint FILE]
-    aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--json]
+    aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--threads N] [--json]
     aimc bench cnn [--chip pcm-hermes] [--batch 128] [--threads N] [--json]
-    aimc bench train [--chip rram-1t1r] [--repeats 5] [--name hat ...] [--json]
+    aimc bench train [--chip rram-1t1r] [--repeats 5] [--name hat ...] [--threads N] [--json]
     aimc chips
     aimc baselines
     aimc --version

@@ -1,7 +1,11 @@
-"""C++ source of the tile read's fused noise + ADC + post-scale kernel (see
-:mod:`aimc.tiles.fused` for its semantics and the Python entry points)."""
+"""C++ source of the tile read's two passes around the matmuls: the DAC pre-pass (input
+scaling, DAC codes, their squares for the noise variance) and the fused noise + ADC +
+post-scale kernel (see :mod:`aimc.tiles.fused` for their semantics and the Python entry
+points)."""
 
 SOURCE = r"""
+#include <limits>
+
 namespace {
 
 constexpr int64_t CH = 512;  // n-elements per block row chunk (multiple of 16)
@@ -13,7 +17,8 @@ inline float to_f<at::BFloat16>(at::BFloat16 v) { return as_float(((uint32_t)v.x
 
 template <typename VT, bool HAS_VAR, bool NOISY, bool ADC>
 void kernel(const float* __restrict y, const VT* __restrict var, float out_var, const float* __restrict post,
-            float cm, uint64_t key, int64_t T, int64_t B, int64_t N, float* __restrict out,
+            float cm, uint64_t key, int64_t T, int64_t B, int64_t N, const float* __restrict rs,
+            const float* __restrict cs, const float* __restrict bias, float* __restrict out,
             uint8_t* __restrict satblk) {
   const int64_t nch = (N + CH - 1) / CH;
   at::parallel_for(0, B * nch, 1, [&](int64_t begin, int64_t end) {
@@ -55,6 +60,14 @@ void kernel(const float* __restrict y, const VT* __restrict var, float out_var, 
         }
       }
       float* __restrict o = out + b * N + n0;
+      if (rs != nullptr) {  // each step rounded as the separate PyTorch ops would round it
+        const float r = rs[b];
+        for (int64_t n = 0; n < len; ++n) acc[n] = acc[n] * r;
+      }
+      if (cs != nullptr)
+        for (int64_t n = 0; n < len; ++n) acc[n] = acc[n] * cs[n0 + n];
+      if (bias != nullptr)
+        for (int64_t n = 0; n < len; ++n) acc[n] = acc[n] + bias[n0 + n];
       for (int64_t n = 0; n < len; ++n) o[n] = acc[n];
       satblk[blk] = (uint8_t)(sat != 0);
     }
@@ -63,20 +76,58 @@ void kernel(const float* __restrict y, const VT* __restrict var, float out_var, 
 
 template <typename VT, bool HAS_VAR>
 void dispatch_noise(bool noisy, bool adc, const float* y, const VT* var, float out_var, const float* post,
-                    float cm, uint64_t key, int64_t T, int64_t B, int64_t N, float* out, uint8_t* satblk) {
+                    float cm, uint64_t key, int64_t T, int64_t B, int64_t N, const float* rs, const float* cs,
+                    const float* bias, float* out, uint8_t* satblk) {
   if (noisy) {
-    if (adc) kernel<VT, HAS_VAR, true, true>(y, var, out_var, post, cm, key, T, B, N, out, satblk);
-    else kernel<VT, HAS_VAR, true, false>(y, var, out_var, post, cm, key, T, B, N, out, satblk);
+    if (adc) kernel<VT, HAS_VAR, true, true>(y, var, out_var, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
+    else kernel<VT, HAS_VAR, true, false>(y, var, out_var, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
   } else {
-    if (adc) kernel<VT, false, false, true>(y, nullptr, 0.f, post, cm, key, T, B, N, out, satblk);
-    else kernel<VT, false, false, false>(y, nullptr, 0.f, post, cm, key, T, B, N, out, satblk);
+    if (adc) kernel<VT, false, false, true>(y, nullptr, 0.f, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
+    else kernel<VT, false, false, false>(y, nullptr, 0.f, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
+  }
+}
+
+// DAC of one input row b: |x| max (NaN when the row holds NaN or Inf), the scale used
+// (given, or the abs-max with 0 -> 1), codes = round(clamp(x / scale, -1, 1) * levels)
+// (no rounding when levels < 0) and optionally bf16(codes^2), written tile by tile to
+// c[t * ts + r] (ts = B * R: the (T, B, R) layout of the matmuls), zero past K.
+void tile_dac_row(const float* __restrict xr, int64_t K, int64_t T, int64_t R, int64_t ts, const float* given,
+                  float levels, bool round, float* __restrict amax, float* __restrict used, float* __restrict c,
+                  at::BFloat16* __restrict q) {
+  float m = 0.0f;
+  int32_t bad = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    const float a = std::fabs(xr[k]);
+    bad |= (int32_t)!(a <= std::numeric_limits<float>::max());
+    m = a > m ? a : m;
+  }
+  *amax = bad ? std::numeric_limits<float>::quiet_NaN() : m;
+  const float s = given != nullptr ? *given : (m > 0.0f ? m : 1.0f);
+  *used = s;
+  for (int64_t t = 0; t < T; ++t) {
+    const float* __restrict xt = xr + t * R;
+    float* __restrict ct = c + t * ts;
+    const int64_t n = std::max<int64_t>(0, std::min<int64_t>(R, K - t * R));
+    for (int64_t r = 0; r < n; ++r) {
+      float v = xt[r] / s;
+      v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+      if (round) v = std::nearbyint(v * levels);
+      ct[r] = v;
+    }
+    for (int64_t r = n; r < R; ++r) ct[r] = 0.0f;
+    if (q != nullptr) {
+      at::BFloat16* __restrict qt = q + t * ts;
+      for (int64_t r = 0; r < R; ++r) qt[r] = at::BFloat16(ct[r] * ct[r]);  // round to nearest even, as Tensor.to
+    }
   }
 }
 
 }  // namespace
 
 std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch::Tensor> var, double out_var,
-                                           torch::Tensor post, int64_t code_max, int64_t seed) {
+                                           torch::Tensor post, int64_t code_max, int64_t seed,
+                                           c10::optional<torch::Tensor> row_scale,
+                                           c10::optional<torch::Tensor> col_scale, c10::optional<torch::Tensor> bias) {
   TORCH_CHECK(y.device().is_cpu() && y.scalar_type() == at::kFloat && y.dim() == 3 && y.is_contiguous(),
               "y must be a contiguous float32 CPU tensor (T, B, N)");
   const int64_t T = y.size(0), B = y.size(1), N = y.size(2);
@@ -86,6 +137,23 @@ std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch:
   if (has_var) {
     TORCH_CHECK(var->is_contiguous() && var->sizes() == y.sizes(), "var must be contiguous with y's shape");
     TORCH_CHECK(var->scalar_type() == at::kBFloat16 || var->scalar_type() == at::kFloat, "var must be bf16 or f32");
+  }
+  const bool has_rs = row_scale.has_value() && row_scale->defined();
+  if (has_rs)
+    TORCH_CHECK(row_scale->scalar_type() == at::kFloat && row_scale->is_contiguous() && row_scale->numel() == B,
+                "row_scale must be a contiguous float32 tensor of B elements");
+  const float* rs = has_rs ? row_scale->data_ptr<float>() : nullptr;
+  const float* cs = nullptr;
+  const float* bp = nullptr;
+  if (col_scale.has_value() && col_scale->defined()) {
+    TORCH_CHECK(col_scale->scalar_type() == at::kFloat && col_scale->is_contiguous() && col_scale->numel() == N,
+                "col_scale must be a contiguous float32 tensor of N elements");
+    cs = col_scale->data_ptr<float>();
+  }
+  if (bias.has_value() && bias->defined()) {
+    TORCH_CHECK(bias->scalar_type() == at::kFloat && bias->is_contiguous() && bias->numel() == N,
+                "bias must be a contiguous float32 tensor of N elements");
+    bp = bias->data_ptr<float>();
   }
   const bool noisy = has_var || out_var != 0.0;
   const bool adc = code_max >= 0;
@@ -100,14 +168,45 @@ std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch:
   uint8_t* sp = satblk.data_ptr<uint8_t>();
   if (B * N > 0) {
     if (has_var && var->scalar_type() == at::kBFloat16)
-      dispatch_noise<at::BFloat16, true>(noisy, adc, yp, var->data_ptr<at::BFloat16>(), (float)out_var, pp, cm, key, T, B, N, op, sp);
+      dispatch_noise<at::BFloat16, true>(noisy, adc, yp, var->data_ptr<at::BFloat16>(), (float)out_var, pp, cm, key, T, B, N, rs, cs, bp, op, sp);
     else if (has_var)
-      dispatch_noise<float, true>(noisy, adc, yp, var->data_ptr<float>(), (float)out_var, pp, cm, key, T, B, N, op, sp);
+      dispatch_noise<float, true>(noisy, adc, yp, var->data_ptr<float>(), (float)out_var, pp, cm, key, T, B, N, rs, cs, bp, op, sp);
     else
-      dispatch_noise<float, false>(noisy, adc, yp, nullptr, (float)out_var, pp, cm, key, T, B, N, op, sp);
+      dispatch_noise<float, false>(noisy, adc, yp, nullptr, (float)out_var, pp, cm, key, T, B, N, rs, cs, bp, op, sp);
   }
   auto sat = nch > 0 ? satblk.amax(1).to(at::kBool) : torch::zeros({B}, y.options().dtype(at::kBool));
   return {out, sat};
+}
+
+// DAC pre-pass of a read (see aimc.tiles.fused.dac_prepass): one pass over x (B, K) ->
+// codes (T, B, R), bf16 squares (T, B, R) or an empty tensor, row abs-max (B,), scale used (B,).
+// Serial below 2^22 elements: an OpenMP region costs more than it saves on a busy machine.
+std::vector<torch::Tensor> dac_prepass(torch::Tensor x, c10::optional<torch::Tensor> scale, int64_t levels,
+                                       int64_t T, int64_t R, bool squares) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 2 && x.is_contiguous(),
+              "x must be a contiguous 2-D float32 CPU tensor (B, K)");
+  const int64_t B = x.size(0), K = x.size(1);
+  TORCH_CHECK(T >= 0 && R > 0 && T * R >= K, "tiles * rows must be >= x.size(1)");
+  const bool given = scale.has_value() && scale->defined();
+  if (given)
+    TORCH_CHECK(scale->scalar_type() == at::kFloat && scale->is_contiguous() && scale->numel() == B,
+                "scale must be a contiguous float32 tensor of B elements");
+  auto codes = torch::empty({T, B, R}, x.options());
+  auto sq = squares ? torch::empty({T, B, R}, x.options().dtype(at::kBFloat16)) : torch::empty({0}, x.options());
+  auto amax = torch::empty({B}, x.options()), used = torch::empty({B}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* sp = given ? scale->data_ptr<float>() : nullptr;
+  float* cp = codes.data_ptr<float>();
+  at::BFloat16* qp = squares ? sq.data_ptr<at::BFloat16>() : nullptr;
+  float* ap = amax.data_ptr<float>();
+  float* up = used.data_ptr<float>();
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 22) / (T * R));
+  at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      tile_dac_row(xp + b * K, K, T, R, B * R, given ? sp + b : nullptr, (float)levels, levels >= 0, ap + b, up + b,
+                   cp + b * R, qp != nullptr ? qp + b * R : nullptr);
+  });
+  return {codes, sq, amax, used};
 }
 
 // The kernel's standard normals z[i] for i in [start, start + n) (tests and diagnostics).
@@ -147,4 +246,4 @@ std::vector<torch::Tensor> sincos_turns24_t(torch::Tensor k) {
 }
 """
 
-FUNCTIONS = ("fused_noise_adc", "normal_stream", "log_approx_t", "sincos_turns24_t")
+FUNCTIONS = ("fused_noise_adc", "dac_prepass", "normal_stream", "log_approx_t", "sincos_turns24_t")

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 import aimc
+from aimc import cpp
 
 __all__ = ["DEFAULT_SHAPES", "TRAIN_ROWS", "CNN_ROWS", "bench_mvm", "bench_train", "bench_cnn", "parse_shape"]
 
@@ -58,8 +60,22 @@ def _time_ms(fn: Callable[[], Any]) -> float:
     return 1e3 * (time.perf_counter() - t0)
 
 
+@contextmanager
+def _threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` meanwhile (None: leave as set); restored afterwards."""
+    if threads is not None and (int(threads) != threads or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def bench_mvm(shapes: Sequence[Sequence[int]] = DEFAULT_SHAPES, chip: str = "pcm-hermes", repeats: int = 20,
-              warmup: int = 3, t_s: float = 3600.0, seed: int = 0) -> list[dict[str, Any]]:
+              warmup: int = 3, t_s: float = 3600.0, seed: int = 0, threads: int | None = None) -> list[dict[str, Any]]:
     """Time analog vs digital forward passes of a linear layer for each shape.
 
     For each ``(in, out, batch)``: build ``nn.Linear(in, out)`` (weights seeded), convert
@@ -74,19 +90,23 @@ def bench_mvm(shapes: Sequence[Sequence[int]] = DEFAULT_SHAPES, chip: str = "pcm
         t_s: time since programming (s); the first read after it builds the read
             matrices, which the warm-up absorbs.
         seed: seed of the weights, inputs and programming.
+        threads: torch intra-op threads for the run (restored afterwards); None: as set
+            (``OMP_NUM_THREADS`` or all cores).
 
     Returns:
         One dict per shape: ``shape`` ([in, out, batch]), ``analog_ms`` and
         ``digital_ms`` (medians, milliseconds), ``ratio`` (analog / digital), ``chip``,
-        ``threads`` (``torch.get_num_threads()``), ``repeats``, ``warmup``, ``t_s``.
+        ``threads`` (``torch.get_num_threads()`` during the run), ``cpp`` (whether the
+        compiled kernels ran; False: the slower PyTorch fallback), ``repeats``,
+        ``warmup``, ``t_s``.
 
     Raises:
         ValueError: bad shape or counts. aimc.config.ConfigError: unknown chip.
 
     Example:
-        >>> r = bench_mvm(shapes=((32, 16, 4),), chip="ideal", repeats=2, warmup=0)[0]
-        >>> sorted(r)[:4]
-        ['analog_ms', 'chip', 'digital_ms', 'ratio']
+        >>> r = bench_mvm(shapes=((32, 16, 4),), chip="ideal", repeats=2, warmup=0, threads=1)[0]
+        >>> {"analog_ms", "digital_ms", "ratio", "cpp"} <= set(r), r["threads"]
+        (True, 1)
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
@@ -95,6 +115,11 @@ def bench_mvm(shapes: Sequence[Sequence[int]] = DEFAULT_SHAPES, chip: str = "pcm
         if len(s) != 3 or min(s) < 1:
             raise ValueError(f"each shape must be (in, out, batch) with positive integers, got {s}")
     spec = aimc.chips.load(chip)
+    with _threads(threads):
+        return _bench_mvm_rows(shapes, spec, repeats, warmup, t_s, seed)
+
+
+def _bench_mvm_rows(shapes, spec, repeats, warmup, t_s, seed) -> list[dict[str, Any]]:
     gen = torch.Generator().manual_seed(int(seed))
     rows = []
     for n_in, n_out, batch in shapes:
@@ -121,7 +146,8 @@ def bench_mvm(shapes: Sequence[Sequence[int]] = DEFAULT_SHAPES, chip: str = "pcm
         a_ms, d_ms = statistics.median(times["analog"]), statistics.median(times["digital"])
         rows.append({"shape": [n_in, n_out, batch], "analog_ms": round(a_ms, 4), "digital_ms": round(d_ms, 4),
                      "ratio": round(a_ms / d_ms, 2) if d_ms > 0 else None, "chip": spec.name,
-                     "threads": torch.get_num_threads(), "repeats": repeats, "warmup": warmup, "t_s": t_s})
+                     "threads": torch.get_num_threads(), "cpp": cpp.available(), "repeats": repeats,
+                     "warmup": warmup, "t_s": t_s})
     return rows
 
 
@@ -176,13 +202,8 @@ def bench_train(names: Sequence[str] = TRAIN_ROWS, chip: str = "rram-1t1r", repe
     if bad or repeats < 1 or warmup < 0:
         raise ValueError(f"names must be among {', '.join(TRAIN_ROWS)} (got {bad}), repeats >= 1 and warmup >= 0 "
                          f"(got {repeats}, {warmup})")
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
+    with _threads(threads):
         return _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size)
-    finally:
-        torch.set_num_threads(old_threads)
 
 
 def _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size) -> list[dict[str, Any]]:

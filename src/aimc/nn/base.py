@@ -206,21 +206,26 @@ class AnalogLayerMixin:
             self._read_gen = torch.Generator(device=device).manual_seed(seed)
         return self._read_gen
 
-    def analog_mvm(self, x: torch.Tensor) -> torch.Tensor:
+    def analog_mvm(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """(B, in) -> (B, out) through the tiles and digital post-processing: drift
-        compensation and output gains; without bias."""
+        compensation and output gains, then ``bias`` if given."""
+        gain = self.gdc * self.out_gain
         if self.training and self.train_forward is not None:
             y = self.train_forward(self, x)
         elif torch.is_grad_enabled() and x.requires_grad:
             y = _ChipReadSTE.apply(x, self.analog_weight(), self)
-        else:
-            y = self._chip_mvm(x)
-        return y * (self.gdc * self.out_gain)
+        elif torch.is_grad_enabled() and (gain.requires_grad or (bias is not None and bias.requires_grad)):
+            y = self._chip_mvm(x)  # gradients reach the gains and the bias through the ops below
+        else:  # a plain read: gains and bias applied in its last pass (fewer passes over y)
+            return self._chip_mvm(x, gain, bias)
+        y = y * gain
+        return y if bias is None else y + bias
 
-    def _chip_mvm(self, x: torch.Tensor) -> torch.Tensor:
+    def _chip_mvm(self, x: torch.Tensor, out_scale: torch.Tensor | None = None,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
         r = float(self.input_range.detach())
         return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__,
-                   input_range=r if r > 0 else None)
+                   input_range=r if r > 0 else None, out_scale=out_scale, bias=bias)
 
     def analog_conv(self, x: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
         """(B, C, *spatial) -> (B, out, *out_spatial): the convolution read of the tiles

@@ -54,9 +54,7 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
         rows = x.reshape(-1, self.in_features)
         if self.training and hasattr(self.train_forward, "linear"):  # a whole training read, bias included
             return self.train_forward.linear(self, rows).view(*x.shape[:-1], self.out_features)
-        y = self.analog_mvm(rows)
-        if self.bias is not None:
-            y = y + self.bias
+        y = self.analog_mvm(rows, self.bias)
         return y.view(*x.shape[:-1], self.out_features)
 
 

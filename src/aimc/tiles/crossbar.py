@@ -7,10 +7,11 @@ the output; each tile column is digitised by its own ADC and the partial sums ar
 digitally (as on IBM HERMES, Le Gallo et al. 2023). Every unit cell holds ``S`` slices
 of a differential pair, ``w ∝ G+ - G-``.
 
-The MVM is one batched matmul over tiles — ``(T, B, rows) @ (T, rows, S*out)`` — followed
-by output-referred noise, per-column ADC quantisation and the digital reduction, fused in
-one pass (:mod:`aimc.tiles.fused`: a C++ kernel compiled on first use, with a pure-PyTorch
-fallback of the same semantics). Read
+The MVM is one pass for the DAC (:func:`aimc.tiles.fused.dac_prepass`), one batched matmul
+over tiles — ``(T, B, rows) @ (T, rows, S*out)`` — and output-referred noise, per-column
+ADC quantisation, the digital reduction, the input scale, gains and bias fused in one more
+pass (:mod:`aimc.tiles.fused`: C++ kernels compiled on first use, with pure-PyTorch
+fallbacks of the same semantics). Read
 noise of independent devices is exactly Gaussian at the column output with variance
 ``sum_i x_i^2 (sigma+_ij^2 + sigma-_ij^2)``, computed with one extra batched matmul; that
 matmul runs in bfloat16 (8-bit mantissa, fp32 accumulation: < 0.4 % relative error on
@@ -39,8 +40,8 @@ import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState, quantise_to_levels
-from aimc.physics.periphery import dac_codes, max_code
-from aimc.tiles.fused import fused_noise_adc
+from aimc.physics.periphery import max_code
+from aimc.tiles.fused import dac_prepass, fused_noise_adc
 
 __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
            "read_matrices", "mvm", "finish_read", "bound_manage_", "full_scale"]
@@ -256,10 +257,14 @@ def _row_group(B: int, N: int, target: int = 1024) -> int:
 
 
 def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chip: ChipSpec,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                generator: torch.Generator | None, row_scale: torch.Tensor | None = None,
+                out_scale: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Partial sums ``y`` (T, B, S*out) in output codes and their read-noise variances (or
     None) -> digital outputs (B, out) and the ADC saturation mask (B,) or None: output
-    noise, per-column ADC, digital post-scale and sum over tiles (and slices)."""
+    noise, per-column ADC, digital post-scale and sum over tiles (and slices), then
+    ``* row_scale`` (B,), ``* out_scale`` (out,) and ``+ bias`` (out,) when given (in the
+    fused pass where the layout allows, else as separate ops that round the same)."""
     lay = rm.layout
     seed = 0
     if rm.var is not None or rm.out_var > 0:
@@ -271,72 +276,90 @@ def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chi
     T, B, N = y.shape
     want_sat = rm.code_max is not None and chip.adc.bound_management
     k = 1 if want_sat else _row_group(B, N)
+    late = k > 1 or lay.slices > 1  # the scales and bias cannot ride in the fused pass
     if k > 1:  # k rows side by side: the same elements, linear indices (noise) and sums, longer rows
         out, sat = fused_noise_adc(y.reshape(T, B // k, k * N), None if var is None else var.reshape(T, B // k, k * N),
                                    rm.out_var, rm.post.repeat(1, 1, k), code_max, seed)
         out = out.view(B, N)
-    else:
+    elif late:
         out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed)
+    else:
+        out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed, row_scale, out_scale, bias)
     sat = sat if want_sat else None
     if lay.slices > 1:
         out = out.view(-1, lay.slices, lay.out_features).sum(dim=1)
+    if late:
+        out = out if row_scale is None else out * row_scale.reshape(-1, 1)
+        out = out if out_scale is None else out * out_scale
+        out = out if bias is None else out + bias
     return out, sat
 
 
-def _analog_pass(codes: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None):
-    """DAC codes (B, in) -> digital outputs (B, out) and ADC saturation mask (B,) or None."""
+def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, chip: ChipSpec,
+                 generator: torch.Generator | None, fold: bool = False, out_scale: torch.Tensor | None = None,
+                 bias: torch.Tensor | None = None):
+    """Inputs (B, in) over full scales (B,) (None: each row's abs-max) -> digital outputs
+    (B, out) (None if x holds NaN/Inf), ADC saturation mask (B,) or None, and the full
+    scales used (B,). With ``fold`` the outputs are in input units, times ``out_scale``
+    plus ``bias``; without, in full-scale units (the caller multiplies)."""
     lay = rm.layout
-    B = codes.shape[0]
-    pad = lay.t_in * lay.rows - lay.in_features
-    if pad:
-        codes = F.pad(codes, (0, pad))
-    xt = codes.view(B, lay.t_in, lay.rows).transpose(0, 1)  # (T, B, R)
+    noisy = rm.var is not None and generator is not None
+    xt, sq, amax, scale = dac_prepass(x, scale, chip.dac.bits, lay.t_in, lay.rows, noisy)  # (T, B, R)
+    if not bool(torch.isfinite(amax).all()):
+        return None, None, scale
     y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
-    var = None
-    if rm.var is not None and generator is not None:
-        var = torch.bmm((xt * xt).to(torch.bfloat16), rm.var)  # (T, B, S*out), bf16
-    return finish_read(y, var, rm, chip, generator)
+    var = torch.bmm(sq, rm.var) if noisy else None  # (T, B, S*out), bf16
+    if not fold:
+        return (*finish_read(y, var, rm, chip, generator), scale)
+    return (*finish_read(y, var, rm, chip, generator, scale, out_scale, bias), scale)
 
 
 def bound_manage_(y: torch.Tensor, sat: torch.Tensor | None, rows: Callable[[torch.Tensor], torch.Tensor],
-                  amax: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None) -> None:
+                  amax: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None,
+                  fold: bool = False, out_scale: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> None:
     """Bound management, in place on ``y`` (B, out): re-read each input vector whose ADC
     saturated (``sat``) with its input halved, up to ``adc.bm_max_iter`` times. ``rows(idx)``
-    gives the vectors ``idx`` (n, in); ``amax`` (B, 1) their full scales."""
+    gives the vectors ``idx`` (n, in); ``amax`` (B, 1) or (B,) their full scales. With
+    ``fold``, ``y`` is in input units times ``out_scale`` plus ``bias`` (as
+    :func:`_analog_pass` gives it), else in full-scale units."""
     if sat is None or chip.adc.bm_max_iter <= 0 or not bool(sat.any()):
         return
     idx = sat.nonzero().squeeze(1)
+    amax = amax.reshape(-1)
     factor = 1.0
     for _ in range(chip.adc.bm_max_iter):
-        factor *= 2.0
-        y_re, sat_re = _analog_pass(dac_codes(rows(idx) / (amax[idx] * factor), chip.dac.bits), rm, chip, generator)
-        y[idx] = y_re * factor
+        factor *= 2.0  # a power of two: y * (amax * factor) rounds as (y * factor) * amax
+        y_re, sat_re, _ = _analog_pass(rows(idx), amax[idx] * factor, rm, chip, generator, fold, out_scale, bias)
+        y[idx] = y_re if fold else y_re * factor
         idx = idx[sat_re]
         if idx.numel() == 0:
             break
 
 
 def mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, generator: torch.Generator | None = None,
-        name: str = "mvm", input_range: float | None = None) -> torch.Tensor:
+        name: str = "mvm", input_range: float | None = None, out_scale: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None) -> torch.Tensor:
     """One analog matrix-vector product per row of ``x`` (B, in) -> (B, out).
 
     Noise management scales each input vector by its abs-max before the DAC (undone
     after the ADC), unless ``input_range`` (a static full scale, e.g. learned by
     hardware-aware training) is given: then inputs beyond it clip. Bound management re-runs vectors whose ADC saturated with the input
-    halved, up to ``adc.bm_max_iter`` times. Raises ValueError naming ``name`` on a wrong
-    shape or a NaN/Inf input.
+    halved, up to ``adc.bm_max_iter`` times. Digital ``out_scale`` (out,) and ``bias``
+    (out,), when given, are applied last (``y * out_scale + bias``) in the same pass as the
+    ADC. Raises ValueError naming ``name`` on a wrong shape or a NaN/Inf input.
     """
     lay = rm.layout
     if x.dim() != 2 or x.shape[1] != lay.in_features:
         raise ValueError(f"{name}: input must be (batch, {lay.in_features}), got shape {tuple(x.shape)}")
-    amax = x.detach().abs().amax(dim=1, keepdim=True)  # (B, 1)
-    if not bool(torch.isfinite(amax).all()):
-        raise ValueError(f"{name}: input of shape {tuple(x.shape)} contains NaN or Inf")
     fs = full_scale(chip, input_range, name)
-    if fs is None:
-        amax = torch.where(amax > 0, amax, torch.ones_like(amax))
-    else:
-        amax = torch.full_like(amax, fs)
-    y, sat = _analog_pass(dac_codes(x / amax, chip.dac.bits), rm, chip, generator)
-    bound_manage_(y, sat, lambda idx: x[idx], amax, rm, chip, generator)
-    return y * amax
+    scale = None if fs is None else torch.full((x.shape[0],), fs, device=x.device)  # None: each row's abs-max
+    if out_scale is not None:
+        out_scale = out_scale.detach().to(torch.float32).expand(lay.out_features).contiguous()
+    if bias is not None:
+        bias = bias.detach().to(torch.float32).expand(lay.out_features).contiguous()
+    x = x.detach()
+    y, sat, scale = _analog_pass(x, scale, rm, chip, generator, True, out_scale, bias)
+    if y is None:
+        raise ValueError(f"{name}: input of shape {tuple(x.shape)} contains NaN or Inf")
+    bound_manage_(y, sat, lambda idx: x[idx], scale, rm, chip, generator, True, out_scale, bias)
+    return y

@@ -1,6 +1,16 @@
-"""Fused CPU kernel for the post-matmul part of an analog MVM: noise, ADC, post-scale, sum.
+"""Fused CPU kernels around the matmuls of an analog MVM: the DAC pre-pass before them and
+noise, ADC, post-scale and sum over tiles after them.
 
-After the main matmul, ``y`` (T, B, N) holds the noiseless outputs in ADC-code units.
+Before the matmuls, :func:`dac_prepass` turns the inputs ``x`` (B, K) into DAC codes in one
+pass (no temporaries, no OpenMP region below 2^22 elements)::
+
+    amax[b]  = max_k |x[b, k]|                            # NaN if the row holds NaN or Inf
+    s[b]     = scale[b] if given else (amax[b] if amax[b] > 0 else 1)
+    c[b]     = round_half_to_even(clamp(x[b] / s[b], -1, 1) * levels), zero-padded to T * R
+    codes    = c.view(B, T, R).transpose(0, 1)              # (T, B, R), contiguous: the tiles' inputs
+    sq       = bfloat16(codes ** 2)                         # inputs of the noise-variance matmul
+
+(``levels = 2**(bits-1) - 1``; no rounding for an exact DAC, ``bits=None``). After the main matmul, ``y`` (T, B, N) holds the noiseless outputs in ADC-code units.
 :func:`fused_noise_adc` does, in one pass over ``y`` and with no (T, B, N) temporaries::
 
     v   = var[t, b, n] (as float32) + out_var            # var may be None (then v = out_var)
@@ -9,6 +19,7 @@ After the main matmul, ``y`` (T, B, N) holds the noiseless outputs in ADC-code u
         sat[b] |= |val| > code_max                        # before clamping
         val = round_half_to_even(clamp(val, -code_max, code_max))
     out[b, n] = sum_t post[t, 0, n] * val                 # t = 0, 1, ... in float32, no FMA
+    out[b, n] = out[b, n] * row_scale[b] * col_scale[n] + bias[n]   # each when given, rounded in turn
 
 The C++ kernel (:mod:`aimc.cpp.tile`, compiled on first use by :func:`aimc.cpp.load`)
 draws ``z`` from a counter-based generator: pair ``p = i // 2`` of the linear index
@@ -23,16 +34,30 @@ loop (AVX-512 where available, including the 64-bit integer multiplies of the ha
 Where the extension cannot be compiled, for non-CPU tensors, or with the environment
 variable ``AIMC_NO_CPP=1``, a pure-PyTorch fallback with the same semantics runs; only its
 random stream differs (``torch.randn`` from a generator seeded with ``seed``). With
-``var=None`` and ``out_var=0`` (no noise) both give bit-identical results.
+``var=None`` and ``out_var=0`` (no noise) both give bit-identical results; the pre-pass is
+bit-identical to its fallback always.
+
+Why fewer passes matter: each PyTorch elementwise op on a (B, K) tensor over 32,768
+elements opens an OpenMP parallel region, and under libgomp's default wait policy the
+team's threads spin between regions. On a machine where another process holds a core,
+every region then waits for a descheduled thread, so a read's cost grows with its number
+of regions (measured: a digits-size read went from 15 regions to 6 with these passes).
+
+Example:
+    >>> x = torch.tensor([[0.5, -2.0, 1.0]])
+    >>> codes, sq, amax, scale = dac_prepass(x, None, 8, tiles=2, rows=2, squares=True)
+    >>> codes.tolist(), sq.float().tolist(), amax.tolist(), scale.tolist()
+    ([[[32.0, -127.0]], [[64.0, 0.0]]], [[[1024.0, 16128.0]], [[4096.0, 0.0]]], [2.0], [2.0])
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from aimc import cpp
-from aimc.physics.periphery import adc_codes_
+from aimc.physics.periphery import adc_codes_, dac_codes, max_code
 
-__all__ = ["fused_noise_adc", "available", "fallback_noise_adc"]
+__all__ = ["dac_prepass", "fallback_dac_prepass", "fused_noise_adc", "available", "fallback_noise_adc"]
 
 
 def available() -> bool:
@@ -45,8 +70,48 @@ def _signed64(seed: int) -> int:
     return seed - (1 << 64) if seed >= (1 << 63) else seed
 
 
+def fallback_dac_prepass(x: torch.Tensor, scale: torch.Tensor | None, bits: int | None, tiles: int, rows: int,
+                         squares: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """Pure-PyTorch version of :func:`dac_prepass` (bit-identical)."""
+    B = x.shape[0]
+    amax = x.abs().amax(dim=1)  # (B,)
+    s = scale if scale is not None else torch.where(amax > 0, amax, torch.ones_like(amax))
+    c = F.pad(dac_codes(x / s[:, None], bits), (0, tiles * rows - x.shape[1]))  # (B, T*R)
+    codes = c.view(B, tiles, rows).transpose(0, 1).contiguous()  # (T, B, R)
+    sq = (codes * codes).to(torch.bfloat16) if squares else None
+    return codes, sq, amax, s
+
+
+def dac_prepass(x: torch.Tensor, scale: torch.Tensor | None, bits: int | None, tiles: int, rows: int,
+                squares: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """DAC codes of ``x`` (B, K) in one pass: ``(codes (T, B, R) f32, sq (T, B, R) bf16 or
+    None, amax (B,) f32, scale used (B,) f32)``; see the module docstring.
+
+    Args:
+        x: inputs (B, K), float.
+        scale: per-row full scale (B,) (> 0), or None for each row's abs-max (0 -> 1).
+        bits: DAC resolution (``levels = max_code(bits)``), or None for an exact DAC.
+        tiles, rows: the tile layout's ``t_in`` and ``rows`` (``tiles * rows >= K``).
+        squares: also return ``bfloat16(codes ** 2)`` (for the read-noise variance).
+    """
+    if tiles * rows < x.shape[1] or rows < 1:
+        raise ValueError(f"tiles * rows must be >= x.shape[1] = {x.shape[1]}, got {tiles} x {rows}")
+    mod = cpp.load() if x.device.type == "cpu" else None
+    if mod is None:
+        return fallback_dac_prepass(x, scale, bits, tiles, rows, squares)
+    x = x.detach().to(torch.float32).contiguous()
+    if scale is not None:
+        scale = scale.detach().to(torch.float32).reshape(-1).contiguous()
+    levels = max_code(bits)
+    codes, sq, amax, used = mod.dac_prepass(x, scale, -1 if levels is None else int(levels), int(tiles), int(rows),
+                                            bool(squares))
+    return codes, (sq if squares else None), amax, used
+
+
 def fallback_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float, post: torch.Tensor,
-                       code_max: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+                       code_max: int, seed: int, row_scale: torch.Tensor | None = None,
+                       col_scale: torch.Tensor | None = None,
+                       bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-PyTorch version of :func:`fused_noise_adc` (``z`` from ``torch.randn``)."""
     T, B, N = y.shape
     out_var = float(out_var)
@@ -68,27 +133,40 @@ def fallback_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float
     out = torch.zeros(B, N, dtype=torch.float32, device=y.device)
     for t in range(T):  # sequential in t, product rounded before the add: as the kernel
         out.add_(val[t] * post[t])
+    if row_scale is not None:
+        out.mul_(row_scale.reshape(B, 1).float())
+    if col_scale is not None:
+        out.mul_(col_scale.reshape(N).float())
+    if bias is not None:
+        out.add_(bias.reshape(N).float())
     return out, sat
 
 
 def fused_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float, post: torch.Tensor,
-                    code_max: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+                    code_max: int, seed: int, row_scale: torch.Tensor | None = None,
+                    col_scale: torch.Tensor | None = None,
+                    bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise + ADC + post-scale + sum over tiles: ``y`` (T, B, N) -> (out (B, N) f32, sat (B,) bool).
 
     ``var``: (T, B, N) bf16/f32 per-element noise variance or None; ``out_var``: variance
     added to every element; ``post``: (T, 1, N) f32; ``code_max``: ADC clip level, -1 for
-    no ADC (then ``sat`` is all False); ``seed``: the noise stream (deterministic).
+    no ADC (then ``sat`` is all False); ``seed``: the noise stream (deterministic);
+    ``row_scale`` (B,), ``col_scale`` (N,): multiply each output row / column, then ``bias``
+    (N,) is added (each optional, applied in this order).
     """
     mod = cpp.load() if y.device.type == "cpu" else None
     if mod is None:
-        return fallback_noise_adc(y, var, out_var, post, code_max, seed)
+        return fallback_noise_adc(y, var, out_var, post, code_max, seed, row_scale, col_scale, bias)
     y = y.contiguous() if y.dtype == torch.float32 else y.float().contiguous()
     if var is not None:
         if var.dtype not in (torch.bfloat16, torch.float32):
             var = var.float()
         var = var.contiguous()
     post = post.float().contiguous()
-    out, sat = mod.fused_noise_adc(y, var, float(out_var), post, int(code_max), _signed64(seed))
+    row_scale, col_scale, bias = (None if v is None else v.detach().to(torch.float32).reshape(-1).contiguous()
+                                  for v in (row_scale, col_scale, bias))
+    out, sat = mod.fused_noise_adc(y, var, float(out_var), post, int(code_max), _signed64(seed), row_scale,
+                                   col_scale, bias)
     return out, sat
 
 
