@@ -1,0 +1,158 @@
+"""Every ChipSpec field: with noise off, the HAT read is the inference read, or HAT refuses.
+
+The fields are enumerated from the pydantic models, so a new field (or device kind)
+without a decision in :data:`DECISIONS` fails :func:`test_every_chip_field_has_a_decision`.
+Each decision lists values to read at (overrides of a quiet base chip: no read noise, no
+output noise, a deterministic device, an unprogrammed layer reading its exact targets);
+``REFUSED`` lists values HAT must reject with an error naming the field; ``NOT_READ``
+names fields that take no part in a tile read, with the reason.
+"""
+import pytest
+import torch
+from torch import nn
+
+import aimc
+from aimc.chips import ChipSpec
+from aimc.config import BaseConfig
+from aimc.physics import DEVICES
+from aimc.tiles import Periphery, significance
+from aimc.train import hat_fused
+from aimc.train.hat import HATConfig, enable_hat
+
+#: Quiet base: 64 x 32 tiles (a 150 x 40 layer spans 3 x 2 of them), 8-bit DAC and ADC
+#: with a bound the outputs exceed now and then, no noise, no wires. ADC bounds are not
+#: rational multiples of the DAC step: with quantised weights (slices of 4-level cells)
+#: a rational bound puts ~1/18 of the partial sums exactly on a rounding tie, which the
+#: float order of two equal matmuls then decides either way.
+BASE = dict(rows=64, cols=32, device={"kind": "ideal", "g_max_uS": 25.0},
+            dac={"bits": 8, "noise_management": "abs_max", "bound": 1.0},
+            adc={"bits": 8, "bound": 6.1, "bound_management": False, "bm_max_iter": 3},
+            noise={"read_noise": False, "out_noise": 0.0},
+            mapping={"weight_scaling": "per_column", "slices": 1, "slice_base": 1.0},
+            ir_drop={"mode": "none", "r_wire_ohm": 0.0})
+
+#: field path -> list of override dicts (merged into BASE) at which HAT must equal the chip.
+DECISIONS: dict[str, list[dict]] = {
+    "rows": [{"rows": 16}, {"rows": 256}],
+    "cols": [{"cols": 8}, {"cols": 256}],
+    "device": [{"device": {"kind": k}} for k in DEVICES.names()]
+    + [{"device": {"kind": k}, "ir_drop": {"mode": "first_order", "r_wire_ohm": 1.0}} for k in DEVICES.names()],
+    "dac.bits": [{"dac": {"bits": None}}, {"dac": {"bits": 4}}],
+    "dac.noise_management": [{"dac": {"noise_management": "none", "bound": 2.0}}],
+    "dac.bound": [{"dac": {"noise_management": "none", "bound": 0.5}}],
+    "adc.bits": [{"adc": {"bits": None}}, {"adc": {"bits": 5, "bound": 6.1}}],
+    "adc.bound": [{"adc": {"bound": 2.1}}, {"adc": {"bound": 50.3}}],
+    "adc.bound_management": [{"adc": {"bound": 2.1, "bound_management": True}}],
+    "adc.bm_max_iter": [{"adc": {"bound": 1.1, "bound_management": True, "bm_max_iter": 1}},
+                        {"adc": {"bound": 1.1, "bound_management": True, "bm_max_iter": 0}}],
+    "noise.read_noise": [{"noise": {"read_noise": False}}],  # noise: statistics, test_hat*.py
+    "noise.out_noise": [{"noise": {"out_noise": 0.0}}],
+    "mapping.weight_scaling": [{"mapping": {"weight_scaling": "per_tensor"}}],
+    "mapping.slices": [{"mapping": {"slices": 3}}, {"mapping": {"slices": 2}, "cols": 8}],
+    "mapping.slice_base": [{"mapping": {"slices": 4, "slice_base": 4.0}, "device": {"kind": "rram", "n_levels": 4}},
+                           {"mapping": {"slices": 2, "slice_base": 8.0}}],
+    "ir_drop.mode": [{"ir_drop": {"mode": "first_order", "r_wire_ohm": 2.0}}],
+    "ir_drop.r_wire_ohm": [{"ir_drop": {"mode": "first_order", "r_wire_ohm": 0.15}, "rows": 256, "cols": 256},
+                           {"ir_drop": {"mode": "first_order", "r_wire_ohm": 0.0}}],
+}
+#: field path -> override dicts that HAT must refuse with an error naming the field.
+REFUSED: dict[str, list[dict]] = {
+    "ir_drop.mode": [{"ir_drop": {"mode": "exact", "r_wire_ohm": 1.0}}],
+}
+#: field path -> why it takes no part in a read.
+NOT_READ = {
+    "name": "label", "description": "text", "sources": "citations",
+    "n_tiles": "tiles on the chip: the compiler's and cost model's budget, not a read",
+    "cost": "energy/latency/area parameters of the cost model",
+}
+
+
+def _leaves(model: type[BaseConfig], prefix: str = "") -> list[str]:
+    out = []
+    for name, f in model.model_fields.items():
+        ann = f.annotation
+        sub = ann if isinstance(ann, type) and issubclass(ann, BaseConfig) and name != "cost" else None
+        if sub is not None and prefix + name != "device":
+            out += _leaves(sub, prefix + name + ".")
+        else:
+            out.append(prefix + name)
+    return out
+
+
+def test_every_chip_field_has_a_decision():
+    fields = set(_leaves(ChipSpec))
+    decided = set(DECISIONS) | set(REFUSED) | set(NOT_READ)
+    assert fields - decided == set(), f"ChipSpec fields without a HAT decision: {sorted(fields - decided)}"
+    assert decided - fields == set(), f"decisions for fields that no longer exist: {sorted(decided - fields)}"
+
+
+def _chip(over: dict) -> ChipSpec:
+    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
+    for k, v in over.items():
+        if isinstance(v, dict) and k != "device":
+            d[k].update(v)
+        else:
+            d[k] = v
+    return ChipSpec.model_validate(d)
+
+
+def _cases(table):
+    return [pytest.param(field, over, id=f"{field}-{i}") for field, overs in table.items() for i, over in enumerate(overs)]
+
+
+_QUIET = HATConfig(noise_scale=0.0, t_eval_s=0.0, t_eval_max_s=None)
+
+
+def _reads(layer, x, fused: bool, monkeypatch):
+    with monkeypatch.context() as m:
+        if not fused:
+            m.setattr(hat_fused, "usable", lambda *a: False)
+        with torch.no_grad():
+            return layer.eval()(x), layer.train()(x)
+
+
+def _out_lsb(chip, layer, x_scale: float) -> float:
+    """One ADC step of the largest slice at the output, in output units."""
+    per = Periphery.of(chip)
+    lsb = per.adc_lsb or 0.0
+    return lsb * max(significance(chip)) * float(layer.weight.detach().abs().max()) * x_scale
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "reference"])
+@pytest.mark.parametrize("field,over", _cases(DECISIONS))
+def test_linear_hat_read_equals_the_inference_read(field, over, fused, monkeypatch):
+    chip = _chip(over)
+    torch.manual_seed(0)
+    layer = aimc.convert(nn.Linear(150, 40), chip)
+    enable_hat(layer, _QUIET, seed=0)
+    x = torch.randn(64, 150)
+    y_chip, y_hat = _reads(layer, x, fused, monkeypatch)
+    # ADC codes may flip where a partial sum sits on a rounding boundary (float order of
+    # the two matmuls); under bound management a flip may also pick another re-read scale
+    tol = 3 * _out_lsb(chip, layer, float(x.abs().max())) * 2 ** Periphery.of(chip).bm_max_iter
+    err = (y_hat - y_chip).abs()
+    assert float(err.max()) <= 1e-4 * float(y_chip.abs().max()) + tol, field
+    assert float(err.mean()) <= 1e-3 * float(y_chip.abs().mean()), field
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "reference"])
+@pytest.mark.parametrize("field,over", _cases(DECISIONS))
+def test_conv_hat_read_with_static_range_equals_the_inference_read(field, over, fused, monkeypatch):
+    chip = _chip(over)
+    torch.manual_seed(1)
+    layer = aimc.convert(nn.Conv2d(6, 12, 5, padding=2), chip)  # 150 inputs per patch
+    enable_hat(layer, _QUIET.replace(input_range="learned", input_range_decay=0.0), seed=0)
+    layer.input_range.data.fill_(2.5)
+    x = torch.randn(2, 6, 7, 7)
+    y_chip, y_hat = _reads(layer, x, fused, monkeypatch)
+    tol = 3 * _out_lsb(chip, layer, 2.5) * 2 ** Periphery.of(chip).bm_max_iter
+    err = (y_hat - y_chip).abs()
+    assert float(err.max()) <= 1e-4 * float(y_chip.abs().max()) + tol, field
+    assert float(err.mean()) <= 1e-3 * float(y_chip.abs().mean()), field
+
+
+@pytest.mark.parametrize("field,over", _cases(REFUSED))
+def test_hat_refuses_what_it_cannot_read_naming_the_field(field, over):
+    layer = aimc.convert(nn.Linear(20, 4), _chip(over))
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        enable_hat(layer, _QUIET, seed=0)
