@@ -31,7 +31,7 @@ import torch
 
 from aimc.physics.periphery import max_code
 
-__all__ = ["Periphery"]
+__all__ = ["Periphery", "perfect_io_read"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,26 @@ class Periphery:
         if self.adc_max is not None:
             return int(math.log2(self.adc_max + 1)) + 1
         return int(input_bits) + int(weight_bits) + int(math.ceil(math.log2(max(rows, 2))))
+
+
+def perfect_io_read(x: torch.Tensor, w: torch.Tensor, out_noise_rel: float = 0.0,
+                    generator: torch.Generator | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The tile read with a perfect periphery (aihwkit's ``PerfectRPUConfig`` I/O): no
+    DAC, no ADC, no bound; optional additive Gaussian output noise of std ``out_noise_rel``
+    times each vector's largest |output|. ``x`` (B, in) @ ``w`` (in, out) (+ ``bias``)
+    -> (B, out). The read of on-chip training (:mod:`aimc.train.onchip_model`), whose
+    subject is the update rule, not the converters.
+
+    Example:
+        >>> y = perfect_io_read(torch.ones(2, 3), torch.eye(3))
+        >>> y.tolist()
+        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    """
+    if out_noise_rel == 0:
+        return x @ w if bias is None else torch.addmm(bias, x, w)
+    if generator is None:
+        raise ValueError("perfect_io_read: output noise needs a torch.Generator")
+    y = x @ w
+    amax = y.abs().amax(1, keepdim=True)
+    y = y + out_noise_rel * amax * torch.randn(y.shape, generator=generator, device=y.device)
+    return y if bias is None else y + bias

@@ -27,7 +27,17 @@ Nat. Commun. 14, 5282 (2023)):
 * inputs through the chip's DAC and each tile's partial sums through its ADC (noise
   management by abs-max, saturation at the ADC bound), with additive output noise;
   rounding passes gradients straight through (:func:`ste_round`), clamping passes them
-  inside the range and blocks them outside (the clipped straight-through estimator).
+  inside the range and blocks them outside (the clipped straight-through estimator);
+* the chip's own geometry and periphery, from :mod:`aimc.tiles` (:class:`~aimc.tiles.TileLayout`,
+  :class:`~aimc.tiles.Periphery`): tiling, per-column or per-tensor weight scaling,
+  slices (:func:`~aimc.tiles.slice_parts`; gradients straight through the first slice),
+  a fixed input scale (``dac.noise_management: none``), bound management (saturated
+  vectors re-read with the input scale doubled) and first-order IR drop: the tiles'
+  effective weights (:func:`~aimc.tiles.effective_weights`, differentiable) at the
+  noise-free weights, the noise added after (the effective matrix's Jacobian is
+  ``1 - O(r g N^2)``, so the noise passes it to first order). ``ir_drop.mode: exact`` is
+  refused (:func:`check_chip`). With the noise off the read equals the chip's for every
+  chip field (``tests/train/test_hat_chip_fields.py``).
 
 Example:
     >>> import torch, aimc
@@ -50,8 +60,8 @@ from aimc.nn.convert import analog_layers
 from aimc.tiles import Periphery, effective_weights, ir_drop_active, significance, slice_parts
 from aimc.train import hat_fused
 from aimc.train.hat_config import HAT_PRESETS, HATConfig
-from aimc.train.hat_ops import (_ADCSTE, _AddGrad, clip_channels_, device_weight_std,  # noqa: F401 (re-exported)
-                                expected_drifted_weight, ste_round)
+from aimc.train.hat_ops import (_ADCSTE, _AddGrad, _PassClock, check_chip, clip_channels_,  # noqa: F401
+                                device_weight_std, expected_drifted_weight, ste_round)
 
 __all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "check_chip", "ste_round", "device_weight_std",
            "expected_drifted_weight", "clip_channels_"]
@@ -72,9 +82,11 @@ class HATForward:
 
     :meth:`linear` and :meth:`conv` (what the layers call while training) run this read,
     gain and bias through the C++ kernels of :mod:`aimc.train.hat_fused` for float32 CPU
-    tensors when they are available, and through the PyTorch code here otherwise (other
-    devices or dtypes, no compiler, ``AIMC_NO_CPP=1``): the same function and gradients,
-    with different random streams. ``__call__`` is the PyTorch read of im2col rows.
+    tensors when they are available and the chip has one slice, per-column scaling and
+    no bound management (:func:`aimc.train.hat_fused.supports`), and through the PyTorch
+    code here otherwise (other chips, devices or dtypes, no compiler, ``AIMC_NO_CPP=1``):
+    the same function and gradients, with different random streams. ``__call__`` is the
+    PyTorch read of im2col rows.
     """
 
     #: Grid points of the tabulated device statistics over |w| in [0, 1].
@@ -369,37 +381,6 @@ class HATForward:
         return self._bound_managed(chip, run)
 
 
-def check_chip(chip) -> None:
-    """Raise ValueError naming the chip field whose read HAT cannot train through.
-
-    Every other field of :class:`~aimc.chips.ChipSpec` is read as the chip reads it
-    (``tests/train/test_hat_chip_fields.py`` holds each to the inference read). Refused:
-    ``ir_drop.mode: exact`` (a sparse nodal solve per tile, not differentiable; train with
-    ``first_order``, which tracks it to second order in the wire resistance).
-    """
-    if chip.ir_drop.mode == "exact" and chip.ir_drop.r_wire_ohm > 0.0:
-        raise ValueError(f"HAT: chip {chip.name!r} has ir_drop.mode='exact', which training cannot read through "
-                         "(a nodal solve per tile, not differentiable); train on a copy with "
-                         "ir_drop.mode='first_order'")
-
-
-class _PassClock:
-    """The training-time grid point of the current forward pass, shared by a model's HAT
-    reads (a forward pre-hook on the model that :func:`enable_hat` was given)."""
-
-    def __init__(self, generator: torch.Generator):
-        self.generator = generator
-        self.k: int | None = None
-        self._pool: list[int] = []
-
-    def __call__(self, module: nn.Module, args) -> None:
-        if module.training:
-            if not self._pool:  # 64 passes per generator call
-                self._pool = torch.randint(0, HATForward.TIME_POINTS, (64,), generator=self.generator,
-                                           device=self.generator.device).tolist()[::-1]
-            self.k = self._pool.pop()
-
-
 def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> None:
     """Install (or, with ``cfg=None``, remove) the HAT read on every analog layer.
 
@@ -422,7 +403,7 @@ def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> 
         model._aimc_hat_hook = None
     clock = None
     if cfg is not None and cfg.time_draw == "pass" and cfg.t_eval_max_s is not None:
-        clock = _PassClock(gen)
+        clock = _PassClock(gen, HATForward.TIME_POINTS)
         model._aimc_hat_hook = model.register_forward_pre_hook(clock)
     for layer in layers:
         if cfg is not None:
