@@ -55,7 +55,7 @@ def apply_ir_drop(g_uS: torch.Tensor, lay: TileLayout, chip) -> torch.Tensor:
     width = cw if t_out > 1 else n_out  # trailing unused columns carry no current
     g = F.pad(g_uS, (0, t_out * width - n_out, 0, lay.rows - R))  # (S, *b, T, rows, To*width)
     g = g.unflatten(-1, (t_out, width)).movedim(0, -1)  # (*b, T, rows, To, width, S)
-    g = g.movedim(-3, -4).flatten(-2)  # (*b, T, To, rows, width*S): column c*S + s
+    g = g.movedim(-3, -4).flatten(-2).contiguous()  # (*b, T, To, rows, width*S): column c*S + s
     if chip.ir_drop.mode == "first_order":
         ge = circuit.effective_conductance_first_order(g, chip.ir_drop.r_wire_ohm)
     else:
