@@ -64,6 +64,7 @@ NOT_READ = {
     "name": "label", "description": "text", "sources": "citations",
     "n_tiles": "tiles on the chip: the compiler's and cost model's budget, not a read",
     "cost": "energy/latency/area parameters of the cost model",
+    "pulsed": "the devices' response to update pulses, for on-chip training (aimc.train.onchip)",
 }
 
 
