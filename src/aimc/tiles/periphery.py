@@ -31,7 +31,7 @@ import torch
 
 from aimc.physics.periphery import max_code
 
-__all__ = ["Periphery", "perfect_io_read"]
+__all__ = ["Periphery", "exact_psum_bits", "perfect_io_read"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,18 @@ class Periphery:
         ``b_x + b_w + ceil(log2 rows)`` for an exact ADC (as :mod:`aimc.cost.baselines.dimc`)."""
         if self.adc_max is not None:
             return int(math.log2(self.adc_max + 1)) + 1
-        return int(input_bits) + int(weight_bits) + int(math.ceil(math.log2(max(rows, 2))))
+        return exact_psum_bits(input_bits, weight_bits, rows)
+
+
+def exact_psum_bits(input_bits: int, weight_bits: int, rows: int) -> int:
+    """Width of an exact sum of ``rows`` products of signed ``input_bits`` x ``weight_bits``
+    integers: ``b_x + b_w + ceil(log2 rows)``.
+
+    Example:
+        >>> exact_psum_bits(8, 8, 256)
+        24
+    """
+    return int(input_bits) + int(weight_bits) + int(math.ceil(math.log2(max(rows, 2))))
 
 
 def perfect_io_read(x: torch.Tensor, w: torch.Tensor, out_noise_rel: float = 0.0,

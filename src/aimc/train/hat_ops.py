@@ -1,9 +1,8 @@
 """Pure pieces of hardware-aware training (:mod:`aimc.train.hat`): straight-through
-estimators and the device statistics HAT trains against.
+estimators, the device statistics HAT trains against, the chip check and the pass clock.
 
 Example:
     >>> import torch
-from torch import nn
     >>> from aimc.train.hat_ops import ste_round
     >>> x = torch.tensor([0.4, 1.6], requires_grad=True)
     >>> ste_round(x).sum().backward(); x.grad.tolist()
@@ -14,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from aimc.physics.devices import DeviceState
 
