@@ -3,7 +3,7 @@
 The fields are enumerated from the pydantic models, so a new field (or device kind)
 without a decision in :data:`DECISIONS` fails :func:`test_every_chip_field_has_a_decision`.
 Each decision lists values to read at (overrides of a quiet base chip: no read noise, no
-output noise, a deterministic device, an unprogrammed layer reading its exact targets);
+output noise, every device kind with its noise parameters at zero, the layer programmed);
 ``REFUSED`` lists values HAT must reject with an error naming the field; ``NOT_READ``
 names fields that take no part in a tile read, with the reason.
 """
@@ -36,7 +36,8 @@ DECISIONS: dict[str, list[dict]] = {
     "rows": [{"rows": 16}, {"rows": 256}],
     "cols": [{"cols": 8}, {"cols": 256}],
     "device": [{"device": {"kind": k}} for k in DEVICES.names()]
-    + [{"device": {"kind": k}, "ir_drop": {"mode": "first_order", "r_wire_ohm": 1.0}} for k in DEVICES.names()],
+    + [{"device": {"kind": k}, "ir_drop": {"mode": "first_order", "r_wire_ohm": 1.0}} for k in DEVICES.names()]
+    + [{"device": {"kind": "rram", "n_levels": 4}}, {"device": {"kind": "sram", "bits": 3}}],
     "dac.bits": [{"dac": {"bits": None}}, {"dac": {"bits": 4}}],
     "dac.noise_management": [{"dac": {"noise_management": "none", "bound": 2.0}}],
     "dac.bound": [{"dac": {"noise_management": "none", "bound": 0.5}}],
@@ -87,6 +88,12 @@ def test_every_chip_field_has_a_decision():
     assert decided - fields == set(), f"decisions for fields that no longer exist: {sorted(decided - fields)}"
 
 
+#: Device fields that draw randomness (programming, drift, retention, read noise), zeroed
+#: here; HAT's noise statistics are tested in test_hat.py and test_hat_fused.py.
+NOISE_FIELDS = ("prog_noise_scale", "drift_scale", "read_noise_scale", "sigma_d2d", "sigma_c2c", "p_stuck_on",
+                "p_stuck_off", "sigma_ret_uS", "prog_noise_levels", "read_noise_rel")
+
+
 def _chip(over: dict) -> ChipSpec:
     d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
     for k, v in over.items():
@@ -94,7 +101,18 @@ def _chip(over: dict) -> ChipSpec:
             d[k].update(v)
         else:
             d[k] = v
+    fields = DEVICES.get(d["device"]["kind"]).model_fields
+    d["device"] = {**{f: 0.0 for f in NOISE_FIELDS if f in fields}, **d["device"]}
     return ChipSpec.model_validate(d)
+
+
+def test_quiet_devices_program_deterministically():
+    for kind in DEVICES.names():
+        chip = _chip({"device": {"kind": kind}})
+        g = torch.rand(3, 5) * chip.device.g_max_uS
+        a = chip.device.program(g, torch.Generator().manual_seed(0)).g_uS
+        b = chip.device.program(g, torch.Generator().manual_seed(1)).g_uS
+        assert torch.equal(a, b), kind
 
 
 def _cases(table):
@@ -125,6 +143,7 @@ def test_linear_hat_read_equals_the_inference_read(field, over, fused, monkeypat
     chip = _chip(over)
     torch.manual_seed(0)
     layer = aimc.convert(nn.Linear(150, 40), chip)
+    aimc.program(layer, seed=0)
     enable_hat(layer, _QUIET, seed=0)
     x = torch.randn(64, 150)
     y_chip, y_hat = _reads(layer, x, fused, monkeypatch)
@@ -142,6 +161,7 @@ def test_conv_hat_read_with_static_range_equals_the_inference_read(field, over, 
     chip = _chip(over)
     torch.manual_seed(1)
     layer = aimc.convert(nn.Conv2d(6, 12, 5, padding=2), chip)  # 150 inputs per patch
+    aimc.program(layer, seed=0)
     enable_hat(layer, _QUIET.replace(input_range="learned", input_range_decay=0.0), seed=0)
     layer.input_range.data.fill_(2.5)
     x = torch.randn(2, 6, 7, 7)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from aimc.physics.devices import quantise_to_levels
 
-__all__ = ["TileLayout", "significance", "slice_parts"]
+__all__ = ["TileLayout", "significance", "slice_parts", "programmed_levels"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,21 @@ def slice_parts(wn: torch.Tensor, chip) -> torch.Tensor:
         parts.append(q)
         r = (r - q) * base
     return torch.stack(parts)
+
+
+def programmed_levels(wn: torch.Tensor, chip) -> torch.Tensor:
+    """Normalised weights ``wn`` in [-1, 1] -> the values a device with ``n_levels``
+    programmable levels stores (``G = g_min + |w| dg`` rounded to one of ``n_levels``
+    equally spaced levels in [g_min, g_max], :func:`~aimc.physics.devices.quantise_to_levels`;
+    the other device of the pair sits at ``g_min``, a level); ``wn`` itself for a device
+    without levels.
+
+    Example:
+        >>> from aimc.chips import load
+        >>> programmed_levels(torch.tensor([0.3, -0.9]), load("isaac")).tolist()  # 4 levels
+        [0.3333333432674408, -1.0]
+    """
+    levels = getattr(chip.device, "n_levels", None)
+    if levels is None:
+        return wn
+    return torch.sign(wn) * quantise_to_levels(wn.abs(), 0.0, 1.0, levels)

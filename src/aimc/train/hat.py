@@ -31,6 +31,7 @@ Nat. Commun. 14, 5282 (2023)):
 * the chip's own geometry and periphery, from :mod:`aimc.tiles` (:class:`~aimc.tiles.TileLayout`,
   :class:`~aimc.tiles.Periphery`): tiling, per-column or per-tensor weight scaling,
   slices (:func:`~aimc.tiles.slice_parts`; gradients straight through the first slice),
+  programming to a device's levels (:func:`~aimc.tiles.programmed_levels`, straight through),
   a fixed input scale (``dac.noise_management: none``), bound management (saturated
   vectors re-read with the input scale doubled) and first-order IR drop: the tiles'
   effective weights (:func:`~aimc.tiles.effective_weights`, differentiable) at the
@@ -57,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aimc.nn.convert import analog_layers
-from aimc.tiles import Periphery, effective_weights, ir_drop_active, significance, slice_parts
+from aimc.tiles import Periphery, effective_weights, ir_drop_active, programmed_levels, significance, slice_parts
 from aimc.train import hat_fused
 from aimc.train.hat_config import HAT_PRESETS, HATConfig
 from aimc.train.hat_ops import (_ADCSTE, _AddGrad, _PassClock, check_chip, clip_channels_,  # noqa: F401
@@ -198,6 +199,8 @@ class HATForward:
             wn = wn[None]
         sig_t = torch.tensor(sig, dtype=wn.dtype, device=wn.device).view(-1, 1, 1, 1)
         sd_target = wn.detach()
+        if getattr(chip.device, "n_levels", None) is not None:  # programming rounds to levels (STE)
+            wn = wn + (programmed_levels(wn.detach(), chip) - wn.detach())
         if self._drifts(chip.device, t_s):
             wd = self._drifted(wn, chip.device, t_s)
             with torch.no_grad():  # global drift compensation, calibrated with all-ones inputs
@@ -274,11 +277,14 @@ class HATForward:
                 mean_tab = None
         st = self._static(layer, conv)
         delta = None
-        if ir_drop_active(chip):  # IR drop at the noise-free weights, as the reference read
+        levels = getattr(chip.device, "n_levels", None) is not None
+        if ir_drop_active(chip) or levels:  # levels and IR drop at the noise-free weights, as the reference
             wc = hat_fused.clean_weights(layer, st, mean_tab)  # (T, out, R)
-            d = effective_weights(wc.transpose(1, 2), layer.layout, chip).transpose(1, 2) - wc
+            wq = wc + (programmed_levels(wc.detach(), chip) - wc.detach()) if levels else wc
+            if ir_drop_active(chip):
+                wq = wq + (effective_weights(wq.transpose(1, 2), layer.layout, chip).transpose(1, 2) - wq)
             n_out, n_in = layer.analog_weight().shape
-            delta = d.transpose(0, 1).reshape(n_out, -1)[:, :n_in].contiguous()
+            delta = (wq - wc).transpose(0, 1).reshape(n_out, -1)[:, :n_in].contiguous()
         r = self._input_range(layer, x) if self.cfg.input_range == "learned" else None
         return hat_fused.read(layer, x, st, mean_tab, sd_tab, seed, r, conv, delta)
 

@@ -71,11 +71,13 @@ class Static(NamedTuple):
 
 def supports(chip, cfg) -> bool:
     """True when the fused kernels implement every feature of ``chip``'s read that HAT
-    models: one slice per weight, per-column weight scaling, and no bound management
-    (those run on the PyTorch read of :mod:`aimc.train.hat`)."""
+    models: one slice per weight, per-column weight scaling, no bound management, and
+    no device that both rounds to levels and drifts (those run on the PyTorch read of
+    :mod:`aimc.train.hat`, which rounds before the drift)."""
     per = Periphery.of(chip)
+    levels_then_drift = getattr(chip.device, "n_levels", None) is not None and hasattr(chip.device, "drift_mean_std")
     return (chip.mapping.slices == 1 and chip.mapping.weight_scaling == "per_column"
-            and not (per.bound_management and cfg.quantize_io))
+            and not (per.bound_management and cfg.quantize_io) and not levels_then_drift)
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
