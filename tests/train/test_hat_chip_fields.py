@@ -24,7 +24,7 @@ from aimc.train.hat import HATConfig, enable_hat
 #: rational multiples of the DAC step: with quantised weights (slices of 4-level cells)
 #: a rational bound puts ~1/18 of the partial sums exactly on a rounding tie, which the
 #: float order of two equal matmuls then decides either way.
-BASE = dict(rows=64, cols=32, device={"kind": "ideal", "g_max_uS": 25.0},
+BASE = dict(rows=64, cols=32, n_tiles=64, device={"kind": "ideal", "g_max_uS": 25.0},
             dac={"bits": 8, "noise_management": "abs_max", "bound": 1.0},
             adc={"bits": 8, "bound": 6.1, "bound_management": False, "bm_max_iter": 3},
             noise={"read_noise": False, "out_noise": 0.0},
