@@ -96,8 +96,8 @@ def integration_time_ns(scheme: str, input_bits: int | None, adc_bits: int | Non
     """
     _check_scheme(scheme)
     t = pwm_pulse_ns(input_bits or 8, t_int_ns, pwm_ref_bits) if scheme == "pwm" else float(t_int_ns)
-    if adc_t_lsb_ns is not None:
-        t = max(t, 2.0 ** (adc_bits or 8) * adc_t_lsb_ns)
+    if adc_t_lsb_ns is not None and adc_bits is not None:  # an exact ADC (None) has no counting window
+        t = max(t, 2.0 ** adc_bits * adc_t_lsb_ns)
     return t
 
 

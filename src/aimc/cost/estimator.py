@@ -1,12 +1,15 @@
 """``estimate``: price a model (or a list of :class:`LayerWork`) on an analog chip.
 
-Each weight layer is mapped onto ``ceil(K/rows) x ceil(N/(cols/slices))`` tiles (times its
+Each weight layer is mapped onto tiles as the tile read places it
+(:class:`aimc.tiles.TileLayout`: ``ceil(K/rows) x ceil(N/(cols/slices))``, times its
 convolution groups). Per MVM it pays, component by component (:mod:`aimc.cost.components`):
 the input drivers (DAC), the array read ``Σ G V² t`` (data-dependent through the measured
 input and weight statistics; ``t`` is the integration window, which follows the chip's
 input and ADC bits where the preset gives per-LSB times:
 :func:`~aimc.cost.components.integration_time_ns`), one ADC conversion per used column
-and cycle (``FoM * 2**bits``), the digital
+and cycle (``FoM * 2**bits``; an exact ADC, ``adc.bits: null``, converts nothing: the
+partial sums are accumulated digitally, ``b_x + b_w + ceil(log2 rows)`` bits wide,
+:meth:`aimc.tiles.Periphery.psum_bits`), the digital
 periphery (shift-add, accumulation across row tiles, scaling and activation), buffers and
 interconnect, and the chip's static power. Layers are weight-stationary and pipelined:
 each owns its tiles, spare tiles hold replicas that share the stream of input vectors,
@@ -36,6 +39,7 @@ from aimc.chips.cost_params import DEFAULT_SOURCES, CostConfig
 from aimc.compile.builders import extract_workload_io
 from aimc.cost.layer_cost import BREAKDOWN, LayerCost
 from aimc.compile.workload import LayerWork
+from aimc.tiles import Periphery, TileLayout
 __all__ = ["CostReport", "estimate", "summarise"]
 
 #: Input statistics assumed when a workload carries none: inputs and weights uniform in
@@ -165,6 +169,28 @@ def _chip_area_mm2(chip: ChipSpec, c: CostConfig) -> tuple[float, float]:
     return tile, chip.n_tiles * tile + c.chip_extra_area_mm2
 
 
+#: Word width of an exact partial sum whose weights have no finite precision (a continuous
+#: analog device under an exact ADC): the float32 words of the simulator's exact read.
+EXACT_FLOAT_BITS = 32
+
+
+def _converter_bits(spec: ChipSpec, per: Periphery) -> tuple[int, int]:
+    """Input bits and output word bits of ``spec``'s tiles (module doc). An exact ADC's word
+    is the exact partial sum, ``b_x + b_w + ceil(log2 rows)`` bits for a device with ``bits``
+    or ``n_levels`` (``b_w = ceil(log2 levels) + 1``, the sign from the differential pair),
+    else :data:`EXACT_FLOAT_BITS`. An exact DAC (``dac.bits: null``, the ``ideal`` chip)
+    has no published driver to price and is costed at the 8-bit drive of the cost
+    parameters (``t_int_ns``, ``dac_energy_pJ``)."""
+    in_bits = 8 if per.dac_max is None else int(spec.dac.bits)
+    if per.adc_max is not None:
+        return in_bits, int(spec.adc.bits)
+    levels = getattr(spec.device, "n_levels", None)
+    if levels is None:
+        return in_bits, EXACT_FLOAT_BITS
+    w_bits = int(np.ceil(np.log2(levels))) + 1
+    return in_bits, per.psum_bits(in_bits, w_bits, spec.rows)
+
+
 def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: torch.Tensor | None = None,
              baseline: str | None = None, *, replicate: bool = True, batch: int = 1) -> CostReport:
     """Energy, latency, throughput and area of one inference on an analog chip.
@@ -189,11 +215,8 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     c = spec.cost or CostConfig(sources=DEFAULT_SOURCES)
     work = _workload(model_or_workload, inputs)
     slices = spec.mapping.slices
-    if slices > spec.cols:
-        raise ValueError(f"mapping.slices ({slices}) exceeds cols ({spec.cols})")
-    cols_w = spec.cols // slices  # weights per tile row
-    in_bits = spec.dac.bits or 8
-    adc_bits = spec.adc.bits or 8
+    per = Periphery.of(spec)
+    in_bits, adc_bits = _converter_bits(spec, per)
     stationary = np.array([bool(getattr(w, "stationary", True)) for w in work])
     K = np.array([w.in_features for w in work], dtype=float)
     N = np.array([w.out_features for w in work], dtype=float)
@@ -203,7 +226,9 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     xsq, xabs = _stat(work, "x_mean_sq", DEFAULT_X_MEAN_SQ), _stat(work, "x_mean_abs", DEFAULT_X_MEAN_ABS)
     wabs = _stat(work, "w_mean_abs", DEFAULT_W_MEAN_ABS)
 
-    tk, tn = np.ceil(K / spec.rows), np.ceil(N / cols_w)
+    lays = [TileLayout(int(k), int(n), spec.rows, spec.cols, slices) for k, n in zip(K, N)]
+    cols_w = lays[0].cols_w  # weight columns per tile
+    tk, tn = (np.array([getattr(lay, a) for lay in lays], dtype=float) for a in ("t_in", "t_out"))
     tiles = np.where(stationary, tk * tn * groups, 0.0)
     total_tiles = int(tiles.sum())
     fits = total_tiles <= spec.n_tiles
@@ -213,7 +238,8 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     cycles = C.read_cycles(c.input_scheme, in_bits, c.dac_bits_per_cycle)
     # integration window per read: PWM pulses scale with the input levels, and a counting
     # ADC needs 2^bits LSB times (both only when the preset gives the per-LSB reference)
-    t_int = C.integration_time_ns(c.input_scheme, in_bits, adc_bits, c.t_int_ns, c.pwm_ref_bits, c.adc_t_lsb_ns)
+    t_lsb = c.adc_t_lsb_ns if per.adc_max is not None else None  # an exact ADC has no counting window
+    t_int = C.integration_time_ns(c.input_scheme, in_bits, adc_bits, c.t_int_ns, c.pwm_ref_bits, t_lsb)
     t_read = C.read_time_ns(c.input_scheme, in_bits, t_int, c.dac_bits_per_cycle, spec.cols,
                             c.adcs_per_tile, c.adc_conv_ns, c.adc_overlap, c.phases)
     reads = c.phases * cycles  # array reads per MVM per tile
@@ -231,7 +257,7 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     else:
         e_array = tile_reads * reads * c.array_read_pJ * (t_int / c.t_int_ns) * act  # power x window
     e_dac = n_mvm * C.dac_energy_pJ(K * tn, c.dac_energy_pJ, act, reads)
-    conversions = n_mvm * reads * tk * N * slices
+    conversions = n_mvm * reads * tk * N * slices if per.adc_max is not None else np.zeros_like(K)
     e_adc = conversions * C.adc_energy_pJ(adc_bits, c.adc_fom_fJ)
     needs_sa = slices > 1 or cycles > 1
     e_dig = n_mvm * C.digital_energy_pJ(reads * tk * N * slices, N, tk, c.shift_add_pJ, c.accum_pJ,

@@ -13,7 +13,10 @@ Weight side (``weights_impl``), for ``w`` (O, I) cut into ``T`` tiles of ``R`` r
 ``gdc = sum_o |sum_i w| / sum_o |sum_i sign(w) h(a) scale|`` (global drift compensation as
 an all-ones calibration read measures it), else ``wn = a sign(w)``; then
 ``wn += noise_scale * sd(a) * z`` with ``sd`` the device table at the nearest grid point
-(or the constant ``sd_const``); ``dfac = d wn / d w`` (noise and ``scale`` held constant).
+(or the constant ``sd_const``); ``dfac = d wn / d w`` (noise and ``scale`` held constant);
+last, an optional additive ``delta`` (O, I) in the same normalised units (the IR-drop
+correction of :mod:`aimc.tiles.irdrop`, computed in PyTorch), whose gradient is returned
+as that of ``wn`` (laid out as ``w``).
 Random numbers ``z`` come from the counter-based generator of :mod:`aimc.cpp.rng` with a
 key derived from the call's seed (weights and outputs use different keys).
 """
@@ -101,7 +104,8 @@ void dac_row(const float* __restrict x, float* __restrict q, int64_t n, float am
 
 // See the module doc. w: (O, I) f32 contiguous.
 Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optional<at::Tensor>& mean_tab,
-                     const c10::optional<at::Tensor>& sd_tab, double noise_scale, double sd_const, uint64_t seed) {
+                     const c10::optional<at::Tensor>& sd_tab, double noise_scale, double sd_const, uint64_t seed,
+                     const c10::optional<at::Tensor>& delta = c10::nullopt) {
   const int64_t O = w.size(0), I = w.size(1), n = T * O * R;
   const bool padded = T * R != I;  // rows past in_features stay zero
   auto wn = padded ? at::zeros({T, O, R}, w.options()) : at::empty({T, O, R}, w.options());
@@ -160,6 +164,10 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
   const float gdc = drift ? (float)(before / std::max(after, 1e-30)) : 1.0f;
   std::vector<float> z(noisy ? n : 0);
   if (noisy) fill_normal_at(mix64(seed ^ KEY_W), 0, n, z.data());
+  const bool has_delta = delta.has_value() && delta->defined();
+  if (has_delta) TORCH_CHECK(delta->is_contiguous() && delta->scalar_type() == at::kFloat && delta->numel() == O * I,
+                             "delta must be a contiguous float32 (O, I) tensor");
+  const float* dl = has_delta ? delta->data_ptr<float>() : nullptr;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t len = std::min<int64_t>(R, I - t * R);
     for (int64_t o = 0; o < O; ++o) {
@@ -167,26 +175,36 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
       float* wr = np_ + base;
       float* dr = dp + base;
       if (noisy || drift) finish_row(wr, dr, noisy ? sdb.data() + base : nullptr, noisy ? z.data() + base : nullptr, len, gdc);
+      if (dl) {
+        const float* __restrict dd = dl + o * I + t * R;
+        for (int64_t r = 0; r < len; ++r) wr[r] += dd[r];
+      }
     }
   }
   return {wn, scale, dfac};
 }
 
 // grad of w (O, I) from the grad of the stacked weight rows g (T*O, I) (block t*O+o holds
-// tile t's rows of column o, zero elsewhere) or, with stacked=false, from g (T, O, R).
-at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& dfac, int64_t O, int64_t I, bool stacked) {
-  const int64_t T = dfac.size(0), R = dfac.size(2);
-  auto gw = at::empty({O, I}, dfac.options());
+// tile t's rows of column o, zero elsewhere) or, with stacked=false, from g (T, O, R); with
+// dfac undefined, the grad of the additive weight delta (O, I) (dfac = 1).
+at::Tensor weight_grad(const at::Tensor& g, const at::Tensor& dfac, int64_t O, int64_t I, bool stacked, int64_t T,
+                       int64_t R) {
+  const bool ones = !dfac.defined();
+  auto gw = at::empty({O, I}, g.options());
   const float* gp = g.data_ptr<float>();
-  const float* dp = dfac.data_ptr<float>();
+  const float* dp = ones ? nullptr : dfac.data_ptr<float>();
   float* op = gw.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t len = std::min<int64_t>(R, I - t * R);
     for (int64_t o = 0; o < O; ++o) {
       const float* src = stacked ? gp + (t * O + o) * I + t * R : gp + (t * O + o) * R;
-      const float* d = dp + (t * O + o) * R;
       float* dst = op + o * I + t * R;
-      for (int64_t r = 0; r < len; ++r) dst[r] = src[r] * d[r];
+      if (ones) {
+        for (int64_t r = 0; r < len; ++r) dst[r] = src[r];
+      } else {
+        const float* d = dp + (t * O + o) * R;
+        for (int64_t r = 0; r < len; ++r) dst[r] = src[r] * d[r];
+      }
     }
   }
   return gw;
@@ -256,12 +274,13 @@ std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torc
                                           c10::optional<torch::Tensor> bias, int64_t T, int64_t R,
                                           c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab,
                                           double noise_scale, double sd_const, double r_in, int64_t dac, double bound,
-                                          double lsb, double out_sd, bool quant, int64_t seed, bool keep_pre) {
+                                          double lsb, double out_sd, bool quant, int64_t seed, bool keep_pre,
+                                          c10::optional<torch::Tensor> delta) {
   check_f32(x, "x"); check_f32(w, "w");
   const auto gain = (gdc * out_gain).contiguous();  // drift compensation x per-column gains
   const int64_t B = x.size(0), I = x.size(1), O = w.size(0);
   TORCH_CHECK(w.numel() == O * I, "w must have in_features = ", I, " columns");
-  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed);
+  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed, delta);
   auto xq = T * R != I ? at::zeros({T, B, R}, x.options()) : at::empty({T, B, R}, x.options());
   auto amax = at::empty({B}, x.options());
   const float* xp = x.data_ptr<float>();
@@ -315,11 +334,12 @@ std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torc
   return {out, xq, amax, inside, pre, W.wn, W.scale, W.dfac, gain};
 }
 
-// Backward of hat_linear_fwd: {gx, gw, gbias, ggain, gr} (undefined where not needed).
+// Backward of hat_linear_fwd: {gx, gw, gbias, ggain, gr, gdelta} (undefined where not needed).
 std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, torch::Tensor xq, torch::Tensor amax,
                                           torch::Tensor inside, c10::optional<torch::Tensor> pre_, torch::Tensor wn,
                                           torch::Tensor scale, torch::Tensor dfac, torch::Tensor gain, double r_in,
-                                          bool need_x, bool need_w, bool need_bias, bool need_gain, bool need_r) {
+                                          bool need_x, bool need_w, bool need_bias, bool need_gain, bool need_r,
+                                          bool need_delta) {
   const at::Tensor pre = pre_.has_value() ? *pre_ : at::Tensor();  // kept only for the gain / range gradients
   gout = gout.contiguous();
   const int64_t T = wn.size(0), O = wn.size(1), R = wn.size(2), B = x.size(0), I = x.size(1);
@@ -336,7 +356,7 @@ std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, t
         const int64_t i = (t * B + b) * O + o;
         yp[i] = (float)ip[i] * (go[b * O + o] * gp[o] * ap[b] * sc[t * O + o]);
       }
-  at::Tensor gx, gw, gb, gg, gr;
+  at::Tensor gx, gw, gb, gg, gr, gd;
   const bool learned = r_in > 0.0;
   if (need_x || (need_r && learned)) {
     auto gxq = T == 1 ? at::mm(gy[0], wn[0]).unsqueeze(0) : at::bmm(gy, wn);  // (T, B, R)
@@ -371,13 +391,14 @@ std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, t
     }
     if (!need_x) gx = at::Tensor();
   }
-  if (need_w) {
-    auto gwn = T == 1 ? at::mm(gy[0].t(), xq[0]).unsqueeze(0) : at::bmm(gy.transpose(1, 2), xq);  // (T, O, R)
-    gw = weight_grad(gwn.contiguous(), dfac, O, I, false);
+  if (need_w || need_delta) {
+    auto gwn = (T == 1 ? at::mm(gy[0].t(), xq[0]).unsqueeze(0) : at::bmm(gy.transpose(1, 2), xq)).contiguous();  // (T, O, R)
+    if (need_w) gw = weight_grad(gwn, dfac, O, I, false, T, R);
+    if (need_delta) gd = weight_grad(gwn, at::Tensor(), O, I, false, T, R);
   }
   if (need_bias) gb = gout.sum(0);
   if (need_gain) gg = (gout * pre).sum(0);
-  return {gx, gw, gb, gg, gr};
+  return {gx, gw, gb, gg, gr, gd};
 }
 
 """

@@ -9,18 +9,22 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Forward inputs: x, w, gdc, out_gain, bias?, r? (edges 0..3, then bias and r where
-// given), then the non-differentiable settings. Gradients needed, in the kernels' order:
-// x, weight, bias, gain, r.
-inline std::array<bool, 5> needs(AutogradContext* ctx) {
-  const bool hb = ctx->saved_data["has_bias"].toBool(), hr = ctx->saved_data["has_r"].toBool();
+// Forward inputs: x, w, gdc, out_gain, bias?, r?, delta? (edges 0..3, then bias, r and
+// delta where given), then the non-differentiable settings. Gradients needed, in the
+// kernels' order: x, weight, bias, gain, r, delta.
+inline std::array<bool, 6> needs(AutogradContext* ctx) {
+  const bool hb = ctx->saved_data["has_bias"].toBool(), hr = ctx->saved_data["has_r"].toBool(),
+             hd = ctx->saved_data["has_delta"].toBool();
   return {ctx->needs_input_grad(0), ctx->needs_input_grad(1), hb && ctx->needs_input_grad(4),
-          ctx->needs_input_grad(3), hr && ctx->needs_input_grad(hb ? 5 : 4)};
+          ctx->needs_input_grad(3), hr && ctx->needs_input_grad(hb ? 5 : 4),
+          hd && ctx->needs_input_grad(4 + (hb ? 1 : 0) + (hr ? 1 : 0))};
 }
 
-inline void mark(AutogradContext* ctx, const c10::optional<at::Tensor>& bias, const c10::optional<at::Tensor>& r) {
+inline void mark(AutogradContext* ctx, const c10::optional<at::Tensor>& bias, const c10::optional<at::Tensor>& r,
+                 const c10::optional<at::Tensor>& delta) {
   ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
   ctx->saved_data["has_r"] = r.has_value() && r->defined();
+  ctx->saved_data["has_delta"] = delta.has_value() && delta->defined();
 }
 
 inline c10::optional<at::Tensor> opt(const at::Tensor& t) {
@@ -30,13 +34,13 @@ inline c10::optional<at::Tensor> opt(const at::Tensor& t) {
 struct HatLinearFn : public torch::autograd::Function<HatLinearFn> {
   static at::Tensor forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor gdc, at::Tensor out_gain,
                             c10::optional<at::Tensor> bias, c10::optional<at::Tensor> r,
-                            c10::optional<at::Tensor> mean_tab,
+                            c10::optional<at::Tensor> delta, c10::optional<at::Tensor> mean_tab,
                             c10::optional<at::Tensor> sd_tab, int64_t T, int64_t R, double noise_scale,
                             double sd_const, double r_in, int64_t dac, double bound, double lsb, double out_sd,
                             bool quant, int64_t seed) {
-    mark(ctx, bias, r);
+    mark(ctx, bias, r, delta);
     auto o = hat_linear_fwd(x, w, gdc, out_gain, bias, T, R, mean_tab, sd_tab, noise_scale, sd_const, r_in, dac,
-                            bound, lsb, out_sd, quant, seed, r_in > 0.0 || out_gain.requires_grad());
+                            bound, lsb, out_sd, quant, seed, r_in > 0.0 || out_gain.requires_grad(), delta);
     // o: out, xq, amax, inside, pre, wn, scale, dfac, gain
     ctx->save_for_backward({x, o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], gdc});
     ctx->saved_data["r"] = r_in;
@@ -47,11 +51,11 @@ struct HatLinearFn : public torch::autograd::Function<HatLinearFn> {
     auto s = ctx->get_saved_variables();
     const auto n = needs(ctx);
     auto g = hat_linear_bwd(grads[0], s[0], s[1], s[2], s[3], opt(s[4]), s[5], s[6], s[7], s[8],
-                            ctx->saved_data["r"].toDouble(), n[0], n[1], n[2], n[3], n[4]);
-    variable_list out(19);
+                            ctx->saved_data["r"].toDouble(), n[0], n[1], n[2], n[3], n[4], n[5]);
+    variable_list out(20);
     out[0] = g[0]; out[1] = g[1];
     out[3] = g[3].defined() ? g[3] * s[9] : at::Tensor();  // d/d out_gain = gdc * d/d gain
-    out[4] = g[2]; out[5] = g[4];
+    out[4] = g[2]; out[5] = g[4]; out[6] = g[5];
     return out;
   }
 };
@@ -59,14 +63,15 @@ struct HatLinearFn : public torch::autograd::Function<HatLinearFn> {
 struct HatConvFn : public torch::autograd::Function<HatConvFn> {
   static at::Tensor forward(AutogradContext* ctx, at::Tensor x, at::Tensor w, at::Tensor gdc, at::Tensor out_gain,
                             c10::optional<at::Tensor> bias, c10::optional<at::Tensor> r,
-                            c10::optional<at::Tensor> mean_tab,
+                            c10::optional<at::Tensor> delta, c10::optional<at::Tensor> mean_tab,
                             c10::optional<at::Tensor> sd_tab, int64_t T, int64_t R, double noise_scale,
                             double sd_const, std::vector<int64_t> pads, std::vector<int64_t> stride,
                             std::vector<int64_t> dilation, double r_in, int64_t dac, double bound, double lsb,
                             double out_sd, bool quant, int64_t seed) {
-    mark(ctx, bias, r);
+    mark(ctx, bias, r, delta);
     auto o = hat_conv_fwd(x, w, gdc, out_gain, bias, T, R, mean_tab, sd_tab, noise_scale, sd_const, pads, stride,
-                          dilation, r_in, dac, bound, lsb, out_sd, quant, seed, r_in > 0.0 || out_gain.requires_grad());
+                          dilation, r_in, dac, bound, lsb, out_sd, quant, seed, r_in > 0.0 || out_gain.requires_grad(),
+                          delta);
     // o: out, xe, xin, amax, inside, pre, wstack, scale, dfac, gain
     ctx->save_for_backward({x, o[1], o[2], o[4], o[5], o[6], o[7], o[8], o[9], w, gdc});
     ctx->saved_data["r"] = r_in;
@@ -82,11 +87,11 @@ struct HatConvFn : public torch::autograd::Function<HatConvFn> {
     auto g = hat_conv_bwd(grads[0], s[0], s[1], s[2], s[3], opt(s[4]), s[5], s[6], s[7], s[8], s[9],
                           ctx->saved_data["pads"].toIntVector(), ctx->saved_data["stride"].toIntVector(),
                           ctx->saved_data["dilation"].toIntVector(), ctx->saved_data["r"].toDouble(), n[0], n[1],
-                          n[2], n[3], n[4]);
-    variable_list out(22);
+                          n[2], n[3], n[4], n[5]);
+    variable_list out(23);
     out[0] = g[0]; out[1] = g[1];
     out[3] = g[3].defined() ? g[3] * s[10] : at::Tensor();
-    out[4] = g[2]; out[5] = g[4];
+    out[4] = g[2]; out[5] = g[4]; out[6] = g[5];
     return out;
   }
 };
@@ -96,23 +101,25 @@ struct HatConvFn : public torch::autograd::Function<HatConvFn> {
 // The whole training read of a linear layer (B, in) -> (B, out), differentiable.
 torch::Tensor hat_linear(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
                          c10::optional<torch::Tensor> bias, c10::optional<torch::Tensor> r,
+                         c10::optional<torch::Tensor> delta,
                          c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab, int64_t T, int64_t R,
                          double noise_scale, double sd_const, double r_in, int64_t dac, double bound, double lsb,
                          double out_sd, bool quant, int64_t seed) {
   return HatLinearFn::apply(x.contiguous(), w.contiguous(), gdc, out_gain.contiguous(), bias,
-                            r, mean_tab, sd_tab, T, R, noise_scale, sd_const, r_in, dac, bound,
+                            r, delta, mean_tab, sd_tab, T, R, noise_scale, sd_const, r_in, dac, bound,
                             lsb, out_sd, quant, seed);
 }
 
 // The whole training read of a 1-d or 2-d convolution, differentiable.
 torch::Tensor hat_conv(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
                        c10::optional<torch::Tensor> bias, c10::optional<torch::Tensor> r,
+                       c10::optional<torch::Tensor> delta,
                        c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab, int64_t T, int64_t R,
                        double noise_scale, double sd_const, std::vector<int64_t> pads, std::vector<int64_t> stride,
                        std::vector<int64_t> dilation, double r_in, int64_t dac, double bound, double lsb,
                        double out_sd, bool quant, int64_t seed) {
   return HatConvFn::apply(x, w.contiguous(), gdc, out_gain.contiguous(), bias,
-                          r, mean_tab, sd_tab, T, R, noise_scale, sd_const, pads, stride,
+                          r, delta, mean_tab, sd_tab, T, R, noise_scale, sd_const, pads, stride,
                           dilation, r_in, dac, bound, lsb, out_sd, quant, seed);
 }
 """

@@ -75,14 +75,14 @@ std::vector<torch::Tensor> hat_conv_fwd(torch::Tensor x, torch::Tensor w, torch:
                                         double noise_scale, double sd_const, std::vector<int64_t> pads,
                                         std::vector<int64_t> stride, std::vector<int64_t> dilation, double r_in,
                                         int64_t dac, double bound, double lsb, double out_sd, bool quant,
-                                        int64_t seed, bool keep_pre) {
+                                        int64_t seed, bool keep_pre, c10::optional<torch::Tensor> delta) {
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat, "x must be a float32 CPU tensor");
   check_f32(w, "w");
   const auto gain = (gdc * out_gain).contiguous();  // drift compensation x per-column gains
   const bool one = x.dim() == 3;
   const int64_t O = w.size(0), I = w.numel() / O, B = x.size(0);
   const ConvGeom g = geom(w, pads, stride, dilation);
-  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed);
+  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed, delta);
   at::Tensor ws;
   if (T == 1) {
     ws = W.wn.view({O, I});
@@ -243,13 +243,13 @@ std::vector<torch::Tensor> hat_conv_fwd(torch::Tensor x, torch::Tensor w, torch:
   return {one ? out.squeeze(2) : out, xe, xin, amax, inside, pre, ws4, W.scale, W.dfac, gain};
 }
 
-// Backward of hat_conv_fwd: {gx, gw, gbias, ggain, gr} (undefined where not needed).
+// Backward of hat_conv_fwd: {gx, gw, gbias, ggain, gr, gdelta} (undefined where not needed).
 std::vector<torch::Tensor> hat_conv_bwd(torch::Tensor gout, torch::Tensor x, torch::Tensor xe, torch::Tensor xin,
                                         torch::Tensor inside, c10::optional<torch::Tensor> pre_, torch::Tensor ws4,
                                         torch::Tensor scale, torch::Tensor dfac, torch::Tensor gain, torch::Tensor w,
                                         std::vector<int64_t> pads, std::vector<int64_t> stride,
                                         std::vector<int64_t> dilation, double r_in, bool need_x, bool need_w,
-                                        bool need_bias, bool need_gain, bool need_r) {
+                                        bool need_bias, bool need_gain, bool need_r, bool need_delta) {
   const at::Tensor pre = pre_.has_value() ? *pre_ : at::Tensor();  // kept only for the gain / range gradients
   const int64_t B = x.size(0), O = w.size(0), I = w.numel() / O, T = scale.size(0), TO = T * O;
   const ConvGeom g = geom(w, pads, stride, dilation);
@@ -285,12 +285,12 @@ std::vector<torch::Tensor> hat_conv_bwd(torch::Tensor gout, torch::Tensor x, tor
         for (int64_t o = 0; o < O; ++o) yp[i0 + o] = (float)ip[i0 + o] * (gr_[o] * f[t * O + o]);
       }
   }
-  at::Tensor gx, gw, gb, gg, gr;
+  at::Tensor gx, gw, gb, gg, gr, gd;
   const bool want_x = need_x || (need_r && learned);
   // one backward over the stacked weights: exact (they are zero outside each tile's rows),
   // and faster here than one backward per tile on channel slices
   auto res = at::convolution_backward(gy4, xin, ws4, c10::nullopt, g.st, g.cp, g.dl, false, {0, 0}, 1,
-                                      {want_x, need_w, false});
+                                      {want_x, need_w || need_delta, false});
   if (want_x) {
     at::Tensor gxe = std::get<0>(res);
     if (learned) {
@@ -320,10 +320,12 @@ std::vector<torch::Tensor> hat_conv_bwd(torch::Tensor gout, torch::Tensor x, tor
       gx = gxe.reshape(x.sizes());
     }
   }
-  if (need_w) gw = weight_grad(std::get<1>(res).contiguous(), dfac, O, I, true).view(w.sizes());
+  const int64_t Rt = dfac.size(2);
+  if (need_w) gw = weight_grad(std::get<1>(res).contiguous(), dfac, O, I, true, T, Rt).view(w.sizes());
+  if (need_delta) gd = weight_grad(std::get<1>(res).contiguous(), at::Tensor(), O, I, true, T, Rt);
   if (need_bias) gb = g4.sum({0, 2, 3});
   if (need_gain) gg = (g4 * pre).sum({0, 2, 3});
-  return {gx, gw, gb, gg, gr};
+  return {gx, gw, gb, gg, gr, gd};
 }
 
 """

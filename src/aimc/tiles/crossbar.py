@@ -2,10 +2,12 @@
 
 A weight matrix ``W`` (out x in) is stored transposed on tiles of ``rows x cols`` unit
 cells: inputs drive rows, outputs are column currents. A matrix larger than one tile is
-split into ``T = ceil(in / rows)`` tiles along the input and ``ceil(out / cols)`` along
-the output; each tile column is digitised by its own ADC and the partial sums are added
-digitally (as on IBM HERMES, Le Gallo et al. 2023). Every unit cell holds ``S`` slices
-of a differential pair, ``w ∝ G+ - G-``.
+split into ``T = ceil(in / rows)`` tiles along the input and ``ceil(out / (cols / S))``
+along the output (:class:`~aimc.tiles.layout.TileLayout`: each weight's ``S`` slices sit
+on adjacent columns); each tile column is digitised by its own ADC and the partial sums
+are added digitally (as on IBM HERMES, Le Gallo et al. 2023). Each slice is a
+differential pair, ``w ∝ G+ - G-``. Converters and scaling: :mod:`aimc.tiles.periphery`;
+IR drop: :mod:`aimc.tiles.irdrop`.
 
 The MVM is one pass for the DAC (:func:`aimc.tiles.fused.dac_prepass`), one batched matmul
 over tiles — ``(T, B, rows) @ (T, rows, S*out)`` — and output-referred noise, per-column
@@ -39,40 +41,14 @@ import torch
 import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
-from aimc.physics.devices import DeviceState, quantise_to_levels
-from aimc.physics.periphery import max_code
+from aimc.physics.devices import DeviceState
 from aimc.tiles.fused import dac_prepass, fused_noise_adc
+from aimc.tiles.irdrop import apply_ir_drop
+from aimc.tiles.layout import TileLayout, significance, slice_parts
+from aimc.tiles.periphery import Periphery
 
 __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
            "read_matrices", "mvm", "finish_read", "bound_manage_", "full_scale"]
-
-
-@dataclass(frozen=True)
-class TileLayout:
-    """How an ``out x in`` matrix sits on ``rows x cols`` tiles with ``slices`` slices."""
-
-    in_features: int
-    out_features: int
-    rows: int
-    cols: int
-    slices: int
-
-    @property
-    def t_in(self) -> int:
-        return -(-self.in_features // self.rows)
-
-    @property
-    def t_out(self) -> int:
-        return -(-self.out_features // self.cols)
-
-    @property
-    def n_tiles(self) -> int:
-        return self.t_in * self.t_out
-
-    @classmethod
-    def of(cls, weight_shape: tuple[int, int], chip: ChipSpec) -> "TileLayout":
-        out_f, in_f = weight_shape
-        return cls(in_f, out_f, chip.rows, chip.cols, chip.mapping.slices)
 
 
 @dataclass
@@ -126,11 +102,6 @@ def _check_weight(weight: torch.Tensor) -> None:
         raise ValueError(f"weight of shape {tuple(weight.shape)} contains NaN or Inf")
 
 
-def _significance(chip: ChipSpec) -> list[float]:
-    s, b = chip.mapping.slices, chip.mapping.slice_base
-    return [1.0 / s] * s if b == 1.0 else [b ** -k for k in range(s)]
-
-
 def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
     """Map a weight matrix (out x in) to differential target conductances.
 
@@ -153,23 +124,14 @@ def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
         scale = w.abs().amax().expand(lay.t_in, lay.out_features)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     wn = w / scale[:, None, :]
-    parts, base, levels = [], chip.mapping.slice_base, getattr(dev, "n_levels", None)
-    r = wn
-    for _ in range(lay.slices):
-        if base == 1.0:
-            parts.append(wn)
-            continue
-        q = r if levels is None else torch.sign(r) * quantise_to_levels(r.abs(), 0.0, 1.0, levels)
-        parts.append(q)
-        r = (r - q) * base
-    p = torch.stack(parts)  # (S, T, rows, out)
+    p = slice_parts(wn, chip)  # (S, T, rows, out)
     used = torch.zeros(lay.t_in * lay.rows, dtype=torch.bool, device=w.device)
     used[: lay.in_features] = True
     used = used.view(lay.t_in, lay.rows)
     rows = used.view(1, lay.t_in, lay.rows, 1)
     g_pos = torch.where(rows, dev.g_min_uS + p.clamp(min=0) * dg, 0.0)
     g_neg = torch.where(rows, dev.g_min_uS + (-p).clamp(min=0) * dg, 0.0)
-    sig = torch.tensor(_significance(chip), dtype=w.dtype, device=w.device)
+    sig = torch.tensor(significance(chip), dtype=w.dtype, device=w.device)
     return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), scale.unsqueeze(0) * sig[:, None, None], used)
 
 
@@ -189,25 +151,6 @@ def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator) -> P
     return ProgrammedTiles(enc.layout, st, enc.scale)
 
 
-def _apply_ir_drop(g: torch.Tensor, lay: TileLayout, chip: ChipSpec) -> torch.Tensor:
-    """Replace each physical tile's conductances by its effective (IR-drop) response."""
-    mode = chip.ir_drop.mode
-    if mode == "none" or chip.ir_drop.r_wire_ohm == 0.0:
-        return g
-    S, two, T, R, n_out = g.shape
-    pad = lay.t_out * lay.cols - n_out
-    gt = F.pad(g, (0, pad)).view(S, two, T, R, lay.t_out, lay.cols).movedim(4, 3)  # (S,2,T,To,R,C)
-    from aimc.physics import circuit  # scipy is only needed here
-
-    if mode == "first_order":
-        ge = circuit.effective_conductance_first_order(gt, chip.ir_drop.r_wire_ohm)
-    else:
-        flat = gt.reshape(-1, R, lay.cols)
-        ge = torch.stack([circuit.effective_conductance_exact(m, chip.ir_drop.r_wire_ohm) for m in flat])
-        ge = ge.view_as(gt)
-    return ge.movedim(3, 4).reshape(S, two, T, R, lay.t_out * lay.cols)[..., :n_out]
-
-
 def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMatrices:
     """Precompute the effective weights and read-noise variances at time ``t_s``.
 
@@ -217,24 +160,22 @@ def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMat
     dev, lay = chip.device, tiles.layout
     dg = dev.g_max_uS - dev.g_min_uS
     g = dev.at_time(tiles.state, t_s)  # (S, 2, T, R, out)
-    ge = _apply_ir_drop(g, lay, chip)
+    ge = apply_ir_drop(g, lay, chip)
     S, _, T, R, n_out = g.shape
 
     def to_tiles(a: torch.Tensor) -> torch.Tensor:  # (S, T, R, out) -> (T, R, S*out)
         return a.permute(1, 2, 0, 3).reshape(T, R, S * n_out).contiguous()
 
-    n_dac, n_adc = max_code(chip.dac.bits), max_code(chip.adc.bits)
-    unit = (1.0 / n_dac if n_dac else 1.0) / (chip.adc.bound / n_adc if n_adc else 1.0)  # codes per device unit
+    per = Periphery.of(chip)
+    unit = per.codes_per_unit  # output codes per (weight unit x input code)
     w = to_tiles((ge[:, 0] - ge[:, 1]) * (unit / dg))
     var = None
     if chip.noise.read_noise:
         sd = dev.read_noise_std_uS(tiles.state, t_s, g)  # 1/f amplitude from the programmed state
         if sd is not None:
             var = to_tiles((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).to(torch.bfloat16)
-    out_var = (chip.noise.out_noise * (n_adc / chip.adc.bound if n_adc else 1.0)) ** 2
-    lsb = chip.adc.bound / n_adc if n_adc else 1.0
-    post = (tiles.scale * lsb).permute(1, 0, 2).reshape(T, 1, S * n_out).contiguous()
-    return ReadMatrices(lay, w, var, out_var, post, n_adc)
+    post = (tiles.scale * per.out_unit).permute(1, 0, 2).reshape(T, 1, S * n_out).contiguous()
+    return ReadMatrices(lay, w, var, per.out_var_codes, post, per.adc_max)
 
 
 def full_scale(chip: ChipSpec, input_range: float | None, name: str) -> float | None:

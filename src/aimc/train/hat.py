@@ -27,7 +27,18 @@ Nat. Commun. 14, 5282 (2023)):
 * inputs through the chip's DAC and each tile's partial sums through its ADC (noise
   management by abs-max, saturation at the ADC bound), with additive output noise;
   rounding passes gradients straight through (:func:`ste_round`), clamping passes them
-  inside the range and blocks them outside (the clipped straight-through estimator).
+  inside the range and blocks them outside (the clipped straight-through estimator);
+* the chip's own geometry and periphery, from :mod:`aimc.tiles` (:class:`~aimc.tiles.TileLayout`,
+  :class:`~aimc.tiles.Periphery`): tiling, per-column or per-tensor weight scaling,
+  slices (:func:`~aimc.tiles.slice_parts`; gradients straight through the first slice),
+  programming to a device's levels (:func:`~aimc.tiles.programmed_levels`, straight through),
+  a fixed input scale (``dac.noise_management: none``), bound management (saturated
+  vectors re-read with the input scale doubled) and first-order IR drop: the tiles'
+  effective weights (:func:`~aimc.tiles.effective_weights`, differentiable) at the
+  noise-free weights, the noise added after (the effective matrix's Jacobian is
+  ``1 - O(r g N^2)``, so the noise passes it to first order). ``ir_drop.mode: exact`` is
+  refused (:func:`check_chip`). With the noise off the read equals the chip's for every
+  chip field (``tests/train/test_hat_chip_fields.py``).
 
 Example:
     >>> import torch, aimc
@@ -47,13 +58,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from aimc.nn.convert import analog_layers
-from aimc.physics.periphery import max_code
+from aimc.tiles import Periphery, effective_weights, ir_drop_active, programmed_levels, significance, slice_parts
 from aimc.train import hat_fused
 from aimc.train.hat_config import HAT_PRESETS, HATConfig
-from aimc.train.hat_ops import (_ADCSTE, _AddGrad, clip_channels_, device_weight_std,  # noqa: F401 (re-exported)
-                                expected_drifted_weight, ste_round)
+from aimc.train.hat_ops import (_ADCSTE, _AddGrad, _PassClock, check_chip, clip_channels_,  # noqa: F401
+                                device_weight_std, expected_drifted_weight, ste_round)
 
-__all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "ste_round", "device_weight_std",
+__all__ = ["HATConfig", "HAT_PRESETS", "HATForward", "enable_hat", "check_chip", "ste_round", "device_weight_std",
            "expected_drifted_weight", "clip_channels_"]
 
 
@@ -72,9 +83,11 @@ class HATForward:
 
     :meth:`linear` and :meth:`conv` (what the layers call while training) run this read,
     gain and bias through the C++ kernels of :mod:`aimc.train.hat_fused` for float32 CPU
-    tensors when they are available, and through the PyTorch code here otherwise (other
-    devices or dtypes, no compiler, ``AIMC_NO_CPP=1``): the same function and gradients,
-    with different random streams. ``__call__`` is the PyTorch read of im2col rows.
+    tensors when they are available and the chip has one slice, per-column scaling and
+    no bound management (:func:`aimc.train.hat_fused.supports`), and through the PyTorch
+    code here otherwise (other chips, devices or dtypes, no compiler, ``AIMC_NO_CPP=1``):
+    the same function and gradients, with different random streams. ``__call__`` is the
+    PyTorch read of im2col rows.
     """
 
     #: Grid points of the tabulated device statistics over |w| in [0, 1].
@@ -165,86 +178,124 @@ class HATForward:
                 and t_s > device.t0_s)
 
     def _tile_weights(self, layer, t_s: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noisy normalised tile weights (T, out, R) and their column scales (T, out, 1) at
-        time ``t_s``; ``R`` is the tile height, or just ``in_features`` when one tile holds
-        them all."""
+        """Noisy normalised weights ``(U, out, R)`` of the ``U = S * T`` slice tiles (slice
+        ``s``, input tile ``t`` at ``u = s * T + t``) and the digital multiplier of each
+        column ``(U, out, 1)`` (slice significance x column scale) at time ``t_s``; ``R`` is
+        the tile height, or just ``in_features`` when one tile holds them all."""
         cfg, chip, lay = self.cfg, layer.chip, layer.layout
+        check_chip(chip)
         w = layer.analog_weight()  # (out, in)
-        if lay.t_in == 1:
-            wt = w[None]  # (1, out, in): no padding rows
+        wt = w[None] if lay.t_in == 1 else lay.split_in(w)  # (T, out, R): no padding rows for one tile
+        if chip.mapping.weight_scaling == "per_tensor":
+            scale = wt.detach().abs().amax().clamp(min=1e-12).expand(wt.shape[0], wt.shape[1], 1)
         else:
-            pad = lay.t_in * lay.rows - lay.in_features
-            wt = F.pad(w, (0, pad)).view(lay.out_features, lay.t_in, lay.rows).transpose(0, 1)  # (T, out, R)
-        scale = wt.detach().abs().amax(dim=2, keepdim=True).clamp(min=1e-12)  # (T, out, 1)
+            scale = wt.detach().abs().amax(dim=2, keepdim=True).clamp(min=1e-12)  # (T, out, 1)
         wn = wt / scale
+        sig = significance(chip)
+        if len(sig) > 1:  # slices from the exact weights; gradients straight through the first
+            parts = slice_parts(wn.detach(), chip)
+            wn = torch.cat([(parts[0] + (wn - wn.detach()))[None], parts[1:]])  # (S, T, out, R)
+        else:
+            wn = wn[None]
+        sig_t = torch.tensor(sig, dtype=wn.dtype, device=wn.device).view(-1, 1, 1, 1)
         sd_target = wn.detach()
+        if getattr(chip.device, "n_levels", None) is not None:  # programming rounds to levels (STE)
+            wn = wn + (programmed_levels(wn.detach(), chip) - wn.detach())
         if self._drifts(chip.device, t_s):
             wd = self._drifted(wn, chip.device, t_s)
             with torch.no_grad():  # global drift compensation, calibrated with all-ones inputs
-                before = (wn * scale).sum(dim=2).sum(dim=0).abs().sum()
-                after = (wd * scale).sum(dim=2).sum(dim=0).abs().sum()
+                before = (wn * scale * sig_t).sum(dim=3).sum(dim=1).sum(dim=0).abs().sum()
+                after = (wd * scale * sig_t).sum(dim=3).sum(dim=1).sum(dim=0).abs().sum()
                 gdc = before / after.clamp(min=1e-30)
             wn = wd * gdc
+        if ir_drop_active(chip):  # the tiles' effective weights at the noise-free conductances
+            wn = wn + (effective_weights(wn.transpose(-1, -2), lay, chip).transpose(-1, -2) - wn)
         if cfg.noise_scale > 0:
             if cfg.weight_noise == "device":
                 sd = cfg.noise_scale * self._device_sd(sd_target, chip.device, t_s)
             else:  # relative to each channel's abs-max, which is 1 in every tile column
                 sd = cfg.noise_scale
             wn = wn + sd * self._randn(wn.shape, wn)
-        return wn, scale
+        return wn.flatten(0, 1), (sig_t * scale).flatten(0, 1)
 
-    def _adc(self, chip, y: torch.Tensor, extra_sd: torch.Tensor | None = None) -> torch.Tensor:
+    def _adc(self, chip, y: torch.Tensor, extra_sd: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Output noise (plus independent Gaussian noise of std ``extra_sd``, broadcast to
-        ``y``, in one draw) and ADC on partial sums in device units (any shape)."""
+        ``y``, in one draw) and ADC on partial sums in device units (any shape); returns the
+        converted values and the saturation mask ``|v| > adc.bound`` of the noisy ones."""
         if not self.cfg.quantize_io:
-            return y
+            return y, torch.zeros((), dtype=torch.bool, device=y.device)
+        per = Periphery.of(chip)
         if extra_sd is not None:
-            y = y + (extra_sd**2 + chip.noise.out_noise**2).sqrt() * self._randn(y.shape, y)
-        elif chip.noise.out_noise > 0:
-            y = y + chip.noise.out_noise * self._randn(y.shape, y)
-        adc = max_code(chip.adc.bits)
-        return y if adc is None else _ADCSTE.apply(y, chip.adc.bound, chip.adc.bound / adc)
+            y = y + (extra_sd**2 + per.out_noise**2).sqrt() * self._randn(y.shape, y)
+        elif per.out_noise > 0:
+            y = y + per.out_noise * self._randn(y.shape, y)
+        if per.adc_max is None:
+            return y, torch.zeros((), dtype=torch.bool, device=y.device)
+        sat = y.detach().abs() > per.adc_bound if per.bound_management else torch.zeros((), dtype=torch.bool)
+        return _ADCSTE.apply(y, per.adc_bound, per.adc_lsb), sat
 
     def _dac(self, chip, xn: torch.Tensor) -> torch.Tensor:
-        dac = max_code(chip.dac.bits) if self.cfg.quantize_io else None
+        dac = Periphery.of(chip).dac_max if self.cfg.quantize_io else None
         xn = torch.clamp(xn, -1.0, 1.0)
         return xn if dac is None else ste_round(xn * dac) / dac
+
+    def _bound_managed(self, chip, run) -> torch.Tensor:
+        """``run(f)`` -> (outputs, saturated) reads with the input scale times ``f``; as the
+        chip's bound management: what saturated is re-read with ``f`` doubled, at most
+        ``adc.bm_max_iter`` times (:class:`~aimc.tiles.Periphery`)."""
+        y, still = run(1.0)
+        per = Periphery.of(chip)
+        if not (per.bound_management and self.cfg.quantize_io) or not bool(still.any()):
+            return y
+        f = 1.0
+        for _ in range(per.bm_max_iter):
+            f *= 2.0
+            y_f, sat = run(f)
+            y = torch.where(still, y_f, y)
+            still = still & sat
+            if not bool(still.any()):
+                break
+        return y
 
     def _static(self, layer, conv: bool) -> "hat_fused.Static":
         """The fixed settings of :mod:`aimc.train.hat_fused`'s read of ``layer`` (cached)."""
         key = (id(layer), id(layer.chip), tuple(layer.weight.shape))
         st = self._static_cache.get(key)
         if st is None:
-            cfg, chip, lay = self.cfg, layer.chip, layer.layout
-            dac, adc = max_code(chip.dac.bits), max_code(chip.adc.bits)
-            geometry = {}
-            if conv:
-                geometry = dict(pads=tuple(layer._reversed_padding_repeated_twice), stride=tuple(layer.stride),
-                                dilation=tuple(layer.dilation))
-            st = self._static_cache[key] = hat_fused.Static(
-                T=lay.t_in, R=lay.rows if lay.t_in > 1 else lay.in_features, noise_scale=float(cfg.noise_scale),
-                sd_const=1.0, dac=-1 if dac is None else int(dac), bound=float(chip.adc.bound),
-                lsb=0.0 if adc is None else float(chip.adc.bound / adc), out_sd=float(chip.noise.out_noise),
-                quant=bool(cfg.quantize_io), **geometry)
+            st = self._static_cache[key] = hat_fused.Static.of(layer, self.cfg, conv)
         return st
 
     def _fused(self, layer, x: torch.Tensor, conv: bool) -> torch.Tensor:
         """The whole read (gain and bias included) through the C++ kernels."""
         t_s, seed = self._draw()
         mean_tab = sd_tab = None
-        device = layer.chip.device
+        chip = layer.chip
+        check_chip(chip)
         if self.cfg.weight_noise == "device":
-            sd_tab, mean_tab = self._tables(device, t_s, layer.weight)
-            if mean_tab is not None and not self._drifts(device, t_s):
+            sd_tab, mean_tab = self._tables(chip.device, t_s, layer.weight)
+            if mean_tab is not None and not self._drifts(chip.device, t_s):
                 mean_tab = None
+        st = self._static(layer, conv)
+        delta = None
+        levels = getattr(chip.device, "n_levels", None) is not None
+        if ir_drop_active(chip) or levels:  # levels and IR drop at the noise-free weights, as the reference
+            wc = hat_fused.clean_weights(layer, st, mean_tab)  # (T, out, R)
+            wq = wc + (programmed_levels(wc.detach(), chip) - wc.detach()) if levels else wc
+            if ir_drop_active(chip):
+                wq = wq + (effective_weights(wq.transpose(1, 2), layer.layout, chip).transpose(1, 2) - wq)
+            n_out, n_in = layer.analog_weight().shape
+            delta = (wq - wc).transpose(0, 1).reshape(n_out, -1)[:, :n_in].contiguous()
         r = self._input_range(layer, x) if self.cfg.input_range == "learned" else None
-        return hat_fused.read(layer, x, self._static(layer, conv), mean_tab, sd_tab, seed, r, conv)
+        return hat_fused.read(layer, x, st, mean_tab, sd_tab, seed, r, conv, delta)
+
+    def _use_fused(self, layer, x: torch.Tensor) -> bool:
+        return hat_fused.supports(layer.chip, self.cfg) and hat_fused.usable(x, layer.weight)
 
     def linear(self, layer, x: torch.Tensor) -> torch.Tensor:
         """(B, in) -> (B, out) of a linear layer: the training read, drift compensation
         factor, output gains and bias (the fused kernels where they apply)."""
         self._clip(layer)
-        if hat_fused.usable(x, layer.weight):
+        if self._use_fused(layer, x):
             return self._fused(layer, x, conv=False)
         y = self._read(layer, x) * (layer.gdc * layer.out_gain)
         return y if layer.bias is None else y + layer.bias
@@ -256,22 +307,31 @@ class HATForward:
 
     def _read(self, layer, x: torch.Tensor) -> torch.Tensor:
         chip, lay = layer.chip, layer.layout
-        wn, scale = self._tile_weights(layer, self._draw()[0])
+        wn, mult = self._tile_weights(layer, self._draw()[0])  # (U, out, R), (U, out, 1)
         if self.cfg.input_range == "learned":
             amax = self._input_range(layer, x)
-        else:
+        elif Periphery.of(chip).abs_max:
             amax = x.detach().abs().amax(dim=1, keepdim=True).clamp(min=1e-12)  # (B, 1)
-        xn = self._dac(chip, x / amax)
-        T, R = wn.shape[0], wn.shape[2]
-        xt = xn[None] if T == 1 else F.pad(xn, (0, T * R - lay.in_features)).view(-1, T, R).transpose(0, 1)  # (T, B, R)
-        y = self._adc(chip, torch.bmm(xt, wn.transpose(1, 2)))  # (T, B, out), device units
-        return (y * scale.transpose(1, 2)).sum(dim=0) * amax
+        else:
+            amax = Periphery.of(chip).input_scale(x)
+        U, R = wn.shape[0], wn.shape[2]
+        S = U // lay.t_in
+
+        def run(f: float):
+            xn = self._dac(chip, x / (amax * f))
+            xt = xn[None] if lay.t_in == 1 else lay.split_in(xn)  # (T, B, R)
+            xt = xt.repeat(S, 1, 1) if S > 1 else xt  # (U, B, R)
+            y, sat = self._adc(chip, torch.bmm(xt, wn.transpose(1, 2)))  # (U, B, out), device units
+            sat = sat.any(dim=2).any(dim=0)[:, None] if sat.dim() else sat
+            return (y * mult.transpose(1, 2)).sum(dim=0) * (amax * f), sat
+
+        return self._bound_managed(chip, run)
 
     def conv(self, layer, x: torch.Tensor) -> torch.Tensor:
         """(B, C, *spatial) -> (B, out, *out_spatial) of a convolution layer (class doc):
         the training read, drift compensation factor, output gains and bias."""
         self._clip(layer)
-        if layer.padding_mode == "zeros" and x.dim() in (3, 4) and hat_fused.usable(x, layer.weight):
+        if layer.padding_mode == "zeros" and x.dim() in (3, 4) and self._use_fused(layer, x):
             return self._fused(layer, x, conv=True)
         nd = x.dim() - 2
         y = self._conv_read(layer, x) * (layer.gdc * layer.out_gain).view(-1, *([1] * nd))
@@ -285,19 +345,25 @@ class HATForward:
         pads = layer._reversed_padding_repeated_twice
         if any(pads):  # explicit padding, so that the patches' abs-max sees the zeros too
             x = F.pad(x, pads, mode="constant" if layer.padding_mode == "zeros" else layer.padding_mode)
-        wn, scale = self._tile_weights(layer, self._draw()[0])  # (T, out, R)
-        T, n_out, R = wn.shape
+        wn, mult = self._tile_weights(layer, self._draw()[0])  # (U, out, R)
+        U, n_out, R = wn.shape
+        T = lay.t_in
         if T == 1:
-            w_stack = wn.reshape(n_out, *layer.weight.shape[1:])
-        else:
+            w_stack = wn.reshape(U * n_out, *layer.weight.shape[1:])
+        else:  # each tile's weights on its own input rows, zero elsewhere
             eye = torch.eye(T, device=wn.device, dtype=wn.dtype)
-            w_stack = (wn[:, :, None, :] * eye[:, None, :, None]).reshape(T * n_out, T * R)[:, :lay.in_features]
-            w_stack = w_stack.reshape(T * n_out, *layer.weight.shape[1:])
+            w_stack = (wn.view(U // T, T, n_out, 1, R) * eye.view(1, T, 1, T, 1)).reshape(U * n_out, T * R)
+            w_stack = w_stack[:, :lay.in_features].reshape(U * n_out, *layer.weight.shape[1:])
         kw = dict(stride=layer.stride, dilation=layer.dilation)
-        dac_sd = None
-        if self.cfg.input_range == "learned":
-            amax = self._input_range(layer, x)
-            y = conv(self._dac(chip, x / amax), w_stack, **kw)  # (B, T*out, *o): exact chip DAC
+        per = Periphery.of(chip)
+        shape = (1, U, n_out, *([1] * nd))
+        if self.cfg.input_range == "learned" or not per.abs_max:  # static scale: the exact chip DAC
+            amax = self._input_range(layer, x) if self.cfg.input_range == "learned" else per.dac_bound
+
+            def run(f: float):
+                y, sat = self._adc(chip, conv(self._dac(chip, x / (amax * f)), w_stack, **kw))  # (B, U*out, *o)
+                sat = sat.any(dim=1, keepdim=True) if sat.dim() else sat
+                return (y.unflatten(1, (U, n_out)) * mult.view(shape)).sum(dim=1) * (amax * f), sat
         else:
             amax = x.detach().abs().amax(dim=1, keepdim=True)
             for d in range(nd):  # patch abs-max, one spatial axis at a time (separable max)
@@ -306,31 +372,19 @@ class HATForward:
                 k[d], st[d], dl[d] = layer.kernel_size[d], layer.stride[d], layer.dilation[d]
                 amax = pool(amax, k, st, 0, dl)
             amax = amax.clamp(min=1e-12)  # (B, 1, *o)
-            y = conv(x, w_stack, **kw) / amax
-            dac = max_code(chip.dac.bits) if self.cfg.quantize_io else None
+            y0 = conv(x, w_stack, **kw)
+            dac_sd = None
+            dac = per.dac_max if self.cfg.quantize_io else None
             if dac is not None:  # DAC rounding as its additive-noise equivalent
-                dac_sd = (w_stack.detach().reshape(T * n_out, -1).pow(2).sum(1) / (12.0 * dac**2)).sqrt()
+                dac_sd = (w_stack.detach().reshape(U * n_out, -1).pow(2).sum(1) / (12.0 * dac**2)).sqrt()
                 dac_sd = dac_sd.view(1, -1, *([1] * nd))
-        y = self._adc(chip, y, dac_sd).unflatten(1, (T, n_out))  # (B, T, out, *o)
-        y = (y * scale.view(1, T, n_out, *([1] * nd))).sum(dim=1)
-        return y * amax
 
+            def run(f: float):
+                y, sat = self._adc(chip, y0 / (amax * f) if f != 1.0 else y0 / amax, dac_sd)
+                sat = sat.any(dim=1, keepdim=True) if sat.dim() else sat
+                return (y.unflatten(1, (U, n_out)) * mult.view(shape)).sum(dim=1) * (amax * f), sat
 
-class _PassClock:
-    """The training-time grid point of the current forward pass, shared by a model's HAT
-    reads (a forward pre-hook on the model that :func:`enable_hat` was given)."""
-
-    def __init__(self, generator: torch.Generator):
-        self.generator = generator
-        self.k: int | None = None
-        self._pool: list[int] = []
-
-    def __call__(self, module: nn.Module, args) -> None:
-        if module.training:
-            if not self._pool:  # 64 passes per generator call
-                self._pool = torch.randint(0, HATForward.TIME_POINTS, (64,), generator=self.generator,
-                                           device=self.generator.device).tolist()[::-1]
-            self.k = self._pool.pop()
+        return self._bound_managed(chip, run)
 
 
 def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> None:
@@ -355,9 +409,11 @@ def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> 
         model._aimc_hat_hook = None
     clock = None
     if cfg is not None and cfg.time_draw == "pass" and cfg.t_eval_max_s is not None:
-        clock = _PassClock(gen)
+        clock = _PassClock(gen, HATForward.TIME_POINTS)
         model._aimc_hat_hook = model.register_forward_pre_hook(clock)
     for layer in layers:
+        if cfg is not None:
+            check_chip(layer.chip)
         layer.train_forward = None if cfg is None else HATForward(cfg, gen, clock)
         layer.input_range.requires_grad_(cfg is not None and cfg.input_range == "learned")
         layer.out_gain.requires_grad_(cfg is not None and cfg.learn_out_scales)

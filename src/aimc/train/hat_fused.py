@@ -31,12 +31,15 @@ from typing import NamedTuple
 import torch
 
 from aimc import cpp
+from aimc.tiles import Periphery
 
-__all__ = ["Static", "usable", "read"]
+__all__ = ["Static", "supports", "usable", "clean_weights", "read"]
 
 
 class Static(NamedTuple):
-    """The settings of a layer's fused read that do not change between passes."""
+    """The settings of a layer's fused read that do not change between passes, taken from
+    the tiles' geometry (:class:`~aimc.tiles.TileLayout`) and periphery
+    (:class:`~aimc.tiles.Periphery`): :meth:`of`."""
 
     T: int                               # tiles along the input
     R: int                               # rows per tile (``in_features`` when T == 1)
@@ -50,6 +53,31 @@ class Static(NamedTuple):
     pads: tuple = ()                     # conv: F.pad-order padding
     stride: tuple = ()
     dilation: tuple = ()
+    r_static: float = 0.0                # fixed DAC full scale (dac.noise_management "none"), 0: abs-max
+
+    @classmethod
+    def of(cls, layer, cfg, conv: bool) -> "Static":
+        """The settings of ``layer``'s read under the HAT config ``cfg``."""
+        lay, per = layer.layout, Periphery.of(layer.chip)
+        geometry = {}
+        if conv:
+            geometry = dict(pads=tuple(layer._reversed_padding_repeated_twice), stride=tuple(layer.stride),
+                            dilation=tuple(layer.dilation))
+        return cls(T=lay.t_in, R=lay.rows if lay.t_in > 1 else lay.in_features, noise_scale=float(cfg.noise_scale),
+                   sd_const=1.0, dac=-1 if per.dac_max is None else int(per.dac_max), bound=per.adc_bound,
+                   lsb=per.adc_lsb or 0.0, out_sd=per.out_noise, quant=bool(cfg.quantize_io),
+                   r_static=0.0 if per.abs_max else per.dac_bound, **geometry)
+
+
+def supports(chip, cfg) -> bool:
+    """True when the fused kernels implement every feature of ``chip``'s read that HAT
+    models: one slice per weight, per-column weight scaling, no bound management, and
+    no device that both rounds to levels and drifts (those run on the PyTorch read of
+    :mod:`aimc.train.hat`, which rounds before the drift)."""
+    per = Periphery.of(chip)
+    levels_then_drift = getattr(chip.device, "n_levels", None) is not None and hasattr(chip.device, "drift_mean_std")
+    return (chip.mapping.slices == 1 and chip.mapping.weight_scaling == "per_column"
+            and not (per.bound_management and cfg.quantize_io) and not levels_then_drift)
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -58,17 +86,30 @@ def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and x.numel() > 0 and cpp.load() is not None)
 
 
+def clean_weights(layer, st: Static, mean_tab: torch.Tensor | None) -> torch.Tensor:
+    """The noise-free normalised tile weights ``(T, out, R)`` of the kernels' weight side
+    (scaled per tile column, expected drift and its compensation), differentiable in
+    ``layer.weight`` through the kernels' own derivative."""
+    w = layer.analog_weight()
+    wn, _, dfac = cpp.load().hat_weights(w.detach().contiguous(), st.T, st.R, mean_tab, None, 0.0, 1.0, 0)
+    lay = layer.layout
+    wt = w[None] if st.T == 1 else lay.split_in(w)  # (T, out, R)
+    return wn + (wt - wt.detach()) * dfac
+
+
 def read(layer, x: torch.Tensor, st: Static, mean_tab: torch.Tensor | None, sd_tab: torch.Tensor | None, seed: int,
-         r: torch.Tensor | None, conv: bool) -> torch.Tensor:
+         r: torch.Tensor | None, conv: bool, delta: torch.Tensor | None = None) -> torch.Tensor:
     """The whole training read of ``layer`` (gain and bias included): (B, in) -> (B, out) for
     a linear layer, (B, C, *sp) -> (B, out, *osp) for a 1-d or 2-d convolution (``x``
     contiguous or channels-last; the output keeps oneDNN's layout). ``mean_tab``/``sd_tab``:
     the device tables at this pass's time (None: no drift / constant ``sd_const``);
-    ``r``: the learned input range as a tensor, for its gradient, or None."""
+    ``r``: the learned input range as a tensor, for its gradient, or None (then the static
+    ``st.r_static``, or per-vector abs-max); ``delta``: an additive correction (out, in) of
+    the normalised weights (IR drop), differentiable, or None."""
     ext = cpp.load()
-    r_val = 0.0 if r is None else float(r.detach())
-    head = (x, layer.weight, layer.gdc, layer.out_gain, layer.bias, r, mean_tab, sd_tab, st.T, st.R, st.noise_scale,
-            st.sd_const)
+    r_val = st.r_static if r is None else float(r.detach())
+    head = (x, layer.weight, layer.gdc, layer.out_gain, layer.bias, r, delta, mean_tab, sd_tab, st.T, st.R,
+            st.noise_scale, st.sd_const)
     tail = (st.dac, st.bound, st.lsb, st.out_sd, st.quant, seed)
     if conv:
         return ext.hat_conv(*head, st.pads, st.stride, st.dilation, r_val, *tail)

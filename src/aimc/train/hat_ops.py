@@ -1,5 +1,5 @@
 """Pure pieces of hardware-aware training (:mod:`aimc.train.hat`): straight-through
-estimators and the device statistics HAT trains against.
+estimators, the device statistics HAT trains against, the chip check and the pass clock.
 
 Example:
     >>> import torch
@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from aimc.physics.devices import DeviceState
 
-__all__ = ["ste_round", "device_weight_std", "expected_drifted_weight", "clip_channels_"]
+__all__ = ["ste_round", "device_weight_std", "expected_drifted_weight", "clip_channels_", "check_chip"]
 
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
@@ -96,3 +97,34 @@ class _ADCSTE(torch.autograd.Function):
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
         return grad * inside, None, None
+
+
+def check_chip(chip) -> None:
+    """Raise ValueError naming the chip field whose read HAT cannot train through.
+
+    Every other field of :class:`~aimc.chips.ChipSpec` is read as the chip reads it
+    (``tests/train/test_hat_chip_fields.py`` holds each to the inference read). Refused:
+    ``ir_drop.mode: exact`` (a sparse nodal solve per tile, not differentiable; train with
+    ``first_order``, which tracks it to second order in the wire resistance).
+    """
+    if chip.ir_drop.mode == "exact" and chip.ir_drop.r_wire_ohm > 0.0:
+        raise ValueError(f"HAT: chip {chip.name!r} has ir_drop.mode='exact', which training cannot read through "
+                         "(a nodal solve per tile, not differentiable); train on a copy with "
+                         "ir_drop.mode='first_order'")
+
+
+class _PassClock:
+    """The training-time grid point of the current forward pass, shared by a model's HAT
+    reads (a forward pre-hook on the model that :func:`aimc.train.hat.enable_hat` was given)."""
+
+    def __init__(self, generator: torch.Generator, time_points: int):
+        self.generator, self.time_points = generator, time_points
+        self.k: int | None = None
+        self._pool: list[int] = []
+
+    def __call__(self, module: nn.Module, args) -> None:
+        if module.training:
+            if not self._pool:  # 64 passes per generator call
+                self._pool = torch.randint(0, self.time_points, (64,), generator=self.generator,
+                                           device=self.generator.device).tolist()[::-1]
+            self.k = self._pool.pop()

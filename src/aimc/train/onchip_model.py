@@ -37,6 +37,7 @@ from aimc import chips
 from aimc.chips import ChipSpec
 from aimc.config import BaseConfig, ConfigError
 from aimc.physics.pulsed import PulsedDevice
+from aimc.tiles.periphery import perfect_io_read
 from aimc.train.pulsed import PulsedArray
 from aimc.train.pulsed_group import PulsedGroup
 from aimc.train.pulsed_optim import ChoppedTikiTakaV2, MixedPrecision, TikiTakaV2
@@ -208,13 +209,9 @@ class AnalogMLP:
         self.group = PulsedGroup([layer.pulsed for layer in self.layers]) if grouped else None
 
     def _mvm(self, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-        """``h @ w`` with the output noise (relative to its largest output), then ``+ b``."""
-        if self.cfg.out_noise == 0:
-            return h @ w if b is None else torch.addmm(b, h, w)
-        y = h @ w
-        amax = y.abs().amax(1, keepdim=True)
-        y = y + self.cfg.out_noise * amax * torch.randn(y.shape, generator=self.gen, device=y.device)
-        return y if b is None else y + b
+        """``h @ w`` with the output noise (relative to its largest output), then ``+ b``:
+        the tiles' perfect-periphery read (:func:`aimc.tiles.periphery.perfect_io_read`)."""
+        return perfect_io_read(h, w, self.cfg.out_noise, self.gen, b)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Forward pass (B, in) -> (B, out), weights read exactly (no output noise)."""

@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from aimc.chips import ChipSpec
 from aimc.compile.builders import extract_workload_io
 from aimc.compile.workload import LayerWork, mvm_workload
 from aimc.nn.io import read_checkpoint
+from aimc.tiles import TileLayout
 from aimc.workloads.checkpoints import INPUT_SHAPES, rebuild
 
 __all__ = ["MODELS", "load_workload"]
@@ -51,7 +51,7 @@ def _mvm(spec: str, chip: ChipSpec) -> list[LayerWork]:
     rows, cols = int(m.group(1)), int(m.group(2))
     if m.group(3):
         return mvm_workload(rows, cols, int(m.group(3)))
-    tiles = math.ceil(rows / chip.rows) * math.ceil(cols / max(1, chip.cols // chip.mapping.slices))
+    tiles = TileLayout(rows, cols, chip.rows, chip.cols, chip.mapping.slices).n_tiles
     return mvm_workload(rows, cols, max(1, chip.n_tiles // tiles))
 
 

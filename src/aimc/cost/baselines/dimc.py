@@ -62,6 +62,7 @@ from aimc.compile.builders import is_stationary, weights_stored, x_elements, y_e
 from aimc.chips.cost_params import CostConfig
 from aimc.cost.layer_cost import LayerCost
 from aimc.compile.workload import LayerWork
+from aimc.tiles.periphery import exact_psum_bits
 __all__ = ["DIMCSpec", "price_dimc"]
 
 
@@ -156,7 +157,7 @@ class DIMCSpec(BaseConfig):
     @property
     def psum_bits(self) -> int:
         """Width of one macro's exact column sum: ``b_x + b_w + ceil(log2(rows))``."""
-        return self.input_bits + self.weight_bits + int(np.ceil(np.log2(max(self.rows, 2))))
+        return exact_psum_bits(self.input_bits, self.weight_bits, self.rows)
 
 
 def price_dimc(layers: list[LayerWork], spec: DIMCSpec, batch: int = 1,
