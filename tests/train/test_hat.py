@@ -316,3 +316,38 @@ def test_training_time_is_drawn_once_per_model_pass(fused, monkeypatch):
     assert any(len(set(p)) > 1 for p in per_pass["layer"])
     enable_hat(model, None)
     assert not model._forward_pre_hooks
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_expected_drift_is_compensated_with_the_chips_gdc_statistic(fused, monkeypatch):
+    """HAT's drift compensation is the chip's: ``sum |w| / sum sign(w) E[w(t)]`` over every
+    weight (the one-hot calibration reads weighted by the programmed signs), not the
+    all-ones column sums, which cancel for weights of both signs (here: every column sums
+    to about 0, so the old statistic was off by orders of magnitude)."""
+    from aimc.train import hat_fused
+    from aimc.train.hat import expected_drifted_weight
+
+    if fused and not hat_fused.usable(torch.zeros(1), torch.zeros(1)):
+        pytest.skip("the C++ kernels are unavailable")
+    t = 31_536_000.0
+    lin = nn.Linear(32, 6, bias=False)
+    with torch.no_grad():
+        half = torch.rand(6, 16, generator=torch.Generator().manual_seed(1)) * 0.9 + 0.1
+        lin.weight.copy_(torch.cat([half, -half.flip(1)], dim=1))  # each row sums to ~0
+    chip = aimc.chips.load("pcm-hermes").replace(ir_drop=IRDropConfig(mode="none", r_wire_ohm=0.0))
+    a = aimc.convert(lin, chip)
+    enable_hat(a, HATConfig(noise_scale=0.0, t_eval_s=t, t_eval_max_s=None, expected_drift=True,
+                            quantize_io=False), seed=0)
+    x = torch.randn(8, 32, generator=torch.Generator().manual_seed(2))
+    with monkeypatch.context() as m:
+        if not fused:
+            m.setattr(hat_fused, "usable", lambda *args: False)
+        with torch.no_grad():
+            y = a.train()(x)
+    w = lin.weight.detach().double()
+    scale = w.abs().amax(dim=1, keepdim=True)  # one tile: one scale per column
+    wd = torch.sign(w) * expected_drifted_weight((w.abs() / scale), a.chip.device, t) * scale
+    gdc = w.abs().sum() / (torch.sign(w) * wd).sum()
+    expect = x.double() @ (wd * gdc).t()
+    assert float(gdc) > 1.05  # drift shrinks the weights: compensation is needed
+    torch.testing.assert_close(y.double(), expect, rtol=2e-3, atol=2e-3 * float(expect.abs().max()))

@@ -10,8 +10,9 @@ layer instead of ~40 PyTorch operations. The MVM itself is ATen's ``bmm``/``mm``
 Weight side (``weights_impl``), for ``w`` (O, I) cut into ``T`` tiles of ``R`` rows:
 ``scale[t,o] = max_r |w|``; ``a = |w|/scale``; with a drift table ``h`` (``P`` points over
 ``a`` in [0, 1], linear interpolation) ``wn = sign(w) h(a) * gdc`` with
-``gdc = sum_o |sum_i w| / sum_o |sum_i sign(w) h(a) scale|`` (global drift compensation as
-an all-ones calibration read measures it), else ``wn = a sign(w)``; then
+``gdc = sum |w| / sum h(a) scale`` (global drift compensation as the chip's one-hot
+calibration measures it: :func:`aimc.physics.drift.gdc_statistic`, the reads weighted by the
+programmed weights' signs), else ``wn = a sign(w)``; then
 ``wn += noise_scale * sd(a) * z`` with ``sd`` the device table at the nearest grid point
 (or the constant ``sd_const``); ``dfac = d wn / d w`` (noise and ``scale`` held constant);
 last, an optional additive ``delta`` (O, I) in the same normalised units (the IR-drop
@@ -63,8 +64,8 @@ void drift_row(const float* __restrict row, const float* __restrict mt, float* _
   }
 }
 
-void scaled_sum_row(const float* __restrict wr, float* __restrict tmp, int64_t len, float s) {
-  for (int64_t r = 0; r < len; ++r) tmp[r] = wr[r] * s;
+void abs_row(const float* __restrict wr, float* __restrict tmp, int64_t len, float s) {
+  for (int64_t r = 0; r < len; ++r) tmp[r] = std::fabs(wr[r]) * s;
 }
 
 void plain_row(const float* __restrict row, float* __restrict wr, float* __restrict dr, int64_t len, float s) {
@@ -143,8 +144,9 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
       float* dr = dp + base;
       if (drift) {
         drift_row(row, mt, wr, dr, len, s, pm1, PM);
-        bo += sum8(row, len);
-        scaled_sum_row(wr, tmp.data(), len, s);
+        abs_row(row, tmp.data(), len, 1.0f);
+        bo += sum8(tmp.data(), len);
+        abs_row(wr, tmp.data(), len, s);
         ao += sum8(tmp.data(), len);
       } else {
         plain_row(row, wr, dr, len, s);
@@ -158,8 +160,8 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
         }
       }
     }
-    before += std::fabs((double)bo);
-    after += std::fabs((double)ao);
+    before += (double)bo;
+    after += (double)ao;
   }
   const float gdc = drift ? (float)(before / std::max(after, 1e-30)) : 1.0f;
   std::vector<float> z(noisy ? n : 0);

@@ -16,7 +16,8 @@ Nat. Commun. 14, 5282 (2023)):
   ``E[g(t)] = g E[(t/t0)^-nu] = g exp(-mu(g) L + sigma(g)^2 L^2 / 2)``, ``L = ln(t/t0)``
   (log-normal mean; nu's clipping at 0 ignored), weight ``(E[g+(t)] - E[g-(t)])/(g_max -
   g_min)``, divided by the layer's global drift compensation factor computed as the chip
-  does (ratio of the summed |outputs| for an all-ones input, after vs at programming);
+  does (its one-hot calibration reads weighted by the programmed signs, at programming
+  over after drift: ``sum |w| / sum sign(w) E[w(t)]``);
   with ``t_eval_max_s`` each forward pass of the model draws ``t`` log-uniformly, one time
   for all its layers as on a deployed chip (``time_draw="pass"``; ``"layer"``: each layer
   draws its own), from 17 times between
@@ -203,9 +204,12 @@ class HATForward:
             wn = wn + (programmed_levels(wn.detach(), chip) - wn.detach())
         if self._drifts(chip.device, t_s):
             wd = self._drifted(wn, chip.device, t_s)
-            with torch.no_grad():  # global drift compensation, calibrated with all-ones inputs
-                before = (wn * scale * sig_t).sum(dim=3).sum(dim=1).sum(dim=0).abs().sum()
-                after = (wd * scale * sig_t).sum(dim=3).sum(dim=1).sum(dim=0).abs().sum()
+            with torch.no_grad():  # global drift compensation as the chip calibrates it: the
+                # one-hot reads of every weight, weighted by the programmed weight's sign
+                # (aimc.physics.drift.gdc_statistic), in expectation
+                w0 = (wn * scale * sig_t).sum(dim=0)  # (T, out, R): the weights, slices summed
+                before = w0.abs().sum()
+                after = (torch.sign(w0) * (wd * scale * sig_t).sum(dim=0)).sum()
                 gdc = before / after.clamp(min=1e-30)
             wn = wd * gdc
         if ir_drop_active(chip):  # the tiles' effective weights at the noise-free conductances
