@@ -261,3 +261,13 @@ def test_bad_conductance_raises(fn):
 def test_exact_rejects_batched_input_naming_the_shape():
     with pytest.raises(ValueError, match=r"g_uS.*\(2, 3, 4\)"):
         effective_conductance_exact(torch.ones(2, 3, 4), 1.0)
+
+
+@pytest.mark.parametrize("extra", [1, 7, 247])
+def test_first_order_extra_rows_equal_zero_padding(extra):
+    """Empty rows below the given ones (no conductance) in closed form == padding with zeros."""
+    g = torch.rand(2, 9, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(extra)) * 25.0
+    padded = effective_conductance_first_order(torch.nn.functional.pad(g, (0, 0, 0, extra)), 0.35)[:, :9]
+    torch.testing.assert_close(effective_conductance_first_order(g, 0.35, extra_rows=extra), padded,
+                               rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(effective_conductance_first_order(g, 0.35), padded)  # the rows matter

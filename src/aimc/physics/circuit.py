@@ -145,7 +145,7 @@ def effective_conductance_exact(g_uS: torch.Tensor, r_wire_ohm: float) -> torch.
     return torch.from_numpy(out).to(device=g_uS.device, dtype=g_uS.dtype)
 
 
-def effective_conductance_first_order(g_uS: torch.Tensor, r_wire_ohm: float) -> torch.Tensor:
+def effective_conductance_first_order(g_uS: torch.Tensor, r_wire_ohm: float, extra_rows: int = 0) -> torch.Tensor:
     """First-order (in ``r``) effective conductance, vectorised and batched.
 
     At zeroth order ``u(i, j) = V[i]``, ``w(i, j) = 0`` and cell ``(i, m)`` carries
@@ -164,6 +164,10 @@ def effective_conductance_first_order(g_uS: torch.Tensor, r_wire_ohm: float) -> 
     Args:
         g_uS: ``(..., R, C)`` device conductances in µS, finite and ``>= 0``.
         r_wire_ohm: resistance of one wire segment in ohm, ``>= 0``.
+        extra_rows: empty rows (no conductance) between the last given row and the column
+            sinks: each adds one column segment that carries the whole column current, so
+            ``K`` gains ``g * extra_rows * sum_i g[i, j]`` (the same as padding ``g`` with
+            that many zero rows, without computing over them).
 
     Returns:
         ``(..., R, C)`` tensor ``G_eff`` in µS; a copy of ``g_uS`` when ``r_wire_ohm == 0``.
@@ -185,6 +189,11 @@ def effective_conductance_first_order(g_uS: torch.Tensor, r_wire_ohm: float) -> 
         return g_uS.clone()
     row_tail = g_uS.flip(-1).cumsum(-1).flip(-1)  # sum_{m >= k} g[i, m]
     d = g_uS * row_tail.cumsum(-1)
+    if extra_rows < 0:
+        raise ValueError(f"extra_rows must be >= 0, got {extra_rows}")
     col_head = g_uS.cumsum(-2)  # sum_{m <= k} g[m, j]
-    k = g_uS * col_head.flip(-2).cumsum(-2).flip(-2)
+    col_tail = col_head.flip(-2).cumsum(-2).flip(-2)
+    if extra_rows:
+        col_tail = col_tail + extra_rows * col_head[..., -1:, :]
+    k = g_uS * col_tail
     return g_uS - (1e-6 * r) * (d + k)

@@ -9,7 +9,8 @@ sinks below the last physical row, slices side by side) and maps them through ``
 the tile read and hardware-aware training both read through it.
 
 Unused rows at the bottom of a tile (conductance 0) still lengthen the column wires, so
-tiles always have their full ``rows``; unused columns at the right end of the last tile
+tiles always have their full ``rows`` (the first-order model adds them in closed form,
+``extra_rows``; the exact solver gets them as zero rows); unused columns at the right end of the last tile
 carry no current and change nothing, so they are left out.
 
 Example:
@@ -53,11 +54,13 @@ def apply_ir_drop(g_uS: torch.Tensor, lay: TileLayout, chip) -> torch.Tensor:
     batch = g_uS.shape[1:-3]
     cw, t_out = lay.cols_w, lay.t_out
     width = cw if t_out > 1 else n_out  # trailing unused columns carry no current
-    g = F.pad(g_uS, (0, t_out * width - n_out, 0, lay.rows - R))  # (S, *b, T, rows, To*width)
+    # first order: empty rows below the given ones enter in closed form (no padding)
+    pad_rows = 0 if chip.ir_drop.mode == "first_order" else lay.rows - R
+    g = F.pad(g_uS, (0, t_out * width - n_out, 0, pad_rows))  # (S, *b, T, R or rows, To*width)
     g = g.unflatten(-1, (t_out, width)).movedim(0, -1)  # (*b, T, rows, To, width, S)
     g = g.movedim(-3, -4).flatten(-2).contiguous()  # (*b, T, To, rows, width*S): column c*S + s
     if chip.ir_drop.mode == "first_order":
-        ge = circuit.effective_conductance_first_order(g, chip.ir_drop.r_wire_ohm)
+        ge = circuit.effective_conductance_first_order(g, chip.ir_drop.r_wire_ohm, extra_rows=lay.rows - R)
     else:
         flat = g.reshape(-1, *g.shape[-2:])
         ge = torch.stack([circuit.effective_conductance_exact(m, chip.ir_drop.r_wire_ohm) for m in flat]).view_as(g)
