@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 import aimc
 from aimc import cpp
+from aimc.experiments.common import num_threads
 
 __all__ = ["DEFAULT_SHAPES", "TRAIN_ROWS", "CNN_ROWS", "bench_mvm", "bench_train", "bench_cnn", "parse_shape"]
 
@@ -58,20 +58,6 @@ def _time_ms(fn: Callable[[], Any]) -> float:
     t0 = time.perf_counter()
     fn()
     return 1e3 * (time.perf_counter() - t0)
-
-
-@contextmanager
-def _threads(threads: int | None) -> Iterator[None]:
-    """``torch.set_num_threads(threads)`` meanwhile (None: leave as set); restored afterwards."""
-    if threads is not None and (int(threads) != threads or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def bench_mvm(shapes: Sequence[Sequence[int]] = DEFAULT_SHAPES, chip: str = "pcm-hermes", repeats: int = 20,
@@ -115,7 +101,7 @@ def bench_mvm(shapes: Sequence[Sequence[int]] = DEFAULT_SHAPES, chip: str = "pcm
         if len(s) != 3 or min(s) < 1:
             raise ValueError(f"each shape must be (in, out, batch) with positive integers, got {s}")
     spec = aimc.chips.load(chip)
-    with _threads(threads):
+    with num_threads(threads):
         return _bench_mvm_rows(shapes, spec, repeats, warmup, t_s, seed)
 
 
@@ -202,7 +188,7 @@ def bench_train(names: Sequence[str] = TRAIN_ROWS, chip: str = "rram-1t1r", repe
     if bad or repeats < 1 or warmup < 0:
         raise ValueError(f"names must be among {', '.join(TRAIN_ROWS)} (got {bad}), repeats >= 1 and warmup >= 0 "
                          f"(got {repeats}, {warmup})")
-    with _threads(threads):
+    with num_threads(threads):
         return _bench_train_rows(names, chip, repeats, warmup, seed, hidden, batch_size)
 
 
@@ -291,11 +277,8 @@ def bench_cnn(names: Sequence[str] = tuple(CNN_ROWS), chip: str = "pcm-hermes", 
     from aimc.workloads.models import fashion_cnn
 
     spec = aimc.chips.load(chip)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
     rows = []
-    try:
+    with num_threads(threads):
         for name in names:
             build = _lenet5 if name == "lenet5" else fashion_cnn
             digital = build(seed=seed).eval()
@@ -309,6 +292,4 @@ def bench_cnn(names: Sequence[str] = tuple(CNN_ROWS), chip: str = "pcm-hermes", 
             rows.append({"name": name, "analog_ms": round(a_ms, 4), "digital_ms": round(d_ms, 4),
                          "ratio": round(a_ms / d_ms, 2), "input": list(shape), "chip": spec.name,
                          "threads": torch.get_num_threads(), "repeats": repeats, "warmup": warmup, "t_s": t_s})
-    finally:
-        torch.set_num_threads(old_threads)
     return rows

@@ -34,10 +34,13 @@ def time_label(t_s: float) -> str:
 
 @contextmanager
 def num_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)``, restoring the old count after."""
+    """Run the block with ``torch.set_num_threads(n)`` (None: leave as set), restoring the
+    old count after. Raises ValueError for anything but a positive integer or None."""
+    if n is not None and (int(n) != n or n < 1):
+        raise ValueError(f"threads must be a positive integer or None, got {n!r}")
     old = torch.get_num_threads()
     if n is not None:
-        torch.set_num_threads(n)
+        torch.set_num_threads(int(n))
     try:
         yield
     finally:
