@@ -13,7 +13,7 @@ import argparse
 
 import torch
 
-from aimc.compile.builders import mlp_workload, transformer_block_workload
+from aimc.graph.builders import mlp_workload, transformer_block_workload
 from aimc.experiments.cost_compare import compare, format_table
 from aimc.experiments.memory_wall import memory_wall
 from aimc.outputs import claim_output

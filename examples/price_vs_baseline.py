@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from aimc.compile.workload import mvm_workload
+from aimc.graph.workload import mvm_workload
 from aimc.cost import baselines, estimate
 from aimc.workloads.models import digits_cnn
 

@@ -93,7 +93,7 @@ def test_cycle_finder_finds_a_cycle():
     assert _cycles(g) == [["p.a", "p.b"]]
 
 
-@pytest.mark.parametrize("layer", ["physics", "chips", "tiles", "nn", "compile", "train", "cost"])
+@pytest.mark.parametrize("layer", ["physics", "chips", "tiles", "nn", "graph", "train", "cost", "compile"])
 def test_core_layers_do_not_import_the_root_package(layer):
     """``import aimc`` inside the core would pull every layer in (the root imports nn)."""
     graph = _graph()

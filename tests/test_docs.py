@@ -30,7 +30,7 @@ def test_docs_build_strictly(tmp_path):
     site = tmp_path / "site"
     for page in ("getting-started", "guide/deploy", "guide/train", "guide/price", "guide/chip-spec",
                  "reference/chip-spec", "examples", "architecture", "api/physics", "api/chips", "api/tiles",
-                 "api/nn", "api/compile", "api/train", "api/cost", "api/workloads", "api/experiments"):
+                 "api/nn", "api/graph", "api/train", "api/cost", "api/workloads", "api/experiments"):
         assert (site / page / "index.html").exists(), page
     spec = (site / "reference/chip-spec/index.html").read_text()
     assert "adc" in spec and "bm_max_iter" in spec and "kind: pcm-hermes" in spec  # generated, not copied

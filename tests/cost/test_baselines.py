@@ -10,9 +10,9 @@ import pytest
 from aimc.config import ConfigError
 from aimc.cost.baselines import DIMCSpec, VonNeumannSpec, load_baseline, names, price_baseline, roofline_arrays
 from aimc.cost.baselines.technology import HOROWITZ_45NM_PJ, node_energy_scale
-from aimc.compile.builders import LayerWorkIO, mlp_workload, transformer_block_workload
+from aimc.graph.builders import LayerWorkIO, mlp_workload, transformer_block_workload
 from aimc.cost.layer_cost import BREAKDOWN
-from aimc.compile.workload import LayerWork, mvm_workload
+from aimc.graph.workload import LayerWork, mvm_workload
 @pytest.fixture(scope="module")
 def a100() -> VonNeumannSpec:
     return load_baseline("gpu-a100")

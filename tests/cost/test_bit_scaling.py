@@ -96,7 +96,7 @@ def test_pwm_ref_bits_only_for_pwm_and_default_unscaled():
 def test_comparison_low_precision_rows():
     """The README's low-precision rows: pcm-hermes at 4b inputs / 6b ADCs, and the DIMC
     macro at its published 4b x 4b point (Chih et al., ISSCC 2021: 89 TOPS/W)."""
-    from aimc.compile.builders import mlp_workload
+    from aimc.graph.builders import mlp_workload
     from aimc.experiments.cost_compare import LOW_PRECISION, compare
 
     rows = compare({"mlp": mlp_workload([256, 256])}, low_precision=LOW_PRECISION)

@@ -9,7 +9,7 @@ import aimc
 from aimc.config import ConfigError
 from aimc.cost import BREAKDOWN, estimate, mvm_workload
 from aimc.chips.cost_params import CostConfig
-from aimc.compile.workload import LayerWork, extract_workload
+from aimc.graph.workload import LayerWork, extract_workload
 def _layer(**kw):
     base = dict(name="fc", kind="linear", in_features=512, out_features=256, n_mvm=10,
                 x_mean_sq=1 / 3, x_mean_abs=0.5, w_mean_abs=0.5)
@@ -65,7 +65,7 @@ def test_model_that_does_not_fit_is_reprogrammed():
 
 
 def test_non_stationary_matrices_run_digitally():
-    from aimc.compile.builders import transformer_block_workload
+    from aimc.graph.builders import transformer_block_workload
 
     r = estimate(transformer_block_workload(d_model=64, n_heads=4, d_ff=256, seq_len=16), "pcm-hermes")
     qk = next(lc for lc in r.layers if lc.name == "attn.qk")

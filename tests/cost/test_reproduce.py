@@ -8,7 +8,7 @@ import pytest
 
 import aimc
 from aimc.cost import estimate, mvm_workload
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 TOL = 0.25
 
 

@@ -5,7 +5,7 @@ import aimc
 from aimc.chips import MappingConfig
 from aimc.cost import estimate, mvm_workload
 from aimc.cost import components as C
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 from aimc.tiles import TileLayout
 
 

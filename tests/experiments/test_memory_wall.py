@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from aimc.cost.baselines import load_baseline
-from aimc.compile.builders import (LayerWorkIO, extract_workload_io, mlp_workload, transformer_block_workload,
+from aimc.graph.builders import (LayerWorkIO, extract_workload_io, mlp_workload, transformer_block_workload,
                                 weights_stored, x_elements)
 from aimc.experiments.cost_compare import compare, format_table
 from aimc.experiments.memory_wall import memory_wall

@@ -1,17 +1,10 @@
-"""The workload representation: what a model asks of the hardware, layer by layer.
+"""The compiler: maps a captured model (:mod:`aimc.graph`) onto a chip's tiles.
 
-:func:`extract_workload` turns a PyTorch model and an example input into a list of
-:class:`LayerWork` (one matrix-vector workload per weight layer); :mod:`.builders` adds
-the workloads of models given by their shape (a transformer block, an MLP). The cost
-models price these lists; the compiler maps them onto a chip's tiles.
-
-Example:
-    >>> from aimc.compile import mvm_workload
-    >>> mvm_workload(256, 128)[0].macs
-    32768
+It splits each weight matrix into array-sized blocks, packs the blocks onto the chip's
+finite tiles, schedules the layers into a pipeline, decides per layer whether it runs
+analog or digital (hybrid assignment) and writes the result as a versioned JSON
+deployment plan that ``aimc run`` executes and ``aimc estimate`` prices.
 """
 from __future__ import annotations
 
-from aimc.compile.workload import LayerWork, extract_workload, mvm_workload
-
-__all__ = ["LayerWork", "extract_workload", "mvm_workload"]
+__all__: list[str] = []

@@ -13,7 +13,7 @@ Example:
 from __future__ import annotations
 
 from aimc.chips.cost_params import CostConfig
-from aimc.compile.workload import LayerWork, extract_workload, mvm_workload
+from aimc.graph.workload import LayerWork, extract_workload, mvm_workload
 from aimc.cost.estimator import CostReport, estimate
 from aimc.cost.layer_cost import BREAKDOWN, LayerCost
 

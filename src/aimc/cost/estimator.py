@@ -36,9 +36,9 @@ from torch import nn
 from aimc.chips import ChipSpec, load
 from aimc.cost import components as C
 from aimc.chips.cost_params import DEFAULT_SOURCES, CostConfig
-from aimc.compile.builders import extract_workload_io
+from aimc.graph.builders import extract_workload_io
 from aimc.cost.layer_cost import BREAKDOWN, LayerCost
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 from aimc.tiles import Periphery, TileLayout
 __all__ = ["CostReport", "estimate", "summarise"]
 
@@ -147,7 +147,7 @@ def _workload(model_or_workload, inputs) -> list[LayerWork]:
             raise ValueError(f"estimate: {type(model_or_workload).__name__} has no layer this cost model prices "
                              "(nn.Linear, nn.Conv*, nn.ConvTranspose*, nn.LSTM/GRU/RNN and their analog "
                              f"versions); its weight layers are {', '.join(kinds) or 'none'}. Price other "
-                             "matrices as a list of aimc.compile.workload.LayerWork")
+                             "matrices as a list of aimc.graph.workload.LayerWork")
         return work
     work = list(model_or_workload)
     if not work or not all(isinstance(w, LayerWork) for w in work):

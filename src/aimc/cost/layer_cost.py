@@ -1,7 +1,7 @@
 """What pricing one layer returns: :class:`LayerCost`, and the energy categories.
 
 Every cost model (analog chip, digital IMC, GPU/CPU) prices a workload
-(:class:`aimc.compile.workload.LayerWork`) into one :class:`LayerCost` per layer.
+(:class:`aimc.graph.workload.LayerWork`) into one :class:`LayerCost` per layer.
 
 Example:
     >>> LayerCost("fc", {"array": 2.0, "adc": 1.0}, latency_ns=10.0, macs=4).total_pJ

@@ -34,7 +34,7 @@ silicon (a GPU's weights live off-chip).
 Run ``python -m aimc.experiments.cost_compare`` to print the README table.
 
 Example:
-    >>> from aimc.compile.builders import mlp_workload
+    >>> from aimc.graph.builders import mlp_workload
     >>> rows = compare({"mlp": mlp_workload([256, 256])}, analog=None)
     >>> [r["hardware"] for r in rows]
     ['digital IMC (dimc-22nm)', 'GPU (gpu-a100)']
@@ -47,11 +47,11 @@ from typing import Any
 import torch
 
 from aimc.cost.baselines import load_baseline, price_baseline
-from aimc.compile.builders import extract_workload_io, is_stationary, transformer_block_workload, weights_stored
+from aimc.graph.builders import extract_workload_io, is_stationary, transformer_block_workload, weights_stored
 from aimc.experiments.memory_wall import analog_costs
 from aimc.chips.cost_params import CostConfig
 from aimc.cost.layer_cost import LayerCost
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 __all__ = ["comparison_workloads", "compare", "format_table", "low_precision_chip", "mvm_error", "main",
            "LOW_PRECISION"]
 
@@ -231,7 +231,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of :func:`compare` rows.
 
     Example:
-        >>> from aimc.compile.builders import mlp_workload
+        >>> from aimc.graph.builders import mlp_workload
         >>> print(format_table(compare({"mlp": mlp_workload([64, 64])}, analog=None)).splitlines()[0])
         | model | hardware | energy/inference (uJ) | latency (us) | TOPS | TOPS/W | core TOPS/W | TOPS/mm2 | weights/mm2 | weight movement | precision |
     """

@@ -11,7 +11,7 @@ An analog chip computes where the weights are stored: its weight movement is zer
 every batch (it pays DAC, ADC and array read energy instead).
 
 Example:
-    >>> from aimc.compile.builders import mlp_workload
+    >>> from aimc.graph.builders import mlp_workload
     >>> r = memory_wall(mlp_workload([4096, 4096]), "gpu-a100", batches=(1, 1024))
     >>> [round(s, 2) for s in r["weight_energy_share_incl_static"]]   # batch 1, batch 1024
     [0.98, 0.05]
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from aimc.cost.baselines import load_baseline, price_baseline, roofline_arrays
 from aimc.cost.baselines.von_neumann import VonNeumannSpec
 from aimc.cost.layer_cost import BREAKDOWN, LayerCost
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 
 __all__ = ["memory_wall", "analog_costs"]
 

@@ -7,7 +7,7 @@ layers (``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``; torch stacks the first
 ``in_proj_weight``). The products of two activations, ``Q K^T`` and ``P V``, and the
 softmax stay digital: their "weights" change with every input, and programming PCM/RRAM
 per inference is neither fast nor durable (the same split as HERMES-class chips, Le Gallo
-et al., Nat. Electron. 6, 680 (2023), and :mod:`aimc.compile.builders`).
+et al., Nat. Electron. 6, 680 (2023), and :mod:`aimc.graph.builders`).
 
 The digital part follows ``torch.nn.functional.multi_head_attention_forward`` step by
 step (masks, ``add_bias_kv``, ``add_zero_attn``, dropout, head averaging), so on the

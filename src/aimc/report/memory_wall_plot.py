@@ -16,7 +16,7 @@ def plot_memory_wall(result: dict[str, Any], title: str | None = None):
         a matplotlib ``Figure`` (Agg backend; save it with ``fig.savefig``).
 
     Example:
-        >>> from aimc.compile.builders import mlp_workload
+        >>> from aimc.graph.builders import mlp_workload
         >>> from aimc.experiments.memory_wall import memory_wall
         >>> fig = plot_memory_wall(memory_wall(mlp_workload([512, 512]), batches=(1, 64)))
         >>> len(fig.axes)

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from aimc.chips import ChipSpec
-from aimc.compile.builders import extract_workload_io
-from aimc.compile.workload import LayerWork, mvm_workload
+from aimc.graph.builders import extract_workload_io
+from aimc.graph.workload import LayerWork, mvm_workload
 from aimc.nn.io import read_checkpoint
 from aimc.tiles import TileLayout
 from aimc.workloads.checkpoints import INPUT_SHAPES, rebuild
@@ -56,7 +56,7 @@ def _mvm(spec: str, chip: ChipSpec) -> list[LayerWork]:
 
 
 def _transformer(spec: str) -> list[LayerWork]:
-    from aimc.compile.builders import transformer_block_workload
+    from aimc.graph.builders import transformer_block_workload
 
     if spec == "transformer":
         return transformer_block_workload()

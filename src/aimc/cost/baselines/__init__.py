@@ -5,7 +5,7 @@ Presets live in ``presets/*.yaml`` (every number with its source); ``kind:`` sel
 model (``gpu``/``cpu`` -> :class:`VonNeumannSpec`, ``dimc`` -> :class:`DIMCSpec`).
 
 Example:
-    >>> from aimc.compile.workload import mvm_workload
+    >>> from aimc.graph.workload import mvm_workload
     >>> names()
     ['cpu-xeon', 'dimc-22nm', 'gpu-a100', 'gpu-h100']
     >>> spec = load_baseline("gpu-a100")
@@ -24,7 +24,7 @@ from aimc.cost.baselines.dimc import DIMCSpec, price_dimc
 from aimc.cost.baselines.von_neumann import VonNeumannSpec, price_von_neumann, roofline_arrays
 from aimc.chips.cost_params import CostConfig
 from aimc.cost.layer_cost import LayerCost
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 __all__ = ["BaselineSpec", "VonNeumannSpec", "DIMCSpec", "load_baseline", "names", "price_baseline",
            "roofline_arrays", "PRESET_DIR"]
 

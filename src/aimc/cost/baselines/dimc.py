@@ -58,10 +58,10 @@ from pydantic import Field, model_validator
 from aimc.config import BaseConfig
 from aimc.cost import components as C
 from aimc.cost.baselines.technology import HOROWITZ_45NM_PJ, node_energy_scale
-from aimc.compile.builders import is_stationary, weights_stored, x_elements, y_elements
+from aimc.graph.builders import is_stationary, weights_stored, x_elements, y_elements
 from aimc.chips.cost_params import CostConfig
 from aimc.cost.layer_cost import LayerCost
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 from aimc.tiles.periphery import exact_psum_bits
 __all__ = ["DIMCSpec", "price_dimc"]
 
@@ -175,7 +175,7 @@ def price_dimc(layers: list[LayerWork], spec: DIMCSpec, batch: int = 1,
 
     Example:
         >>> from aimc.cost.baselines import load_baseline
-        >>> from aimc.compile.workload import mvm_workload
+        >>> from aimc.graph.workload import mvm_workload
         >>> spec = load_baseline("dimc-22nm")
         >>> bare = price_dimc(mvm_workload(256, 64), spec)[0]
         >>> sysc = price_dimc(mvm_workload(256, 64), spec, system=CostConfig())[0]

@@ -29,7 +29,7 @@ weight read dominates both time and energy -- the memory wall.
 
 Example:
     >>> from aimc.cost.baselines import load_baseline
-    >>> from aimc.compile.workload import mvm_workload
+    >>> from aimc.graph.workload import mvm_workload
     >>> spec = load_baseline("gpu-a100")
     >>> c = price_von_neumann(mvm_workload(4096, 4096), spec)[0]
     >>> round(c.latency_ns, 1)       # (16.8 MB int8 weights + 8 kB activations) / 1.555 TB/s
@@ -44,9 +44,9 @@ from pydantic import Field, model_validator
 
 from aimc.config import BaseConfig
 from aimc.cost.baselines.technology import HOROWITZ_45NM_PJ, node_energy_scale
-from aimc.compile.builders import is_stationary, weights_stored, x_elements, y_elements
+from aimc.graph.builders import is_stationary, weights_stored, x_elements, y_elements
 from aimc.cost.layer_cost import LayerCost
-from aimc.compile.workload import LayerWork
+from aimc.graph.workload import LayerWork
 __all__ = ["VonNeumannSpec", "price_von_neumann", "roofline_arrays"]
 
 Precision = Literal["int8", "fp16", "fp32"]
@@ -156,7 +156,7 @@ def roofline_arrays(layers: list[LayerWork], spec: VonNeumannSpec, batch: int = 
 
     Example:
         >>> from aimc.cost.baselines import load_baseline
-        >>> from aimc.compile.workload import mvm_workload
+        >>> from aimc.graph.workload import mvm_workload
         >>> r = roofline_arrays(mvm_workload(1024, 1024), load_baseline("gpu-a100"), batch=1)
         >>> float(r["t_ns"][0]) == max(float(r["t_compute_ns"][0]), float(r["t_memory_ns"][0]))
         True

@@ -1,7 +1,7 @@
-"""Workload builders beyond :func:`aimc.compile.workload.extract_workload`: a transformer
+"""Workload builders beyond :func:`aimc.graph.workload.extract_workload`: a transformer
 block, convolution input sizes, and which matrices can stay in the array.
 
-:class:`LayerWorkIO` is a :class:`~aimc.compile.workload.LayerWork` (every cost model accepts
+:class:`LayerWorkIO` is a :class:`~aimc.graph.workload.LayerWork` (every cost model accepts
 it) with two more facts the von Neumann and digital-IMC baselines use:
 
 * ``x_elements``: the *unique* input activations a layer reads per inference. A
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aimc.compile.workload import LayerWork, _collect
+from aimc.graph.workload import LayerWork, _collect
 __all__ = ["LayerWorkIO", "extract_workload_io", "transformer_block_workload", "mlp_workload",
            "weights_stored", "x_elements", "y_elements", "is_stationary"]
 
@@ -76,7 +76,7 @@ def is_stationary(w: LayerWork) -> bool:
 
 
 def extract_workload_io(model: nn.Module, example_input: torch.Tensor) -> list[LayerWork]:
-    """:func:`~aimc.compile.workload.extract_workload` plus each layer's unique input size.
+    """:func:`~aimc.graph.workload.extract_workload` plus each layer's unique input size.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))

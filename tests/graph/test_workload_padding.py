@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from aimc.compile.workload import _im2col, extract_workload
+from aimc.graph.workload import _im2col, extract_workload
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's note on a copy
