@@ -75,6 +75,13 @@ def test_chip_without_pulsed_section_is_refused(tmp_path):
         AnalogMLP(8, 4, "sram-dcim", OnChipConfig(hidden=(4,)))
 
 
+@pytest.mark.parametrize("given", ["x_test", "y_test"])
+def test_a_test_set_needs_both_inputs_and_labels(given):
+    x, y = torch.rand(8, 4), torch.arange(8) % 2
+    with pytest.raises(ValueError, match="x_test and y_test: give both or neither"):
+        fit_onchip(x, y, chip="ecram", method="analog-sgd", hidden=4, epochs=1, **{given: x if given == "x_test" else y})
+
+
 def test_analog_mlp_takes_a_chip_or_its_pulsed_device():
     a = AnalogMLP(8, 4, "rram-1t1r", OnChipConfig(hidden=(6,)), seed=0)
     b = AnalogMLP(8, 4, PULSED_PRESETS["reram_sb"], OnChipConfig(hidden=(6,)), seed=0)

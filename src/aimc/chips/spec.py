@@ -197,8 +197,8 @@ class ChipSpec(BaseConfig):
         )
 
 
-_SECTIONS = {"dac": DACConfig, "adc": ADCConfig, "noise": NoiseConfig, "mapping": MappingConfig,
-             "ir_drop": IRDropConfig}
+_SECTIONS: dict[str, type[BaseConfig]] = {"dac": DACConfig, "adc": ADCConfig, "noise": NoiseConfig,
+                                          "mapping": MappingConfig, "ir_drop": IRDropConfig}
 
 
 def _missing_fields(data: dict[str, Any]) -> list[str]:

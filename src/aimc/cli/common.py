@@ -13,7 +13,7 @@ from typing import Iterator
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from aimc.config import ConfigError
@@ -82,12 +82,14 @@ class BarLog(logging.Handler):
 
     def __init__(self, bar: Progress) -> None:
         super().__init__(logging.INFO)
-        self.bar, self.task = bar, None
+        self.bar = bar
+        self.task: TaskID | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         self.bar.console.print(Text(record.getMessage()), soft_wrap=True, highlight=False)
-        if self.task is not None and getattr(record, "progress", None):
-            self.bar.update(self.task, description=record.progress)
+        progress = getattr(record, "progress", None)
+        if self.task is not None and progress:
+            self.bar.update(self.task, description=progress)
 
 
 @contextmanager

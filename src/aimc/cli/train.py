@@ -76,6 +76,7 @@ def train(
                 res = fit_onchip(x_tr, y_tr, chip=chip, method=method, hidden=hidden, epochs=epochs, lr=lr,
                                  seed=seed, progress=lambda a, t, _d: report(a, t, method), x_test=x_te, y_test=y_te)
             acc = res.test_accuracy
+            assert acc is not None  # evaluated on x_test each epoch
             net = res.model.to_torch()
             spec = load(chip)  # each layer's chip: `aimc demo` deploys the weights there by default
             chips = {name: spec for name, m in net.named_modules() if isinstance(m, torch.nn.Linear)}
@@ -106,8 +107,8 @@ def train(
                 batch_size=r["batch_size"], seed=seed, progress=lambda a, _t, _d: report(a, total, "on-device"))
             run.update(chip=chip, chip_seed=chip_seed, deploy_time_s=deploy_time, parts=list(part_list), rank=rank,
                        n_calib=n_calib, test_accuracy_deployed=before, test_accuracy=after)
-            spec = {**model_spec(dataset), **({"adapter_rank": rank} if "adapter" in part_list else {})}
-            out = save_state(deployed, out, kind="programmed", model_spec=spec, run=run, if_exists="overwrite")
+            saved_spec = {**model_spec(dataset), **({"adapter_rank": rank} if "adapter" in part_list else {})}
+            out = save_state(deployed, out, kind="programmed", model_spec=saved_spec, run=run, if_exists="overwrite")
             console.print(f"chip {chip_seed} of {chip} after {deploy_time:g} s: test accuracy {100 * before:.2f} % "
                           f"deployed, {100 * after:.2f} % after on-device fine-tuning of {parts}; saved the "
                           f"deployed chip to {out}; evaluate it over time with: aimc demo --dataset {dataset} "

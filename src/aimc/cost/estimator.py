@@ -181,8 +181,8 @@ def _converter_bits(spec: ChipSpec, per: Periphery) -> tuple[int, int]:
     else :data:`EXACT_FLOAT_BITS`. An exact DAC (``dac.bits: null``, the ``ideal`` chip)
     has no published driver to price and is costed at the 8-bit drive of the cost
     parameters (``t_int_ns``, ``dac_energy_pJ``)."""
-    in_bits = 8 if per.dac_max is None else int(spec.dac.bits)
-    if per.adc_max is not None:
+    in_bits = 8 if spec.dac.bits is None else int(spec.dac.bits)  # per.dac_max is None iff bits is None
+    if spec.adc.bits is not None:  # per.adc_max likewise
         return in_bits, int(spec.adc.bits)
     levels = getattr(spec.device, "n_levels", None)
     if levels is None:

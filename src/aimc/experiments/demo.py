@@ -150,7 +150,9 @@ def run_demo(dataset: str | None = None, chip: str | None = None, n_chips: int |
     if max_test is not None and max_test < 1:
         raise ValueError(f"max_test must be >= 1, got {max_test}")
     if programmed:
+        assert ck is not None
         spec = ck.chip()
+        assert spec is not None  # read_checkpoint refuses a programmed checkpoint without chips
         if chip is not None and aimc.chips.load(chip) != spec:
             raise ValueError(f"{checkpoint} holds a chip programmed on {spec.name!r}, not "
                              f"{aimc.chips.load(chip).name!r}; leave out --chip to evaluate the saved chip")
@@ -187,6 +189,7 @@ def _run(dataset, recipe, spec, n_chips, times, seed, progress, root, max_test, 
         train_digital(model, x_tr, y_tr, epochs=recipe["epochs"], lr=recipe["lr"], batch_size=recipe["batch_size"],
                       seed=seed, progress=lambda a, _t, _d: report(a, total, "training digitally"))
         analog = aimc.convert(model, spec)
+    assert analog is not None  # rebuilt on ``spec`` or programmed: always analog here
     fp_acc = accuracy(model, x_te, y_te, batch_size=_EVAL_BATCH)
     no_gdc, gdc = chip_accuracies(analog, x_te, y_te, times, chip_seeds,
                                   lambda c, t: report(1, total, f"chip {c + 1}/{n_chips} at {time_label(t)}"))

@@ -65,8 +65,8 @@ class AnalogMultiheadAttention(nn.Module):
         self.register_parameter("in_proj_weight", None)
         self.register_parameter("in_proj_bias", None)
         if add_bias_kv:
-            self.bias_k = nn.Parameter(torch.zeros(1, 1, embed_dim, device=device, dtype=dtype))
-            self.bias_v = nn.Parameter(torch.zeros(1, 1, embed_dim, device=device, dtype=dtype))
+            self.bias_k: nn.Parameter | None = nn.Parameter(torch.zeros(1, 1, embed_dim, device=device, dtype=dtype))
+            self.bias_v: nn.Parameter | None = nn.Parameter(torch.zeros(1, 1, embed_dim, device=device, dtype=dtype))
         else:
             self.bias_k = self.bias_v = None
 
@@ -86,11 +86,14 @@ class AnalogMultiheadAttention(nn.Module):
             for lin, wt, b in zip((new.q_proj, new.k_proj, new.v_proj), (wq, wk, wv), biases):
                 lin.weight.copy_(wt)
                 if b is not None:
+                    assert lin.bias is not None  # built with mha's bias
                     lin.bias.copy_(b)
             new.out_proj.weight.copy_(mha.out_proj.weight)
             if mha.out_proj.bias is not None:
+                assert new.out_proj.bias is not None
                 new.out_proj.bias.copy_(mha.out_proj.bias)
             if mha.bias_k is not None:
+                assert new.bias_k is not None and new.bias_v is not None and mha.bias_v is not None
                 new.bias_k.copy_(mha.bias_k)
                 new.bias_v.copy_(mha.bias_v)
         return new.train(mha.training)
@@ -145,7 +148,7 @@ class AnalogMultiheadAttention(nn.Module):
             elif attn_mask.dim() != 3 or attn_mask.shape != (B * H, L, S):
                 raise ValueError(f"attn_mask of shape {tuple(attn_mask.shape)}; expected ({L}, {S}) or "
                                  f"({B * H}, {L}, {S})")
-        if self.bias_k is not None:
+        if self.bias_k is not None and self.bias_v is not None:  # both or neither (add_bias_kv)
             k = torch.cat([k, self.bias_k.repeat(1, B, 1)])
             v = torch.cat([v, self.bias_v.repeat(1, B, 1)])
             attn_mask = F.pad(attn_mask, (0, 1)) if attn_mask is not None else None

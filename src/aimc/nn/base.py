@@ -23,6 +23,7 @@ no drift) but with every peripheral non-ideality and read noise of the chip.
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -34,8 +35,13 @@ from aimc.tiles.conv import ConvGeometry, conv_mvm
 
 __all__ = ["AnalogLayerMixin", "check_time_s"]
 
+if TYPE_CHECKING:  # the mixin is only ever mixed into torch modules: type it as one
+    _ModuleBase = torch.nn.Module
+else:  # at run time a plain mixin, so the torch layer class supplies nn.Module
+    _ModuleBase = object
 
-def check_time_s(t_s) -> float:
+
+def check_time_s(t_s: Any) -> float:
     """``t_s`` as a float of seconds, finite and >= 0; a clear error otherwise.
 
     Example:
@@ -87,10 +93,26 @@ class _ChipReadSTE(torch.autograd.Function):
         return gx, None, None
 
 
-class AnalogLayerMixin:
+class AnalogLayerMixin(_ModuleBase):
     """Mixed into ``nn.Linear``/``nn.Conv*`` subclasses; see module doc."""
 
     chip: ChipSpec
+    # supplied by the torch layer this is mixed into
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    # buffers and parameters registered by _init_analog (see module doc)
+    g_uS: torch.Tensor
+    drift_state: torch.Tensor
+    out_scale: torch.Tensor
+    t_s: torch.Tensor
+    gdc_ref: torch.Tensor
+    gdc: torch.Tensor
+    read_seed: torch.Tensor
+    out_gain: torch.nn.Parameter
+    input_range: torch.nn.Parameter
+    #: Optional ``f(layer, x) -> y`` used instead of the tile read while ``training``
+    #: (hardware-aware training, :mod:`aimc.train.hat`, installs one).
+    train_forward: Callable[[AnalogLayerMixin, torch.Tensor], torch.Tensor] | None
 
     def _init_analog(self, chip: ChipSpec | str | None) -> None:
         self.chip = load(chip if chip is not None else "ideal")
@@ -106,8 +128,6 @@ class AnalogLayerMixin:
         self.input_range = torch.nn.Parameter(torch.zeros((), device=dev, dtype=self.weight.dtype), requires_grad=False)
         self._cache: tuple | None = None
         self._read_gen: torch.Generator | None = None
-        #: Optional ``f(layer, x) -> y`` used instead of the tile read while ``training``
-        #: (hardware-aware training, :mod:`aimc.train.hat`, installs one).
         self.train_forward = None
         # checks the input dtype; being a hook, it also keeps torch's fused
         # TransformerEncoderLayer fast path (taken only without hooks) off this layer's parents

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Literal, Protocol, cast, overload
 
 import torch
 from torch import nn
@@ -26,6 +26,12 @@ from aimc.nn.table import CONVERSIONS, conversion_target
 
 __all__ = ["CONVERSIONS", "convert", "conversion_target", "program", "drift", "compensate", "analog_layers"]
 
+class _FromDigital(Protocol):
+    """An analog class of :data:`CONVERSIONS`: ``from_digital(layer, chip)`` builds its copy."""
+
+    def from_digital(self, layer: Any, chip: ChipSpec) -> nn.Module: ...
+
+
 def analog_layers(model: nn.Module) -> Iterator[tuple[str, AnalogLayerMixin]]:
     """``(name, layer)`` for every analog layer of ``model``, in module order."""
     for name, m in model.named_modules():
@@ -33,6 +39,15 @@ def analog_layers(model: nn.Module) -> Iterator[tuple[str, AnalogLayerMixin]]:
             yield name, m
 
 
+@overload
+def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
+            report: Literal[False] = False) -> nn.Module: ...
+@overload
+def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
+            report: Literal[True]) -> tuple[nn.Module, ConversionReport]: ...
+@overload
+def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
+            report: bool) -> nn.Module | tuple[nn.Module, ConversionReport]: ...
 def convert(
     model: nn.Module,
     chip: ChipSpec | str,
@@ -82,7 +97,7 @@ def convert(
             return m
         if isinstance(m, nn.modules.conv._ConvNd) and m.groups != 1:
             return None  # reported by digital_reason
-        return target.from_digital(m, chip)
+        return cast(_FromDigital, target).from_digital(m, chip)
 
     def visit(parent: nn.Module, prefix: str) -> None:
         for name, child in list(parent._modules.items()):  # every name, tied modules included

@@ -17,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
@@ -25,15 +27,25 @@ from aimc.tiles.conv import ConvGeometry, conv_out_shape, im2col
 
 __all__ = ["AnalogLinear", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d"]
 
+if TYPE_CHECKING:  # mixed into nn.Conv1d/2d/3d: typed as their common base (same bases at run time)
+    from torch.nn.modules.conv import _ConvNd
 
-def _copy_params(dst: nn.Module, src: nn.Module) -> None:
+    class _ConvMixin(AnalogLayerMixin, _ConvNd): ...
+else:
+    _ConvMixin = AnalogLayerMixin
+
+
+def _copy_params(dst: AnalogLayerMixin, src: nn.Linear | _ConvNd) -> None:
     with torch.no_grad():
         dst.weight.copy_(src.weight)
         if src.bias is not None:
+            assert dst.bias is not None  # built with a bias when src has one
             dst.bias.copy_(src.bias)
 
 
-class AnalogLinear(AnalogLayerMixin, nn.Linear):
+# torch's stubs type nn.Linear.bias as Parameter, but it is None for bias=False (the mixin's
+# ``Tensor | None`` is right)
+class AnalogLinear(AnalogLayerMixin, nn.Linear):  # type: ignore[misc]
     """``nn.Linear`` whose matrix-vector products run on analog crossbar tiles."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None, *, chip=None):
@@ -52,13 +64,14 @@ class AnalogLinear(AnalogLayerMixin, nn.Linear):
             raise ValueError(f"AnalogLinear({self.in_features}, {self.out_features}): input's last "
                              f"dimension must be {self.in_features}, got shape {tuple(x.shape)}")
         rows = x.reshape(-1, self.in_features)
-        if self.training and hasattr(self.train_forward, "linear"):  # a whole training read, bias included
-            return self.train_forward.linear(self, rows).view(*x.shape[:-1], self.out_features)
+        tf = self.train_forward
+        if self.training and tf is not None and hasattr(tf, "linear"):  # a whole training read, bias included
+            return tf.linear(self, rows).view(*x.shape[:-1], self.out_features)
         y = self.analog_mvm(rows, self.bias)
         return y.view(*x.shape[:-1], self.out_features)
 
 
-class _AnalogConvNd(AnalogLayerMixin):
+class _AnalogConvNd(_ConvMixin):
     """Convolution through the tiles, one MVM per output pixel (groups=1; any stride,
     padding, padding mode, dilation); the read is :func:`aimc.tiles.conv.conv_mvm`."""
 
@@ -73,11 +86,12 @@ class _AnalogConvNd(AnalogLayerMixin):
         self._init_analog(chip)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training and hasattr(self.train_forward, "conv"):  # a training read without im2col
+        tf = self.train_forward
+        if self.training and tf is not None and hasattr(tf, "conv"):  # a training read without im2col
             if x.dim() != self._nd + 2 or x.shape[1] != self.in_channels:
                 raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, ...), "
                                  f"got shape {tuple(x.shape)}")
-            return self.train_forward.conv(self, x)  # gains and bias included
+            return tf.conv(self, x)  # gains and bias included
         return self._conv_analog(x)
 
     def _conv_analog(self, x: torch.Tensor) -> torch.Tensor:

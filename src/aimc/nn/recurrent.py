@@ -21,6 +21,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -76,14 +78,15 @@ class _AnalogRNNBase(nn.Module):
             new = cls(rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.bias, rnn.batch_first, rnn.dropout,
                       rnn.bidirectional, **kw)
         if isinstance(new, AnalogRNN):
-            new.nonlinearity = rnn.nonlinearity
+            new.nonlinearity = cast(nn.RNN, rnn).nonlinearity
         dirs = 2 if rnn.bidirectional else 1
         with torch.no_grad():
-            for i, cell in enumerate(new.cells):
+            for i, cell in enumerate(cast("list[_Cell]", new.cells)):
                 sfx = f"l{i // dirs}{'_reverse' if i % dirs else ''}"
                 cell.ih.weight.copy_(getattr(rnn, f"weight_ih_{sfx}"))
                 cell.hh.weight.copy_(getattr(rnn, f"weight_hh_{sfx}"))
                 if rnn.bias:
+                    assert cell.ih.bias is not None and cell.hh.bias is not None  # built with rnn.bias
                     cell.ih.bias.copy_(getattr(rnn, f"bias_ih_{sfx}"))
                     cell.hh.bias.copy_(getattr(rnn, f"bias_hh_{sfx}"))
                 if cell.hr is not None:
@@ -104,25 +107,27 @@ class _AnalogRNNBase(nn.Module):
         T, B = x.shape[:2]
         dirs, out = 2 if self.bidirectional else 1, self.proj_size or self.hidden_size
         h0, c0 = self._initial(hx, batched, B, x)
-        h_n, c_n = [], []
+        hs: list[torch.Tensor] = []
+        cs: list[torch.Tensor | None] = []
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
                 i = layer * dirs + d
-                ys, h, c = self._run(self.cells[i], x, h0[i], c0[i] if c0 is not None else None, reverse=d == 1)
+                cell = cast(_Cell, self.cells[i])
+                ys, h, c = self._run(cell, x, h0[i], c0[i] if c0 is not None else None, reverse=d == 1)
                 outs.append(ys)
-                h_n.append(h)
-                c_n.append(c)
+                hs.append(h)
+                cs.append(c)
             x = torch.cat(outs, dim=-1) if dirs == 2 else outs[0]  # (T, B, dirs*out)
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
                 x = nn.functional.dropout(x, self.dropout)
-        h_n = torch.stack(h_n)  # (layers*dirs, B, out)
+        h_n = torch.stack(hs)  # (layers*dirs, B, out)
         y = x.transpose(0, 1) if batched and self.batch_first else x
         if not batched:
             y, h_n = y.squeeze(1), h_n.squeeze(1)
         if self.mode != "LSTM":
             return y, h_n
-        c_n = torch.stack(c_n)
+        c_n = torch.stack(cast("list[torch.Tensor]", cs))  # an LSTM's cell states are tensors
         return y, (h_n, c_n if batched else c_n.squeeze(1))
 
     def _initial(self, hx, batched: bool, B: int, x: torch.Tensor):
@@ -143,12 +148,17 @@ class _AnalogRNNBase(nn.Module):
         """One direction of one layer over the sequence: (T, B, in) -> (T, B, out)."""
         xi = cell.ih(x)  # (T, B, G*H): one analog read for the whole sequence
         steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
-        ys = [None] * x.shape[0]
+        ys = [h] * x.shape[0]  # every entry is overwritten below
         for t in steps:
             g = cell.hh(h)  # (B, G*H): the recurrence, one analog read per step
             h, c = self._step(xi[t], g, h, c, cell)
             ys[t] = h
         return torch.stack(ys), h, c
+
+    def _step(self, xi: torch.Tensor, g: torch.Tensor, h: torch.Tensor, c: torch.Tensor | None,
+              cell: _Cell) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One time step: the gates from ``xi + g``; ``(h, c)`` (``c`` None but for an LSTM)."""
+        raise NotImplementedError
 
 
 class AnalogLSTM(_AnalogRNNBase):

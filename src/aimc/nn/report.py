@@ -140,7 +140,8 @@ def conversion_report(model: nn.Module, *, filtered: dict[str, str] | None = Non
     names: dict[int, list[str]] = {}
     for name, m in model.named_modules(remove_duplicate=False):
         names.setdefault(id(m), []).append(name)
-    rows, inside = [], []
+    rows: list[LayerReport] = []
+    inside: list[str] = []
     for name, m in model.named_modules():
         if any(p == "" or name.startswith(p + ".") for p in inside):  # computed with an enclosing row
             continue

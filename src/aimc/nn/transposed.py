@@ -20,6 +20,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,8 +31,15 @@ from aimc.nn.layers import _copy_params
 
 __all__ = ["AnalogConvTranspose1d", "AnalogConvTranspose2d"]
 
+if TYPE_CHECKING:  # mixed into nn.ConvTranspose1d/2d: typed as their common base (same bases at run time)
+    from torch.nn.modules.conv import _ConvTransposeNd
 
-class _AnalogConvTransposeNd(AnalogLayerMixin):
+    class _ConvTransposeMixin(AnalogLayerMixin, _ConvTransposeNd): ...
+else:
+    _ConvTransposeMixin = AnalogLayerMixin
+
+
+class _AnalogConvTransposeNd(_ConvTransposeMixin):
     _nd = 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
@@ -59,18 +68,19 @@ class _AnalogConvTransposeNd(AnalogLayerMixin):
         if x.dim() != nd + 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: input must be (batch, {self.in_channels}, "
                              f"{'H, W' if nd == 2 else 'length'}), got shape {tuple(x.shape)}")
-        op = self._output_padding(x, output_size, list(self.stride), list(self.padding), list(self.kernel_size),
+        padding = cast(tuple[int, ...], self.padding)  # nn.ConvTranspose refuses string padding
+        op = self._output_padding(x, output_size, list(self.stride), list(padding), list(self.kernel_size),
                                   nd, list(self.dilation))
         B, sp = x.shape[0], x.shape[2:]
         out_sp = [(n - 1) * s - 2 * p + d * (k - 1) + o + 1
-                  for n, s, p, d, k, o in zip(sp, self.stride, self.padding, self.dilation, self.kernel_size, op)]
+                  for n, s, p, d, k, o in zip(sp, self.stride, padding, self.dilation, self.kernel_size, op)]
         rows = x.movedim(1, -1).reshape(-1, self.in_channels)  # (B*L, C_in)
         y = self.analog_mvm(rows)  # (B*L, C_out*prod(k)): the analog read
         cols = y.view(B, -1, y.shape[1]).transpose(1, 2)  # (B, C_out*prod(k), L)
         pad1 = (lambda t: (1, *t)) if nd == 1 else (lambda t: tuple(t))  # 1-d as a 2-d of height 1
         zero1 = (lambda t: (0, *t)) if nd == 1 else (lambda t: tuple(t))
         out = F.fold(cols, pad1(out_sp), pad1(self.kernel_size), dilation=pad1(self.dilation),
-                     padding=zero1(self.padding), stride=pad1(self.stride))  # col2im overlap-add (digital)
+                     padding=zero1(padding), stride=pad1(self.stride))  # col2im overlap-add (digital)
         if nd == 1:
             out = out.squeeze(2)
         if self.bias is not None:

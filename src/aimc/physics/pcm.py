@@ -151,7 +151,9 @@ class PCMHermes(PCM):
     ascending polynomial coefficients of the upper branch)``.
     """
 
-    kind: Literal["pcm-hermes"] = "pcm-hermes"
+    # each registered model narrows its own ``kind`` tag (pydantic validates it), so this
+    # subclass, which reuses PCM's physics, cannot keep PCM's Literal["pcm"]
+    kind: Literal["pcm-hermes"] = "pcm-hermes"  # type: ignore[assignment]
     g_max_uS: float = Field(20.7, gt=0.0, le=1e6)
     prog_coeffs_uS: tuple[float, ...] = Field((0.16603222, 4.71806468, -8.48101252, 4.68961419), min_length=1, max_length=6)
     prog_ref_g_max_uS: float = Field(20.7, gt=0.0)

@@ -181,6 +181,8 @@ def linear_coefficients(device: PulsedDevice, draws: DeviceDraws) -> tuple[torch
     d = device
     if d.kind == "exp_step":
         return None
+    bu: torch.Tensor | None
+    bd: torch.Tensor | None
     if d.kind == "soft_bounds":
         bu, bd = draws.dw_up / draws.w_max, draws.dw_down / draws.w_min
     elif d.kind == "linear_step":
@@ -188,7 +190,7 @@ def linear_coefficients(device: PulsedDevice, draws: DeviceDraws) -> tuple[torch
     else:
         bu = bd = None
     sa = torch.stack((draws.dw_up, -draws.dw_down))
-    return sa, None if bu is None else torch.stack((bu, -bd))
+    return sa, None if bu is None or bd is None else torch.stack((bu, -bd))
 
 
 def linear_response(w0: torch.Tensor, n: torch.Tensor, z: torch.Tensor | None, sa: torch.Tensor,

@@ -52,6 +52,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+from types import EllipsisType
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -123,7 +125,8 @@ def im2col(x: torch.Tensor, geo: ConvGeometry) -> torch.Tensor:
     for d, (k, st, dl) in enumerate(zip(geo.kernel, geo.stride, geo.dilation)):
         patches = patches.unfold(2 + d, dl * (k - 1) + 1, st)
     if any(dl > 1 for dl in geo.dilation):
-        patches = patches[(..., *(slice(None, None, dl) for dl in geo.dilation))]
+        every_dl: tuple[EllipsisType | slice, ...] = (..., *(slice(None, None, dl) for dl in geo.dilation))
+        patches = patches[every_dl]
     order = (0, *range(2, 2 + nd), 1, *range(2 + nd, 2 + 2 * nd))  # patches: (B, C, *out, *k)
     return patches.permute(order).reshape(-1, x.shape[1] * prod(geo.kernel))
 
@@ -201,7 +204,7 @@ def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometr
         sats.append(sat)
         scales.append(amax)
     out = outs[0] if len(outs) == 1 else torch.cat(outs)
-    sat = None if sats[0] is None else torch.cat(sats)
+    sat = None if sats[0] is None else torch.cat(cast("list[torch.Tensor]", sats))  # all chunks alike
     amax = torch.cat(scales)
     amax = amax.unsqueeze(1)  # (B*L, 1)
     if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):

@@ -226,14 +226,13 @@ def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chi
         out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed)
     else:
         out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed, row_scale, out_scale, bias)
-    sat = sat if want_sat else None
     if lay.slices > 1:
         out = out.view(-1, lay.slices, lay.out_features).sum(dim=1)
     if late:
         out = out if row_scale is None else out * row_scale.reshape(-1, 1)
         out = out if out_scale is None else out * out_scale
         out = out if bias is None else out + bias
-    return out, sat
+    return out, sat if want_sat else None
 
 
 def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, chip: ChipSpec,
@@ -249,7 +248,7 @@ def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, 
     if not bool(torch.isfinite(amax).all()):
         return None, None, scale
     y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
-    var = torch.bmm(sq, rm.var) if noisy else None  # (T, B, S*out), bf16
+    var = torch.bmm(sq, rm.var) if noisy and sq is not None and rm.var is not None else None  # (T, B, S*out), bf16
     if not fold:
         return (*finish_read(y, var, rm, chip, generator), scale)
     return (*finish_read(y, var, rm, chip, generator, scale, out_scale, bias), scale)

@@ -86,7 +86,7 @@ class TileLayout:
         return self.in_features * self.out_features / (self.n_tiles * self.rows * self.cols_w)
 
     @classmethod
-    def of(cls, weight_shape: tuple[int, int], chip) -> "TileLayout":
+    def of(cls, weight_shape: tuple[int, ...], chip) -> "TileLayout":
         """The layout of a ``(out, in)`` weight on ``chip`` (a :class:`~aimc.chips.ChipSpec`)."""
         out_f, in_f = weight_shape
         return cls(int(in_f), int(out_f), chip.rows, chip.cols, chip.mapping.slices)

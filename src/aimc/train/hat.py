@@ -143,6 +143,7 @@ class HATForward:
         """``sign(w) * h(|w|)`` of :func:`expected_drifted_weight`, linearly interpolated in
         the table (differentiable in ``wn``)."""
         table = self._tables(device, t_s, wn)[1]
+        assert table is not None  # called only where self._drifts(device, t_s)
         pos = wn.abs().clamp(max=1.0) * (self.TABLE_POINTS - 1)
         i0 = pos.detach().floor().clamp_(max=self.TABLE_POINTS - 2).long()
         frac = pos - i0
@@ -219,6 +220,7 @@ class HATForward:
                 correction = effective_weights(w0.transpose(-1, -2), lay, chip).transpose(-1, -2) - w0
             wn = wn + correction
         if cfg.noise_scale > 0:
+            sd: torch.Tensor | float
             if cfg.weight_noise == "device":
                 sd = cfg.noise_scale * self._device_sd(sd_target, chip.device, t_s)
             else:  # relative to each channel's abs-max, which is 1 in every tile column
@@ -415,11 +417,12 @@ def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> 
     old = getattr(model, "_aimc_hat_hook", None)
     if old is not None:
         old.remove()
-        model._aimc_hat_hook = None
+        # torch's stubs type Module.__setattr__'s value as Tensor | Module; any value is allowed
+        model._aimc_hat_hook = None  # type: ignore[assignment]
     clock = None
     if cfg is not None and cfg.time_draw == "pass" and cfg.t_eval_max_s is not None:
         clock = _PassClock(gen, HATForward.TIME_POINTS)
-        model._aimc_hat_hook = model.register_forward_pre_hook(clock)
+        model._aimc_hat_hook = model.register_forward_pre_hook(clock)  # type: ignore[assignment]  # as above
     for layer in layers:
         if cfg is not None:
             check_chip(layer.chip)

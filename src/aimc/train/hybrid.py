@@ -56,11 +56,14 @@ class LowRankAdapter(nn.Module):
             raise ValueError(f"rank must be an int >= 1, got {rank!r}")
         self.analog = analog
         dev, dt = analog.weight.device, analog.weight.dtype
+        self.down: nn.Linear | nn.Conv1d | nn.Conv2d
+        self.up: nn.Linear | nn.Conv1d | nn.Conv2d
         if isinstance(analog, AnalogLinear):
             self.down = nn.Linear(analog.in_features, rank, bias=False, device=dev, dtype=dt)
             self.up = nn.Linear(rank, analog.out_features, bias=False, device=dev, dtype=dt)
         elif isinstance(analog, (AnalogConv1d, AnalogConv2d)):
-            conv = nn.Conv1d if isinstance(analog, AnalogConv1d) else nn.Conv2d
+            # the analog layer's own geometry tuples, of its dimension (its stubs say tuple[int, ...])
+            conv: Callable[..., nn.Conv1d | nn.Conv2d] = nn.Conv1d if isinstance(analog, AnalogConv1d) else nn.Conv2d
             self.down = conv(analog.in_channels, rank, analog.kernel_size, stride=analog.stride,
                              padding=analog.padding, dilation=analog.dilation, bias=False,
                              padding_mode=analog.padding_mode, device=dev, dtype=dt)

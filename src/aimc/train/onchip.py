@@ -118,6 +118,8 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: ChipLike = "rram-1t1r", m
         ValueError / aimc.config.ConfigError: unknown chip, a chip without a ``pulsed``
             section, unknown method or bad option (named).
     """
+    if (x_test is None) != (y_test is None):
+        raise ValueError("x_test and y_test: give both or neither")
     hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     cfg = OnChipConfig(method=method, hidden=hidden, epochs=epochs, lr=lr, **options)
     spec = chips.load(chip)
@@ -126,7 +128,7 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: ChipLike = "rram-1t1r", m
     n_out = int(y.max()) + 1 if y_test is None else int(max(y.max(), y_test.max())) + 1
     model = AnalogMLP(x.shape[1], n_out, dev, cfg, seed=seed, torch_device=torch_device)
     x, y = x.to(model.torch_device), y.to(model.torch_device)
-    if x_test is not None:
+    if x_test is not None and y_test is not None:
         x_test, y_test = x_test.to(model.torch_device), y_test.to(model.torch_device)
     lr_ = cfg.lr if cfg.lr is not None else 0.1
     hist = _run(model, lambda order, f: model.train_epoch(x, y, lr_, order, f), model.accuracy, x, y,

@@ -124,6 +124,7 @@ class _Layer:
         self.b = (2.0 * torch.rand(n_out, generator=gen, device=gen.device) - 1.0) * bound
         self.cfg = cfg
         arr = PulsedArray.from_device(dev, (n_out, n_in), gen, w_init=w0)
+        self.opt: MixedPrecision | TikiTakaV2 | None
         if cfg.method in ("analog-sgd", "mixed-precision"):
             self.array = arr
             self.opt = MixedPrecision(arr, mode=cfg.mode) if cfg.method == "mixed-precision" else None
@@ -139,7 +140,7 @@ class _Layer:
 
     def set_lr_factor(self, f: float) -> None:
         """Scale the transfer methods' ``fast_lr`` by ``f`` (learning-rate schedule)."""
-        if self.base_fast_lr is not None:
+        if self.base_fast_lr is not None and isinstance(self.opt, TikiTakaV2):
             self.opt.fast_lr = self.base_fast_lr * f
 
     @property
@@ -263,7 +264,8 @@ class AnalogMLP:
             else:
                 pulses.append(layer.pulse_args(hs[i], d, lr))
                 layer.update_bias(d, lr)
-            d = d_prev
+            if d_prev is not None:  # None after the first layer (the loop ends)
+                d = d_prev
         if self.group is not None:  # all layers' pulses in one pass
             xs, ds, lrs = zip(*reversed(pulses))
             self.group.pulse_update(xs, ds, lrs, self.cfg.bl, self.gen)
@@ -276,7 +278,8 @@ class AnalogMLP:
                     factor: float = 1.0) -> float:
         """One pass in the order ``order`` at ``lr*factor`` (and ``fast_lr*factor``); returns
         the mean training loss."""
-        x, bs, total = x.flatten(1), self.cfg.batch_size, 0.0
+        x, bs = x.flatten(1), self.cfg.batch_size
+        total: torch.Tensor | float = 0.0
         lr = lr * factor
         for layer in self.layers:
             layer.set_lr_factor(factor)

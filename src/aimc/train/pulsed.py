@@ -106,6 +106,8 @@ class PulsedArray:
         self.w_max_dev, self.w_min_dev = w_max_dev, w_min_dev
         self.w = torch.minimum(torch.maximum(w, w_min_dev), w_max_dev)
         lin = phys.linear_coefficients(device, self.draws())  # (up, -down) = _sa - _sb*w, (2, out, in)
+        self._sa: torch.Tensor | None
+        self._sb: torch.Tensor | None
         self._sa, self._sb = (None, None) if lin is None else lin
 
     def draws(self, cols=None) -> DeviceDraws:
@@ -240,9 +242,10 @@ class PulsedArray:
         """Signed coincidence counts (B, out, in) of the stochastic pulse trains (module doc)."""
         _check_generator(generator)
         p, q = self._probabilities(x, d, lr, bl, update_management)  # (B, in), (B, out)
-        kw = dict(generator=generator, dtype=p.dtype, device=p.device)
-        a = (torch.rand((*p.shape, bl), **kw) < p.abs()[..., None]).to(p.dtype)
-        b = (torch.rand((*q.shape, bl), **kw) < q.abs()[..., None]).to(p.dtype)
+        a = (torch.rand((*p.shape, bl), generator=generator, dtype=p.dtype, device=p.device)
+             < p.abs()[..., None]).to(p.dtype)
+        b = (torch.rand((*q.shape, bl), generator=generator, dtype=p.dtype, device=p.device)
+             < q.abs()[..., None]).to(p.dtype)
         if b.shape[1] * a.shape[1] * bl <= 1 << 20:  # small: broadcast-sum beats BLAS start-up
             n = (b[:, :, None, :] * a[:, None, :, :]).sum(-1)  # (B, out, in) coincidences
         else:
@@ -259,7 +262,8 @@ class PulsedArray:
         over the stacked halves, no bit streams (the same with squared probabilities gives
         the Binomial variances ``sum_b bl*pq*(1 - pq)`` that :meth:`pulse_update` uses).
         """
-        return self._count_moments(*self._scaled(x, d, lr, bl, update_management), bl)[0].unbind(0)
+        up, down = self._count_moments(*self._scaled(x, d, lr, bl, update_management), bl)[0].unbind(0)
+        return up, down
 
     @staticmethod
     def _count_moments(xs: torch.Tensor, ds: torch.Tensor, bl: int) -> tuple[torch.Tensor, torch.Tensor]:

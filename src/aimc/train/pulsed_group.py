@@ -64,8 +64,12 @@ class PulsedGroup:
         self.sizes = [a.w.numel() for a in self.arrays]
         self._flat = self.device.kind != "exp_step"  # exp_step: response per array
         if self._flat:
-            self._sa = torch.cat([a._sa.reshape(2, -1) for a in self.arrays], 1)  # (2, N)
-            self._sb = None if first._sb is None else torch.cat([a._sb.reshape(2, -1) for a in self.arrays], 1)
+            def rows(t: torch.Tensor | None) -> torch.Tensor:
+                assert t is not None  # same device config: linear in w for every array
+                return t.reshape(2, -1)
+
+            self._sa = torch.cat([rows(a._sa) for a in self.arrays], 1)  # (2, N)
+            self._sb = None if first._sb is None else torch.cat([rows(a._sb) for a in self.arrays], 1)
             self._lo = torch.cat([a.w_min_dev.reshape(-1) for a in self.arrays])  # (N,)
             self._hi = torch.cat([a.w_max_dev.reshape(-1) for a in self.arrays])
 

@@ -168,4 +168,5 @@ def _copy_targets(digital: nn.Module, analog: nn.Module) -> None:
         for d, a in zip(mvms, layers):
             d.weight.copy_(a.weight)
             if d.bias is not None:
+                assert a.bias is not None  # the twin's layers have the same biases
                 d.bias.copy_(a.bias)
