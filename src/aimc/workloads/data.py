@@ -151,7 +151,8 @@ def load_fashion_mnist(root: str | Path = FASHION_MNIST_ROOT) -> Split:
             raise ValueError(f"Fashion-MNIST in {root}: {split} images {x.shape} and labels {y.shape} "
                              f"do not match (expected (N, H, W) and (N,))")
         out += [torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1), torch.from_numpy(y.astype(np.int64))]
-    return tuple(out)  # type: ignore[return-value]
+    x_tr, y_tr, x_te, y_te = out
+    return x_tr, y_tr, x_te, y_te
 
 
 def load_dataset(name: str, root: str | Path | None = None, seed: int = 0) -> Split:
