@@ -17,13 +17,17 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from aimc.config import BaseConfig
 
-__all__ = ["CostConfig", "DEFAULT_SOURCES"]
+__all__ = ["CostConfig", "DEFAULT_SOURCES", "MOVED_TO_DIGITAL"]
+
+#: Former ``cost:`` fields now in the ``digital:`` section (:mod:`aimc.chips.digital`):
+#: a file that still states one is refused with a message naming the new field.
+MOVED_TO_DIGITAL = {"digital_mac_pJ": "mac_pJ", "digital_macs_per_ns": "macs_per_ns"}
 
 #: Where the defaults come from (used when a chip has no ``cost:`` section).
 DEFAULT_SOURCES = [
@@ -77,8 +81,6 @@ class CostConfig(BaseConfig):
         shift_add_pJ: per conversion, merging bit-serial / bit-sliced partial sums.
         accum_pJ: per output, adding the partial sums of two row tiles.
         scale_act_pJ: per output, affine scaling and activation.
-        digital_mac_pJ: per MAC of a non-stationary matrix (attention) run in digital units.
-        digital_macs_per_ns: MAC rate of the chip's digital units for those matrices.
         sram_pJ_per_byte: local buffer energy per byte read or written.
         noc_pJ_per_byte_hop: on-chip interconnect energy per byte per hop.
         avg_hops: mean hops between producer and consumer tiles.
@@ -116,8 +118,6 @@ class CostConfig(BaseConfig):
     shift_add_pJ: float = Field(0.02, ge=0.0, le=1e6)
     accum_pJ: float = Field(0.025, ge=0.0, le=1e6)
     scale_act_pJ: float = Field(0.37, ge=0.0, le=1e6)
-    digital_mac_pJ: float = Field(0.3, ge=0.0, le=1e6)
-    digital_macs_per_ns: float = Field(1024.0, gt=0.0, le=1e9)
     sram_pJ_per_byte: float = Field(0.31, ge=0.0, le=1e6)
     noc_pJ_per_byte_hop: float = Field(0.1, ge=0.0, le=1e6)
     avg_hops: float = Field(1.0, ge=0.0, le=1e4)
@@ -135,6 +135,17 @@ class CostConfig(BaseConfig):
     chip_extra_area_mm2: float = Field(0.0, ge=0.0, le=1e6)
     tile_area_mm2: float | None = Field(None, gt=0.0, le=1e6)
     sources: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [k for k in MOVED_TO_DIGITAL if k in data]
+            if old:
+                raise ValueError("; ".join(f"'{k}' moved to the chip's digital: section as '{MOVED_TO_DIGITAL[k]}'"
+                                           for k in old) + " (one place for the digital units, "
+                                 "see docs/guide/chip-spec.md#digital-units)")
+        return data
 
     @model_validator(mode="after")
     def _check(self):

@@ -23,6 +23,7 @@ from pydantic import Field, SerializeAsAny, field_validator
 
 from aimc.config import BaseConfig, ConfigError
 from aimc.chips.cost_params import CostConfig
+from aimc.chips.digital import DigitalConfig
 from aimc.physics import DEVICES, DeviceModel, PulsedDevice
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig",
@@ -132,6 +133,10 @@ class ChipSpec(BaseConfig):
         n_tiles: tiles on the chip (used by the compiler and cost models).
         cost: energy, latency and area parameters for :func:`aimc.cost.estimate`, with their
             sources; ``None`` = generic defaults (:class:`~aimc.chips.cost_params.CostConfig`).
+        digital: the chip's digital units (host core, SIMD units or a digital CIM macro):
+            what running a layer digitally, the non-MVM ops and moving activations between
+            the analog cores and those units cost (:class:`~aimc.chips.digital.DigitalConfig`);
+            ``None`` = the documented generic unit :data:`~aimc.chips.digital.DEFAULT_DIGITAL`.
         pulsed: the devices' response to programming pulses, in normalised weight units
             (:class:`~aimc.physics.pulsed.PulsedDevice`), for on-chip training
             (:func:`aimc.train.onchip.fit_onchip`); ``None``: the chip is not trained on-chip.
@@ -153,6 +158,7 @@ class ChipSpec(BaseConfig):
     mapping: MappingConfig
     ir_drop: IRDropConfig
     cost: CostConfig | None = None
+    digital: DigitalConfig | None = None
     pulsed: PulsedDevice | None = None
 
     @classmethod

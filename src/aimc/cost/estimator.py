@@ -16,7 +16,15 @@ each owns its tiles, spare tiles hold replicas that share the stream of input ve
 and the steady-state throughput is set by the slowest layer. A model that needs more
 tiles than the chip has is reprogrammed every inference (program-and-verify energy and
 time are added). Matrices that are not stationary (attention's ``QK^T``) run in the
-digital units at ``digital_mac_pJ`` per MAC.
+digital units at the chip's ``digital.mac_pJ`` per MAC (category ``digital``), each as a
+stage of its own, as before the SoC view existed.
+
+The SoC view (:mod:`aimc.cost.soc`): layers named in ``digital=`` run on the chip's
+digital units (:class:`~aimc.chips.digital.DigitalConfig`) instead of tiles, and
+``host_ops=`` prices the non-MVM work there; the breakdown shows their compute
+(``host``), their weight fetches (``host_memory``) and the activations moved between the
+analog cores and the digital units (``inter_core``) separately. Without either argument
+the prices are those of the analog chip alone.
 
 Example:
     >>> import aimc
@@ -27,7 +35,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Collection, Mapping
 
 import numpy as np
 import torch
@@ -36,6 +44,8 @@ from torch import nn
 from aimc.chips import ChipSpec, load
 from aimc.cost import components as C
 from aimc.chips.cost_params import DEFAULT_SOURCES, CostConfig
+from aimc.chips.digital import DEFAULT_DIGITAL
+from aimc.cost import soc
 from aimc.graph.builders import extract_workload_io
 from aimc.cost.layer_cost import BREAKDOWN, LayerCost
 from aimc.graph.workload import LayerWork
@@ -192,7 +202,8 @@ def _converter_bits(spec: ChipSpec, per: Periphery) -> tuple[int, int]:
 
 
 def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: torch.Tensor | None = None,
-             baseline: str | None = None, *, replicate: bool = True, batch: int = 1) -> CostReport:
+             baseline: str | None = None, *, replicate: bool = True, batch: int = 1,
+             digital: Collection[str] | None = None, host_ops: Mapping[str, int] | None = None) -> CostReport:
     """Energy, latency, throughput and area of one inference on an analog chip.
 
     Args:
@@ -207,17 +218,38 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
             :func:`aimc.cost.baselines.dimc.price_dimc`), so the two differ only in the arrays.
         replicate: fill spare tiles with copies of the layers (more throughput).
         batch: inferences per baseline call (GPUs amortise weight reads over a batch).
+        digital: names of weight layers (:attr:`LayerWork.name`) to run on the chip's
+            digital units instead of tiles (:mod:`aimc.cost.soc`); they take no tiles.
+        host_ops: non-MVM work on the digital units, ``{op kind: elements per inference}``
+            (kinds: :data:`aimc.chips.digital.HOST_OP_KINDS`, e.g. ``Graph.host_ops()``);
+            reported as a last pseudo-layer ``host ops``.
 
     Returns:
         A :class:`CostReport`.
+
+    Raises:
+        ValueError: a name in ``digital`` that is no layer of the workload, an unknown op
+            kind or a negative count in ``host_ops``, or digital weights that fit nowhere.
     """
     spec = load(chip)
     c = spec.cost or CostConfig(sources=DEFAULT_SOURCES)
+    dig = spec.digital or DEFAULT_DIGITAL
     work = _workload(model_or_workload, inputs)
+    names = [w.name for w in work]
+    if isinstance(digital, str):
+        raise ValueError(f"digital: a collection of layer names, not the string {digital!r} (write [{digital!r}])")
+    unknown = sorted(set(digital or ()) - set(names))
+    if unknown:
+        raise ValueError(f"digital: {', '.join(map(repr, unknown))} not a layer of the workload "
+                         f"(its layers: {', '.join(names[:12])}{', ...' if len(names) > 12 else ''})")
+    ops = soc.check_host_ops(host_ops or {}, dig, spec.name)
     slices = spec.mapping.slices
     per = Periphery.of(spec)
     in_bits, adc_bits = _converter_bits(spec, per)
+    on_host = np.array([w.name in set(digital or ()) for w in work])
     stationary = np.array([bool(getattr(w, "stationary", True)) for w in work])
+    on_host &= stationary  # a non-stationary matrix runs digitally anyway
+    stationary = stationary & ~on_host  # from here on: held in tiles
     K = np.array([w.in_features for w in work], dtype=float)
     N = np.array([w.out_features for w in work], dtype=float)
     n_mvm = np.array([w.n_mvm for w in work], dtype=float)
@@ -270,9 +302,15 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     # non-stationary matrices: digital MACs on the layer's operands
     zero = np.zeros_like(K)
     e_array, e_dac, e_adc = (np.where(stationary, e, zero) for e in (e_array, e_dac, e_adc))
-    e_dig = np.where(stationary, e_dig, macs * c.digital_mac_pJ)
+    e_dig = np.where(stationary, e_dig, np.where(on_host, 0.0, macs * dig.mac_pJ))
+    e_move = np.where(on_host, zero, e_move)
     lat = np.ceil(n_mvm / reps_l) * t_read + c.avg_hops * c.hop_latency_ns
-    lat = np.where(stationary, lat, macs / c.digital_macs_per_ns)
+    lat = np.where(stationary, lat, macs / dig.macs_per_ns)
+    x_el = np.array([getattr(w, "x_elements", None) or k * m for w, k, m in zip(work, K, n_mvm)], dtype=float)
+    link = bool(stationary.any())  # activations cross to the digital units only if some layer is analog
+    soc_e = soc.digital_layers(dig, K, N, groups, n_mvm, x_el, on_host, link, names, spec.name)
+    lat = np.where(on_host, soc_e["latency_ns"], lat)
+    host = soc.host_ops_cost(ops, dig, link) if ops else None
 
     # programming: one-time; every inference when the model does not fit
     n_devices = K * N * slices * groups * 2 * c.devices_per_polarity * stationary
@@ -281,30 +319,40 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     if not fits:
         lat = lat + C.programming_time_ns(tiles, spec.rows, c.program_row_ns, spec.n_tiles)
 
-    stage = float(lat.max())  # pipelined steady state: the slowest layer sets the rate
-    e_static = C.static_energy_pJ(c.static_power_mW, stage) * lat / lat.sum()
+    # pipelined steady state: the slowest stage sets the rate; the digital units are one
+    # stage running the digital layers and the host ops one after another
+    lat_all = np.append(lat, host["latency_ns"] if host else 0.0)
+    host_stage = float(lat[on_host].sum()) + (host["latency_ns"] if host else 0.0)
+    stage = max(float(lat[~on_host].max(initial=0.0)), host_stage)
+    e_static = C.static_energy_pJ(c.static_power_mW, stage) * lat_all / lat_all.sum()
     tile_area, area = _chip_area_mm2(spec, c)
     util = np.where(tiles > 0, K * N * groups / np.maximum(tiles * spec.rows * cols_w, 1), 1.0)
 
     layers = []
     for i, w in enumerate(work):
         e = {"array": e_array[i], "dac": e_dac[i], "adc": e_adc[i], "digital": e_dig[i],
-             "data_movement": e_move[i], "static": e_static[i]}
+             "data_movement": e_move[i], "host": soc_e["host"][i], "host_memory": soc_e["host_memory"][i],
+             "inter_core": soc_e["inter_core"][i], "static": e_static[i]}
         layers.append(LayerCost(w.name, {k: float(v) for k, v in e.items()}, float(lat[i]), int(macs[i]),
                                 area_mm2=float(tiles[i] * reps_l[i] * tile_area), tiles=int(tiles[i]),
                                 utilisation=float(util[i]),
                                 detail_pJ={"programming": float(e_prog[i]) if not fits else 0.0},
                                 label=w.label))
+    if host:
+        e = {k: 0.0 for k in BREAKDOWN} | {"host": host["host"], "inter_core": host["inter_core"],
+                                           "static": float(e_static[-1])}
+        layers.append(LayerCost("host ops", e, host["latency_ns"], 0,
+                                label="host ops: " + ", ".join(f"{k} {n:g}" for k, n in ops.items())))
     energy = float(sum(lc.total_pJ for lc in layers))
-    ops = 2.0 * float(macs.sum())
-    tops = ops / stage / 1e3
+    n_ops = 2.0 * float(macs.sum())
+    tops = n_ops / stage / 1e3
     util_all = float((K * N * groups * stationary).sum() / max(total_tiles * spec.rows * cols_w, 1)) if total_tiles else 1.0
     report = CostReport(
-        chip=spec.name, energy_pJ=energy, latency_ns=float(lat.sum()), throughput_inf_per_s=1e9 / stage,
-        tops=tops, tops_per_w=ops / energy, tops_per_mm2=tops / area, area_mm2=area, utilisation=util_all,
+        chip=spec.name, energy_pJ=energy, latency_ns=float(lat_all.sum()), throughput_inf_per_s=1e9 / stage,
+        tops=tops, tops_per_w=n_ops / energy, tops_per_mm2=tops / area, area_mm2=area, utilisation=util_all,
         tiles_used=total_tiles, fits=fits, programming_energy_pJ=float(e_prog.sum()),
         breakdown={k: float(sum(lc.energy_pJ[k] for lc in layers)) for k in BREAKDOWN}, layers=layers,
-        cost_sources=list(c.sources))
+        cost_sources=list(c.sources) + list(dig.sources))
     if baseline is not None:
         report.baseline = _price_baseline(work, baseline, batch, c)
     return report

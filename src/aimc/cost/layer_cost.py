@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 __all__ = ["BREAKDOWN", "LayerCost"]
 
 #: Energy breakdown categories, in this order, used by every cost model.
-BREAKDOWN = ("array", "dac", "adc", "digital", "data_movement", "static")
+#: ``host``, ``host_memory`` and ``inter_core`` are the SoC view's (:mod:`aimc.cost.soc`):
+#: compute on the chip's digital units, their weight fetches, and activations moved
+#: between the analog cores and those units.
+BREAKDOWN = ("array", "dac", "adc", "digital", "data_movement", "host", "host_memory", "inter_core", "static")
 
 
 @dataclass

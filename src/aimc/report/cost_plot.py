@@ -15,7 +15,8 @@ from aimc.cost.layer_cost import BREAKDOWN
 __all__ = ["plot_breakdown"]
 
 _COLOURS = {"array": "#4c72b0", "dac": "#55a868", "adc": "#c44e52", "digital": "#8172b2",
-            "data_movement": "#ccb974", "static": "#64b5cd"}
+            "data_movement": "#ccb974", "host": "#8c8c8c", "host_memory": "#937860",
+            "inter_core": "#da8bc3", "static": "#64b5cd"}
 
 
 def plot_breakdown(report, path: str | Path) -> Path:

@@ -60,7 +60,7 @@ from aimc.cost import components as C
 from aimc.cost.baselines.technology import HOROWITZ_45NM_PJ, node_energy_scale
 from aimc.graph.builders import is_stationary, weights_stored, x_elements, y_elements
 from aimc.chips.cost_params import CostConfig
-from aimc.cost.layer_cost import LayerCost
+from aimc.cost.layer_cost import BREAKDOWN, LayerCost
 from aimc.graph.workload import LayerWork
 from aimc.tiles.periphery import exact_psum_bits
 __all__ = ["DIMCSpec", "price_dimc"]
@@ -222,7 +222,7 @@ def price_dimc(layers: list[LayerWork], spec: DIMCSpec, batch: int = 1,
     area = macros * spec.macro_area_mm2
     return [LayerCost(
         name=w.name,
-        energy_pJ={"array": 0.0, "dac": 0.0, "adc": 0.0, "digital": float(e_mac[i] + e_per[i]),
+        energy_pJ=dict.fromkeys(BREAKDOWN, 0.0) | {"digital": float(e_mac[i] + e_per[i]),
                    "data_movement": float(e_act[i] + e_w[i]), "static": float(e_static[i])},
         latency_ns=float(t_ns[i]), macs=int(w.macs), area_mm2=float(area[i]), tiles=int(macros[i]),
         utilisation=float(util[i]),

@@ -45,7 +45,7 @@ from pydantic import Field, model_validator
 from aimc.config import BaseConfig
 from aimc.cost.baselines.technology import HOROWITZ_45NM_PJ, node_energy_scale
 from aimc.graph.builders import is_stationary, weights_stored, x_elements, y_elements
-from aimc.cost.layer_cost import LayerCost
+from aimc.cost.layer_cost import BREAKDOWN, LayerCost
 from aimc.graph.workload import LayerWork
 __all__ = ["VonNeumannSpec", "price_von_neumann", "roofline_arrays"]
 
@@ -199,7 +199,7 @@ def price_von_neumann(layers: list[LayerWork], spec: VonNeumannSpec, batch: int 
     for i, w in enumerate(layers):
         out.append(LayerCost(
             name=w.name,
-            energy_pJ={"array": 0.0, "dac": 0.0, "adc": 0.0, "digital": float(e_mac[i]),
+            energy_pJ=dict.fromkeys(BREAKDOWN, 0.0) | {"digital": float(e_mac[i]),
                        "data_movement": float(e_w[i] + e_a[i]), "static": float(e_static[i])},
             latency_ns=float(t_inf[i]), macs=int(w.macs), area_mm2=float(area[i]), tiles=0,
             utilisation=float(util[i]),
