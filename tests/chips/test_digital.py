@@ -28,8 +28,8 @@ def test_every_field_is_required_in_a_file(tmp_path):
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"op_pJ": {"relu": 1.0, "sofmax": 2.0}}, r"unknown op kind\(s\) 'sofmax'"),
-    ({"op_elements_per_ns": {"relu": 0.0}}, r"op_elements_per_ns: relu must be > 0"),
+    ({"op_pJ": {"relu": 1.0, "sofmax": 2.0}}, r"digital\.op_pJ\.sofmax\.\[key\]': Input should be 'add'"),
+    ({"op_elements_per_ns": {"relu": 0.0}}, r"digital\.op_elements_per_ns\.relu': Input should be greater than 0"),
     ({"op_pJ": {"relu": 1.0}, "op_elements_per_ns": {"relu": 1.0, "add": 2.0}}, r"differ in add"),
     ({"dram_pJ_per_byte": None}, r"give both"),
     ({"kind": "gpu"}, r"digital\.kind"),

@@ -13,11 +13,12 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from aimc.chips.digital import DigitalConfig
 from aimc.chips.spec import ADCConfig, ChipSpec, DACConfig, IRDropConfig, MappingConfig, NoiseConfig
 from aimc.config import ConfigError, load_yaml
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig",
-           "load", "names", "json_schema"]
+           "DigitalConfig", "load", "names", "json_schema", "validate"]
 
 _PRESETS = resources.files("aimc.chips") / "presets"
 
@@ -49,6 +50,17 @@ def load(name_or_path: str | Path | ChipSpec) -> ChipSpec:
     return ChipSpec.from_dict(load_yaml(path), source=str(path))
 
 
+def validate(path: str | Path) -> ChipSpec:
+    """Check a chip file against the published JSON Schema, then load it
+    (:func:`aimc.chips.schema.validate`; errors name every field at fault)."""
+    from aimc.chips.schema import validate as _validate
+
+    return _validate(path)
+
+
 def json_schema() -> str:
-    """JSON Schema of the chip spec (devices are validated by their ``kind``)."""
-    return json.dumps(ChipSpec.model_json_schema(), indent=2)
+    """JSON Schema of a chip file, as indented JSON (:func:`aimc.chips.schema.chip_schema`:
+    required fields, devices checked by their ``kind``)."""
+    from aimc.chips.schema import chip_schema
+
+    return json.dumps(chip_schema(), indent=2)

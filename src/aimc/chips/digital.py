@@ -31,17 +31,20 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, model_validator
 
 from aimc.config import BaseConfig
 
-__all__ = ["DigitalConfig", "HOST_OP_KINDS", "DEFAULT_DIGITAL", "default_op_costs", "HOROWITZ_14NM_PJ"]
+__all__ = ["DigitalConfig", "HOST_OP_KINDS", "OpKind", "DEFAULT_DIGITAL", "default_op_costs", "host_cpu_op_costs",
+           "HOROWITZ_14NM_PJ"]
 
-#: Non-MVM op kinds a chip's digital units price, per element (module doc).
-HOST_OP_KINDS = ("add", "mul", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "layernorm",
-                 "rmsnorm", "batchnorm", "maxpool", "avgpool")
+#: A non-MVM op kind the digital units price per element (module doc).
+OpKind = Literal["add", "mul", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "layernorm",
+                 "rmsnorm", "batchnorm", "maxpool", "avgpool"]
+#: The op kinds, in order (``Graph.host_ops()`` keys; keys of ``op_pJ``).
+HOST_OP_KINDS: tuple[str, ...] = get_args(OpKind)
 
 #: Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm: 16-bit FP add 0.4 pJ, mult
 #: 1.1 pJ; 8 KB SRAM 64-bit read 10 pJ (1.25 pJ/byte); scaled to 14 nm / 0.8 V by
@@ -61,11 +64,13 @@ _OP_COUNTS = {
 }
 
 
-def default_op_costs(macs_per_ns: float, bytes_per_element: float = 2.0) -> tuple[dict[str, float], dict[str, float]]:
-    """Energy (pJ) and rate (elements/ns) per element of each op kind on a generic unit.
+def default_op_costs(macs_per_ns: float, bytes_per_element: float = 2.0,
+                     node_scale: float = 1.0) -> tuple[dict[str, float], dict[str, float]]:
+    """Energy (pJ) and rate (elements/ns) per element of each op kind on a SIMD unit.
 
-    ``E = adds * E_add + mults * E_mult + accesses * bytes_per_element * E_sram_byte``
-    (:data:`HOROWITZ_14NM_PJ`), and ``rate = macs_per_ns / (adds + mults)``: every
+    ``E = s * (adds * E_add + mults * E_mult + accesses * bytes_per_element * E_sram_byte)``
+    (:data:`HOROWITZ_14NM_PJ`; ``s = node_scale`` rescales them to another node, e.g.
+    ``1 / 0.246`` for Horowitz's 45 nm), and ``rate = macs_per_ns / (adds + mults)``: every
     operation takes one lane-cycle of a unit that does ``macs_per_ns`` MACs per ns
     (ASSUMED; a MAC is one fused lane operation).
 
@@ -75,10 +80,26 @@ def default_op_costs(macs_per_ns: float, bytes_per_element: float = 2.0) -> tupl
         (1.3284, 1024.0)
     """
     h = HOROWITZ_14NM_PJ
-    energy = {k: a * h["fp16_add"] + m * h["fp16_mult"] + n * bytes_per_element * h["sram_byte"]
+    energy = {k: node_scale * (a * h["fp16_add"] + m * h["fp16_mult"] + n * bytes_per_element * h["sram_byte"])
               for k, (a, m, n) in _OP_COUNTS.items()}
     rate = {k: macs_per_ns / max(1, a + m) for k, (a, m, n) in _OP_COUNTS.items()}
     return energy, rate
+
+
+def host_cpu_op_costs(instr_pJ: float, instr_per_ns: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Energy (pJ) and rate (elements/ns) per element of each op kind on a scalar core.
+
+    Every FP operation and every load or store of :data:`_OP_COUNTS` is one instruction
+    (ASSUMED: a single-issue core with an FPU, no vector unit): ``E = n_instr * instr_pJ``,
+    ``rate = instr_per_ns / n_instr``.
+
+    Example:
+        >>> e, r = host_cpu_op_costs(10.0, 0.5)
+        >>> e["relu"], r["relu"]   # compare + load + store
+        (30.0, 0.16666666666666666)
+    """
+    n = {k: a + m + acc for k, (a, m, acc) in _OP_COUNTS.items()}
+    return {k: v * instr_pJ for k, v in n.items()}, {k: instr_per_ns / v for k, v in n.items()}
 
 
 class DigitalConfig(BaseConfig):
@@ -112,8 +133,8 @@ class DigitalConfig(BaseConfig):
     mac_pJ: float = Field(ge=0.0, le=1e6)
     macs_per_ns: float = Field(gt=0.0, le=1e9)
     bytes_per_element: float = Field(gt=0.0, le=16.0)
-    op_pJ: dict[str, float]
-    op_elements_per_ns: dict[str, float]
+    op_pJ: dict[OpKind, Annotated[float, Field(ge=0.0, le=1e6)]]
+    op_elements_per_ns: dict[OpKind, Annotated[float, Field(gt=0.0, le=1e9)]]
     weight_sram_bytes: int = Field(ge=0, le=1 << 50)
     sram_pJ_per_byte: float = Field(ge=0.0, le=1e6)
     sram_bytes_per_ns: float = Field(gt=0.0, le=1e9)
@@ -125,15 +146,6 @@ class DigitalConfig(BaseConfig):
 
     @model_validator(mode="after")
     def _check(self):
-        for name in ("op_pJ", "op_elements_per_ns"):
-            table = getattr(self, name)
-            unknown = sorted(set(table) - set(HOST_OP_KINDS))
-            if unknown:
-                raise ValueError(f"{name}: unknown op kind(s) {', '.join(map(repr, unknown))}; "
-                                 f"allowed: {', '.join(HOST_OP_KINDS)}")
-            bad = [k for k, v in table.items() if not v >= 0.0 or (name == "op_elements_per_ns" and v <= 0.0)]
-            if bad:
-                raise ValueError(f"{name}: {', '.join(bad)} must be {'> 0' if name == 'op_elements_per_ns' else '>= 0'}")
         if set(self.op_pJ) != set(self.op_elements_per_ns):
             diff = sorted(set(self.op_pJ) ^ set(self.op_elements_per_ns))
             raise ValueError(f"op_pJ and op_elements_per_ns must name the same op kinds; they differ in {', '.join(diff)}")

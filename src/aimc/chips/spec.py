@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, field_validator
@@ -27,23 +28,45 @@ from aimc.chips.digital import DigitalConfig
 from aimc.physics import DEVICES, DeviceModel, PulsedDevice
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig",
-           "REQUIRED_FIELDS"]
+           "REQUIRED_FIELDS", "SECTIONS", "When"]
+
+@dataclass(frozen=True)
+class When:
+    """When a conditionally required field matters: its section's ``field`` holds one of
+    ``values``, or (``minimum``) an integer of at least that. Callable on the section's
+    dict, and expressible in JSON Schema (:meth:`schema_if`) -- one statement of the rule."""
+
+    field: str
+    values: tuple[Any, ...] = ()
+    minimum: int | None = None
+
+    def __call__(self, d: dict[str, Any]) -> bool:
+        v = d.get(self.field)
+        if self.minimum is not None:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= self.minimum
+        return any(v == x and type(v) is type(x) for x in self.values)
+
+    def schema_if(self) -> dict[str, Any]:
+        """The JSON Schema ``if`` clause of this condition."""
+        cond = {"type": "integer", "minimum": self.minimum} if self.minimum is not None else {"enum": list(self.values)}
+        return {"properties": {self.field: cond}, "required": [self.field]}
+
 
 #: What a chip file (or dict) must state, because every one of these changes the physics:
 #: section -> ``(field, condition)``; ``condition(section_dict)`` says when the field
-#: matters (``None``: always). The Python defaults of the section classes stay for code
-#: that builds sections explicitly; a file never falls back on them silently.
-REQUIRED_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
+#: matters (``None``: always; else a :class:`When`). The Python defaults of the section
+#: classes stay for code that builds sections explicitly; a file never falls back on them
+#: silently. The published JSON Schema (:func:`aimc.chips.schema.chip_schema`) states the
+#: same rules as ``required`` lists and ``if``/``then`` clauses.
+REQUIRED_FIELDS: dict[str, tuple[tuple[str, When | None], ...]] = {
     "": (("rows", None), ("cols", None), ("n_tiles", None), ("device", None), ("dac", None), ("adc", None),
          ("noise", None), ("mapping", None), ("ir_drop", None)),
-    "dac": (("bits", None), ("noise_management", None),
-            ("bound", lambda d: d.get("noise_management") == "none")),
+    "dac": (("bits", None), ("noise_management", None), ("bound", When("noise_management", ("none",)))),
     "adc": (("bits", None), ("bound", None), ("bound_management", None),
-            ("bm_max_iter", lambda d: bool(d.get("bound_management")))),
+            ("bm_max_iter", When("bound_management", (True,)))),
     "noise": (("read_noise", None), ("out_noise", None)),
-    "mapping": (("weight_scaling", None), ("slices", None),
-                ("slice_base", lambda d: isinstance(d.get("slices"), int) and d["slices"] > 1)),
-    "ir_drop": (("mode", None), ("r_wire_ohm", lambda d: d.get("mode") not in (None, "none"))),
+    "mapping": (("weight_scaling", None), ("slices", None), ("slice_base", When("slices", minimum=2))),
+    "ir_drop": (("mode", None), ("r_wire_ohm", When("mode", ("first_order", "exact")))),
 }
 
 
@@ -203,8 +226,9 @@ class ChipSpec(BaseConfig):
         )
 
 
-_SECTIONS: dict[str, type[BaseConfig]] = {"dac": DACConfig, "adc": ADCConfig, "noise": NoiseConfig,
-                                          "mapping": MappingConfig, "ir_drop": IRDropConfig}
+#: The sections of :data:`REQUIRED_FIELDS` and their classes.
+SECTIONS: dict[str, type[BaseConfig]] = {"dac": DACConfig, "adc": ADCConfig, "noise": NoiseConfig,
+                                         "mapping": MappingConfig, "ir_drop": IRDropConfig}
 
 
 def _missing_fields(data: dict[str, Any]) -> list[str]:
@@ -219,8 +243,8 @@ def _missing_fields(data: dict[str, Any]) -> list[str]:
                 continue
             path = f"{section}.{name}" if section else name
             if section:
-                default = _SECTIONS[section].model_fields[name].default
-                hint = f"state it (code-built {_SECTIONS[section].__name__} defaults to {default!r})"
+                default = SECTIONS[section].model_fields[name].default
+                hint = f"state it (code-built {SECTIONS[section].__name__} defaults to {default!r})"
             else:
                 hint = "a chip file must state it"
             out.append(f"  field '{path}': required, it changes the physics; {hint}")

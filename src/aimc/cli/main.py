@@ -7,7 +7,7 @@ Commands:
     aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--threads N] [--json]
     aimc bench cnn [--chip pcm-hermes] [--batch 128] [--threads N] [--json]
     aimc bench train [--chip rram-1t1r] [--repeats 5] [--name hat ...] [--threads N] [--json]
-    aimc chips
+    aimc chips [schema | validate FILE...]
     aimc baselines
     aimc --version
     aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH] [--force]
@@ -30,7 +30,7 @@ import typer
 import aimc
 from aimc.cli.baselines import baselines_cmd
 from aimc.cli.bench import bench_app
-from aimc.cli.chips import chips_cmd
+from aimc.cli.chips import chips_app
 from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
 from aimc.cli.train import train
@@ -55,7 +55,7 @@ def _main(version: bool = typer.Option(False, "--version", help="Print the aimc 
 
 app.command()(demo)
 app.command()(train)
-app.command("chips")(chips_cmd)
 app.command("baselines")(baselines_cmd)
 app.command("estimate")(estimate_cmd)
 app.add_typer(bench_app, name="bench")
+app.add_typer(chips_app, name="chips")
