@@ -95,6 +95,8 @@ def _default(name: str, prop: dict[str, Any], required: set[str], model: Any) ->
         return "**required**"
     if "default" in prop:
         value = prop["default"]
+    elif name not in model.model_fields:
+        return "optional"  # a file-only key of the schema (``_version``)
     else:  # a default_factory: the schema has no value, the model does
         value = model.model_fields[name].get_default(call_default_factory=True)
         if hasattr(value, "to_dict"):
