@@ -38,7 +38,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -114,8 +114,10 @@ def host_ops_cost(host_ops: Mapping[str, float], d: DigitalConfig, link: bool) -
         >>> c["host"] == 1000 * d.op_pJ["relu"], c["inter_core"] == 2 * 1000 * d.bytes_per_element * d.link_pJ_per_byte
         (True, True)
     """
-    e = sum(n * d.op_pJ[k] for k, n in host_ops.items())
-    t = sum(n / d.op_elements_per_ns[k] for k, n in host_ops.items())
+    pj = cast("Mapping[str, float]", d.op_pJ)
+    rate = cast("Mapping[str, float]", d.op_elements_per_ns)
+    e = sum((n * pj[k] for k, n in host_ops.items()), 0.0)
+    t = sum((n / rate[k] for k, n in host_ops.items()), 0.0)
     moved = 2.0 * sum(host_ops.values()) * d.bytes_per_element * float(link)
     return {"host": float(e), "inter_core": float(moved * d.link_pJ_per_byte),
             "latency_ns": float(t + moved / d.link_bytes_per_ns)}
