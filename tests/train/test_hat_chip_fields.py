@@ -65,6 +65,7 @@ NOT_READ = {
     "name": "label", "description": "text", "sources": "citations",
     "n_tiles": "tiles on the chip: the compiler's and cost model's budget, not a read",
     "cost": "energy/latency/area parameters of the cost model",
+    "digital": "the chip's digital units: what running layers and ops digitally costs (aimc.cost.soc)",
     "pulsed": "the devices' response to update pulses, for on-chip training (aimc.train.onchip)",
 }
 
