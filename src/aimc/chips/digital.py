@@ -11,11 +11,19 @@ analog cores and the digital units. Units are in the field names.
 Op kinds (:data:`HOST_OP_KINDS`) and what "one element" means for each (the counts that
 ``Graph.host_ops()`` and ``estimate(host_ops=...)`` use):
 
-* ``add``, ``mul``: element-wise binary op; one element per *output* element.
-* ``relu``, ``gelu``, ``silu``, ``sigmoid``, ``tanh``: activation; one per output element.
-* ``softmax``, ``layernorm``, ``rmsnorm``, ``batchnorm``: one per element of the tensor
-  normalised (``batchnorm`` at inference: a folded scale and shift).
-* ``maxpool``, ``avgpool``: one per *input* element read by the pooling windows.
+* element-wise arithmetic ``add``, ``sub``, ``mul``, ``div``, ``pow``, ``where``
+  (select), ``scale`` (multiply by a constant, e.g. attention's ``1/sqrt(d)``): one
+  element per *output* element;
+* element-wise functions ``neg``, ``abs``, ``exp``, ``sqrt``, ``reciprocal``, ``erf`` and
+  the activations ``relu``, ``gelu``, ``silu``, ``sigmoid``, ``tanh``: one per output element;
+* ``softmax``, ``log_softmax``, ``layernorm``, ``rmsnorm``, ``batchnorm``: one per element
+  of the tensor normalised (``batchnorm`` at inference: a folded scale and shift);
+* ``maxpool``, ``avgpool``, ``mean``: one per *input* element read by the reduction;
+* ``embedding``: one per output element (a table lookup: a read and a write).
+
+These are the compute-op kinds of the op graph (``aimc.graph``); layout ops (reshape,
+transpose, concat, ...) move no data through the digital units' arithmetic and are not
+priced here.
 
 A chip without a ``digital:`` section is priced with :data:`DEFAULT_DIGITAL`, a generic
 14 nm SIMD unit whose numbers are derived below (:func:`default_op_costs`) and cited in
@@ -41,8 +49,9 @@ __all__ = ["DigitalConfig", "HOST_OP_KINDS", "OpKind", "DEFAULT_DIGITAL", "defau
            "HOROWITZ_14NM_PJ"]
 
 #: A non-MVM op kind the digital units price per element (module doc).
-OpKind = Literal["add", "mul", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "layernorm",
-                 "rmsnorm", "batchnorm", "maxpool", "avgpool"]
+OpKind = Literal["add", "sub", "mul", "div", "pow", "where", "scale", "neg", "abs", "exp", "sqrt", "reciprocal",
+                 "erf", "relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax", "layernorm",
+                 "rmsnorm", "batchnorm", "maxpool", "avgpool", "mean", "embedding"]
 #: The op kinds, in order (``Graph.host_ops()`` keys; keys of ``op_pJ``).
 HOST_OP_KINDS: tuple[str, ...] = get_args(OpKind)
 
@@ -53,14 +62,19 @@ HOROWITZ_14NM_PJ = {"fp16_add": 0.4 * 0.246, "fp16_mult": 1.1 * 0.246, "sram_byt
 
 #: Per element: (FP16 adds, FP16 mults, 2-byte local-memory accesses). ASSUMED operation
 #: counts of straightforward kernels: exp by range reduction and a degree-4 polynomial
-#: (4 adds, 4 mults), a division by a Newton reciprocal (2 adds, 3 mults), tanh(x) =
-#: 2 sigmoid(2x) - 1, GELU by its tanh approximation, softmax and layer norm in two passes
-#: over the row (max/mean, then normalise), inference batch norm folded into scale + shift.
+#: (4 adds, 4 mults), log likewise, a reciprocal by Newton iterations (2 adds, 3 mults),
+#: sqrt as x * rsqrt(x) (2 adds, 4 mults), erf by Abramowitz & Stegun 7.1.26 (exp, a
+#: degree-5 polynomial, a reciprocal), pow as exp(y log x), tanh(x) = 2 sigmoid(2x) - 1,
+#: GELU by its tanh approximation, softmax and layer norm in two passes over the row
+#: (max/mean, then normalise), inference batch norm folded into scale + shift; neg, abs and
+#: a compare cost one add; a select reads three operands; a lookup only reads and writes.
 _OP_COUNTS = {
-    "add": (1, 0, 3), "mul": (0, 1, 3), "relu": (1, 0, 2),
+    "add": (1, 0, 3), "sub": (1, 0, 3), "mul": (0, 1, 3), "div": (2, 4, 3), "pow": (8, 9, 3),
+    "where": (1, 0, 4), "scale": (0, 1, 2), "neg": (1, 0, 2), "abs": (1, 0, 2), "exp": (4, 4, 2),
+    "sqrt": (2, 4, 2), "reciprocal": (2, 3, 2), "erf": (11, 12, 2), "relu": (1, 0, 2),
     "sigmoid": (7, 7, 2), "tanh": (9, 8, 2), "silu": (7, 8, 2), "gelu": (12, 13, 2),
-    "softmax": (7, 5, 3), "layernorm": (4, 3, 5), "rmsnorm": (2, 3, 4), "batchnorm": (1, 1, 2),
-    "maxpool": (1, 0, 1), "avgpool": (1, 0, 1),
+    "softmax": (7, 5, 3), "log_softmax": (8, 4, 3), "layernorm": (4, 3, 5), "rmsnorm": (2, 3, 4),
+    "batchnorm": (1, 1, 2), "maxpool": (1, 0, 1), "avgpool": (1, 0, 1), "mean": (1, 0, 1), "embedding": (0, 0, 2),
 }
 
 
