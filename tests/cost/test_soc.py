@@ -128,3 +128,12 @@ def test_op_missing_from_a_chip_table_is_named():
 def test_report_json_has_the_soc_categories():
     d = json.loads(json.dumps(estimate([_fc()], "pcm-hermes", host_ops={k: 1 for k in HOST_OP_KINDS}).to_dict()))
     assert d["layers"][-1]["name"] == "host ops" and d["breakdown"]["host"] > 0
+
+
+def test_every_compute_op_of_the_op_graph_is_priced():
+    """The op graph's compute-op kinds (``Graph.host_ops()`` keys) are all digital op kinds."""
+    node = pytest.importorskip("aimc.graph.node", reason="the op graph (aimc.graph.node) has not landed")
+    kinds = set(node.COMPUTE_OPS) | {"scale"}  # a matmul's folded constant factor
+    assert kinds <= set(HOST_OP_KINDS), sorted(kinds - set(HOST_OP_KINDS))
+    r = estimate([_fc()], "pcm-hermes", host_ops=dict.fromkeys(kinds, 10))
+    assert r.layers[-1].energy_pJ["host"] > 0
