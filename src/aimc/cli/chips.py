@@ -20,7 +20,8 @@ from aimc.config import ConfigError
 
 __all__ = ["chips_app"]
 
-chips_app = typer.Typer(help="Chip presets, the chip-spec JSON Schema, and validation of chip files.",
+chips_app = typer.Typer(help="Without a command: list the chip presets. schema: print the JSON Schema of chip files; "
+                        "validate FILE...: check chip files against it.",
                         invoke_without_command=True, no_args_is_help=False)
 
 
