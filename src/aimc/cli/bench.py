@@ -100,3 +100,26 @@ def bench_cnn_cmd(
         table.add_row(r["name"], "x".join(map(str, r["input"])), f"{r['analog_ms']:.2f}", f"{r['digital_ms']:.2f}",
                       f"{r['ratio']:.2f}")
     console.print(table)
+
+
+@bench_app.command("sort")
+def bench_sort_cmd(
+    keys: int = typer.Option(1_000_000, help="Uniform keys to sort."),
+    bits: int = typer.Option(32, help="Key width."),
+    strategy: str = typer.Option("tns", help="Sorter strategy (aimc sort --strategy)."),
+    states: int = typer.Option(2, help="Recorded states."),
+    chip: str = typer.Option("ideal", help="Chip preset or YAML."),
+    repeats: int = typer.Option(3, help="Timed runs (median)."),
+    threads: Optional[int] = typer.Option(None, help="Torch intra-op threads during the run."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Time the sort-in-memory simulator (trie engine) against numpy.sort (median ms, ratio)."""
+    from aimc.experiments.bench_sort import bench_sort
+
+    with user_errors():
+        row = bench_sort(keys=keys, bits=bits, strategy=strategy, states=states, chip=chip, repeats=repeats,
+                         threads=threads)
+    if _echo_json([row], as_json):
+        return
+    console.print(f"{row['keys']} keys of {bits} bits: simulator {row['ms']:.0f} ms, numpy.sort {row['numpy_ms']:.1f} ms "
+                  f"(ratio {row['ratio']:.0f}), {row['reads_per_key']:.2f} reads per key")
