@@ -13,6 +13,7 @@ Commands:
     aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH] [--force]
     aimc sort [--input FILE | --dist uniform --n N --bits B] [--chip rram-1t1r] [--strategy tns]
               [--states K] [--json] [--output FILE] [--force]
+    aimc sort-app dijkstra|prune [--chip rram-1t1r] [--json]
     aimc bench sort [--keys 1000000] [--json]
     aimc train [--method hat|digital|hybrid|<on-chip>] [--init FILE] [--out FILE] [--force]
 
@@ -36,7 +37,7 @@ from aimc.cli.bench import bench_app
 from aimc.cli.chips import chips_app
 from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
-from aimc.cli.sort import sort_cmd
+from aimc.cli.sort import sort_app_cmd, sort_cmd
 from aimc.cli.train import train
 
 app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
@@ -62,5 +63,6 @@ app.command()(train)
 app.command("baselines")(baselines_cmd)
 app.command("estimate")(estimate_cmd)
 app.command("sort")(sort_cmd)
+app.command("sort-app")(sort_app_cmd)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chips_app, name="chips")

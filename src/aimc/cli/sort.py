@@ -19,7 +19,7 @@ from rich.table import Table
 
 from aimc.cli.common import console, output_file, user_errors
 
-__all__ = ["sort_cmd"]
+__all__ = ["sort_cmd", "sort_app_cmd"]
 
 
 def sort_cmd(
@@ -39,6 +39,10 @@ def sort_cmd(
     engine: str = typer.Option("auto", help="auto|search|trie (trie: every cell sensed once)."),
     sense: str = typer.Option("row", help="row|current (current: wired-OR column current decides 'a 0 exists')."),
     t_s: float = typer.Option(0.0, "--t-s", help="Seconds between programming and sorting (retention)."),
+    read_noise: Optional[float] = typer.Option(None, help="Override the device's read noise (relative to g)."),
+    on_off: Optional[float] = typer.Option(None, help="Override the device's on/off ratio."),
+    stuck: Optional[float] = typer.Option(None, help="Override the stuck-at rate (half stuck on, half off)."),
+    d2d: Optional[float] = typer.Option(None, help="Override the device-to-device spread (lognormal sigma)."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write the sorted keys here, one per line."),
     force: bool = typer.Option(False, help="Overwrite an existing --output."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -48,6 +52,8 @@ def sort_cmd(
     from aimc.workloads.sorting.data import generate, read_numbers, write_numbers
 
     with user_errors():
+        if input is not None and not input.is_file():
+            raise FileNotFoundError(f"--input {input}: no such file")
         out_path = output_file(output, "aimc-sorted.txt", force, option="--output") if output else None
         if input is not None:
             values = read_numbers(input)
@@ -56,7 +62,8 @@ def sort_cmd(
             values = generate(dist, n, bits, seed)
         r = sort_keys(values, chip=chip, strategy=strategy, states=states, bits=bits, descending=descending,
                       top_k=top_k, banks=banks, slice_digits=slice_digits, sense=sense, engine=engine, t_s=t_s,
-                      seed=seed)
+                      seed=seed, device={"read_noise_rel": read_noise, "on_off_ratio": on_off, "p_stuck": stuck,
+                                         "sigma_d2d": d2d})
         if out_path is not None:
             write_numbers(out_path, r.values)
     s = r.summary()
@@ -77,3 +84,37 @@ def sort_cmd(
     console.print(table)
     if out_path is not None:
         console.print(f"sorted keys written to {out_path}")
+
+
+def sort_app_cmd(
+    name: str = typer.Argument(..., help="dijkstra | prune"),
+    chip: str = typer.Option("rram-1t1r", help="Chip preset or YAML."),
+    nodes: int = typer.Option(200, help="dijkstra: graph nodes."),
+    radius: float = typer.Option(0.15, help="dijkstra: connection radius in the unit square."),
+    bits: int = typer.Option(16, help="dijkstra: distance key width."),
+    sparsity: Optional[list[float]] = typer.Option(None, help="prune: sparsities (repeatable)."),
+    epochs: int = typer.Option(30, help="prune: training epochs of the digits CNN."),
+    seed: int = typer.Option(0, help="Seed of the graph / training and of the device draws."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Applications of the in-memory sorter: Dijkstra's shortest paths (priority queue) and pruning (top-k)."""
+    from aimc.workloads.sorting.apps import dijkstra_in_memory, pruning_table
+
+    with user_errors():
+        if name == "dijkstra":
+            rows = [dijkstra_in_memory(n_nodes=nodes, radius=radius, chip=chip, bits=bits, seed=seed)]
+        elif name == "prune":
+            rows = pruning_table(sparsities=tuple(sparsity) if sparsity else (0.0, 0.3, 0.5, 0.6, 0.7, 0.9),
+                                 chips=("ideal", chip) if chip != "ideal" else ("ideal",), epochs=epochs, seed=seed)
+        else:
+            raise ValueError(f"unknown application {name!r}; choose dijkstra or prune")
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps(r))
+        return
+    table = Table(title=f"sort-in-memory application: {name}")
+    for col in rows[0]:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()])
+    console.print(table)

@@ -67,7 +67,8 @@ class SearchCounts:
 
 
 def search_sort(arr: DigitArray, states: int = 0, descending: bool = False, top_k: int | None = None,
-                sense: str = "row", generator: torch.Generator | None = None) -> SearchCounts:
+                sense: str = "row", generator: torch.Generator | None = None,
+                live: torch.Tensor | None = None) -> SearchCounts:
     """Sort the rows of a programmed digit array by repeated min (or max) searches.
 
     Args:
@@ -79,6 +80,8 @@ def search_sort(arr: DigitArray, states: int = 0, descending: bool = False, top_
             ``current`` (binary only: the flag from the summed column current,
             :func:`~aimc.tiles.sense.column_exists`; rows then drop by their own amplifier).
         generator: read noise (default seed 0).
+        live: ``(rows,)`` bool, the rows taking part (default all): a priority queue's
+            occupied entries.
 
     Returns:
         :class:`SearchCounts`; ``order`` lists every row (or the first ``top_k``) once.
@@ -89,11 +92,12 @@ def search_sort(arr: DigitArray, states: int = 0, descending: bool = False, top_
         raise ValueError(f"states (recorded states) must be >= 0, got {states}")
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     n, n_dig = arr.g_read_uS.shape
-    want = n if top_k is None else min(int(top_k), n)
+    live = torch.ones(n, dtype=torch.bool) if live is None else live.clone()
+    n_live = int(live.sum())
+    want = n_live if top_k is None else min(int(top_k), n_live)
     if want < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+        raise ValueError(f"top_k must be >= 1 and some row live, got top_k={top_k}, {n_live} live rows")
     top = arr.n_levels - 1
-    live = torch.ones(n, dtype=torch.bool)
     stack: list[tuple[int, torch.Tensor]] = []
     out: list[torch.Tensor] = []
     res = SearchCounts(order=np.zeros(0, dtype=np.int64))

@@ -39,7 +39,7 @@ from aimc.workloads.sorting.encoding import encode_keys, to_digits
 from aimc.workloads.sorting.search import SENSES, SearchCounts, search_sort
 from aimc.workloads.sorting.trie import trie_sort
 
-__all__ = ["STRATEGIES", "ENGINES", "SortResult", "sort_keys"]
+__all__ = ["STRATEGIES", "ENGINES", "SortResult", "sort_keys", "with_device"]
 
 STRATEGIES = ("bit-traversal", "tns", "multi-bank", "bit-slice", "multi-level")
 ENGINES = ("auto", "search", "trie")
@@ -96,10 +96,34 @@ def _chip(chip: str | ChipSpec) -> ChipSpec:
     return load(chip) if isinstance(chip, str) else chip
 
 
+def with_device(spec: ChipSpec, fields: dict[str, Any]) -> ChipSpec:
+    """The chip with device-model fields replaced (validated again). ``on_off_ratio`` also
+    sets ``g_min_uS = g_max_uS / on_off_ratio``; ``p_stuck`` splits a total stuck-at rate
+    equally into ``p_stuck_on`` and ``p_stuck_off``.
+
+    Raises:
+        ValueError: a field the chip's device model does not have, or an invalid value.
+    """
+    if not fields:
+        return spec
+    upd = {k: v for k, v in fields.items() if v is not None}
+    if "p_stuck" in upd:
+        p = float(upd.pop("p_stuck"))
+        upd["p_stuck_on"] = upd["p_stuck_off"] = p / 2
+    d = spec.device.model_dump()
+    for k in upd:
+        if k not in d:
+            raise ValueError(f"the {spec.device.kind} device of chip {spec.name!r} has no field {k!r}")
+    if "on_off_ratio" in upd:
+        upd["g_min_uS"] = upd.get("g_max_uS", d["g_max_uS"]) / float(upd["on_off_ratio"])
+    dev = type(spec.device).from_dict({**d, **upd}, source=f"device of chip {spec.name!r}")
+    return spec.model_copy(update={"device": dev})
+
+
 def sort_keys(values: Sequence[Any] | np.ndarray | torch.Tensor, chip: str | ChipSpec = "rram-1t1r",
               strategy: str = "tns", states: int = 2, *, bits: int | None = None, descending: bool = False,
               top_k: int | None = None, banks: int | None = None, slice_digits: int = 8, sense: str = "row",
-              engine: str = "auto", t_s: float = 0.0, seed: int = 0,
+              engine: str = "auto", t_s: float = 0.0, seed: int = 0, device: dict[str, Any] | None = None,
               cost: SortCostConfig | None = None) -> SortResult:
     """Sort numbers on a simulated sort-in-memory array (module doc).
 
@@ -113,6 +137,8 @@ def sort_keys(values: Sequence[Any] | np.ndarray | torch.Tensor, chip: str | Chi
         slice_digits: bit-slice only: columns per slice array (at most ``chip.cols``).
         sense: ``row`` or ``current`` (:func:`~aimc.workloads.sorting.search.search_sort`).
         engine: one of :data:`ENGINES`. t_s: seconds after programming. seed: all draws.
+        device: device-model fields to override (:func:`with_device`), e.g.
+            ``{"read_noise_rel": 0.05, "on_off_ratio": 5}``.
         cost: sorting cost parameters (default :class:`~aimc.cost.sorting.SortCostConfig`).
 
     Raises:
@@ -128,7 +154,7 @@ def sort_keys(values: Sequence[Any] | np.ndarray | torch.Tensor, chip: str | Chi
         raise ValueError(f"sense must be one of {', '.join(SENSES)}, got {sense!r}")
     if states < 0:
         raise ValueError(f"states must be >= 0, got {states}")
-    spec = _chip(chip)
+    spec = with_device(_chip(chip), device or {})
     enc = encode_keys(values, bits=bits)
     n = int(enc.keys.size)
     bpc = 2 if strategy == "multi-level" else 1

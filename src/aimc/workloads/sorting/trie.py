@@ -113,8 +113,4 @@ def trie_sort(digits: np.ndarray, n_levels: int, states: int = 0, descending: bo
 
 def bit_length_popcount(z: np.ndarray) -> np.ndarray:
     """Set bits of each uint64."""
-    z = z.astype(np.uint64)
-    c = np.zeros(z.shape, dtype=np.int64)
-    for s in range(64):
-        c += ((z >> np.uint64(s)) & np.uint64(1)).astype(np.int64)
-    return c
+    return np.bitwise_count(z.astype(np.uint64)).astype(np.int64)
