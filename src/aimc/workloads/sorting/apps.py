@@ -24,7 +24,6 @@ Example:
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -108,7 +107,7 @@ def prune_by_sort(model: nn.Module, sparsity: float, chip: str = "ideal", seed: 
         for mod in model.modules():
             if isinstance(mod, (nn.Linear, nn.Conv2d)) and sparsity > 0:
                 w = mod.weight.detach().reshape(-1)
-                keep = max(1, int(math.ceil((1.0 - sparsity) * w.numel())))
+                keep = max(1, w.numel() - int(sparsity * w.numel()))  # drop floor(s n)
                 r = sort_keys(w.abs().numpy().astype(np.float32), chip=chip, strategy="tns", states=2, bits=32,
                               descending=True, top_k=keep, engine="trie", seed=seed)
                 mask = torch.zeros(w.numel(), dtype=torch.bool)

@@ -13,7 +13,7 @@ is read as a float (``nan`` is read, and refused by the sorter with its index).
 
 Example:
     >>> generate("duplicates", 8, 8, seed=0).tolist()
-    [141, 97, 141, 97, 97, 152, 141, 152]
+    [166, 44, 44, 248, 78, 155, 166, 217]
 """
 from __future__ import annotations
 
