@@ -28,6 +28,8 @@ def sort_cmd(
     n: int = typer.Option(1024, help="Generated keys."),
     bits: Optional[int] = typer.Option(None, help="Key width (generated data: default 32; files: what they need, "
                                                    "floats 64)."),
+    value_bits: Optional[int] = typer.Option(None, help="Generated data: values in [0, 2**value_bits) "
+                                                         "(default: the full --bits range)."),
     seed: int = typer.Option(0, help="Seed of the data and of the device draws."),
     chip: str = typer.Option("rram-1t1r", help="Chip preset or YAML (its device and array size); 'ideal': exact."),
     strategy: str = typer.Option("tns", help="bit-traversal|tns|multi-bank|bit-slice|multi-level."),
@@ -59,7 +61,7 @@ def sort_cmd(
             values = read_numbers(input)
         else:
             bits = 32 if bits is None else bits
-            values = generate(dist, n, bits, seed)
+            values = generate(dist, n, bits, seed, value_bits=value_bits)
         r = sort_keys(values, chip=chip, strategy=strategy, states=states, bits=bits, descending=descending,
                       top_k=top_k, banks=banks, slice_digits=slice_digits, sense=sense, engine=engine, t_s=t_s,
                       seed=seed, device={"read_noise_rel": read_noise, "on_off_ratio": on_off, "p_stuck": stuck,

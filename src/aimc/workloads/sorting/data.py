@@ -29,14 +29,22 @@ __all__ = ["DISTRIBUTIONS", "generate", "read_numbers", "write_numbers"]
 DISTRIBUTIONS = ("uniform", "normal", "clustered", "nearly-sorted", "duplicates")
 
 
-def generate(dist: str, n: int, bits: int = 32, seed: int = 0) -> np.ndarray:
-    """``n`` keys of ``bits`` bits from a distribution of :data:`DISTRIBUTIONS` (uint64)."""
+def generate(dist: str, n: int, bits: int = 32, seed: int = 0, value_bits: int | None = None) -> np.ndarray:
+    """``n`` keys of ``bits`` bits from a distribution of :data:`DISTRIBUTIONS` (uint64).
+
+    ``value_bits`` (default ``bits``) narrows the range to ``[0, 2**value_bits)``: small
+    values in wide words, whose leading zero bits every key shares.
+    """
     if dist not in DISTRIBUTIONS:
         raise ValueError(f"unknown distribution {dist!r}; choose one of {', '.join(DISTRIBUTIONS)}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     if not 1 <= bits <= 63:
         raise ValueError(f"bits must be between 1 and 63 for generated keys, got {bits}")
+    if value_bits is not None:
+        if not 1 <= value_bits <= bits:
+            raise ValueError(f"value_bits must be between 1 and bits ({bits}), got {value_bits}")
+        bits = value_bits
     rng = np.random.default_rng(seed)
     top = float(2 ** bits)
     if dist == "uniform":
