@@ -15,7 +15,7 @@ from aimc.workloads.sorting.data import generate
        st.integers(0, 4), st.booleans())
 def test_ints_equal_sorted(xs, strategy, k, desc):
     r = sort_keys(xs, chip="ideal", strategy=strategy, states=k, descending=desc, slice_digits=5)
-    assert r.values.tolist() == sorted(xs, reverse=desc) and r.sorted_ok
+    assert r.values.tolist() == sorted(xs, reverse=desc) and r.sorted_ok and r.inversions == 0
 
 
 @settings(max_examples=30, deadline=None)

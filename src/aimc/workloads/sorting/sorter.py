@@ -52,7 +52,9 @@ class SortResult:
     Attributes:
         values: the keys in output order (the input values; ``top_k`` of them if set).
         order: their input indices. errors: output positions whose key differs from an
-        exact sort's. sorted_ok: ``errors == 0``. counts: the engine's counts.
+        exact sort's (one misread key shifts every key between its true and its output
+        place). inversions: neighbouring output pairs in the wrong order (local disorder,
+        which does not saturate the way ``errors`` does). sorted_ok: ``errors == 0``. counts: the engine's counts.
         cost: the in-memory sorter's cost; digital: the merge-sort tree's.
         bits, digits, levels, banks, slices, states, strategy, engine: the setup.
     """
@@ -60,6 +62,7 @@ class SortResult:
     values: np.ndarray
     order: np.ndarray
     errors: int
+    inversions: int
     counts: SearchCounts
     cost: SortCost
     digital: SortCost
@@ -88,7 +91,8 @@ class SortResult:
             "energy_pJ_per_key": c.energy_pJ_per_key, "latency_ns_per_key": c.latency_ns_per_key,
             "area_mm2": c.area_mm2, "digital_energy_pJ_per_key": d.energy_pJ_per_key,
             "digital_latency_ns_per_key": d.latency_ns_per_key, "digital_area_mm2": d.area_mm2,
-            "arrays": self.banks * self.slices, "errors": self.errors, "sorted_ok": self.sorted_ok,
+            "arrays": self.banks * self.slices, "errors": self.errors, "inversions": self.inversions,
+            "sorted_ok": self.sorted_ok,
         }
 
 
@@ -154,6 +158,8 @@ def sort_keys(values: Sequence[Any] | np.ndarray | torch.Tensor, chip: str | Chi
         raise ValueError(f"sense must be one of {', '.join(SENSES)}, got {sense!r}")
     if states < 0:
         raise ValueError(f"states must be >= 0, got {states}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
     spec = with_device(_chip(chip), device or {})
     enc = encode_keys(values, bits=bits)
     n = int(enc.keys.size)
@@ -191,11 +197,13 @@ def sort_keys(values: Sequence[Any] | np.ndarray | torch.Tensor, chip: str | Chi
     if descending:
         exact = np.argsort(~enc.keys, kind="stable")
     errors = int(np.count_nonzero(enc.keys[order] != enc.keys[exact[: order.size]]))
+    ko = enc.keys[order]
+    inversions = int(np.count_nonzero((ko[1:] < ko[:-1]) if not descending else (ko[1:] > ko[:-1])))
     starts = n_dig - np.asarray(counts.reads_per_search, dtype=np.int64)
     handoffs = int(((n_dig - 1) // slice_w - starts // slice_w).sum()) if slices > 1 else 0
     cfg = cost or SortCostConfig()
     g_mean = float(arr.g_read_uS.mean())
     sim = sim_sort_cost(int(order.size), counts.reads, counts.cell_reads, counts.pushes, handoffs, digits=n_dig,
                         levels=levels, rows=rows, banks=n_banks, states=k, g_mean_uS=g_mean, cfg=cfg)
-    return SortResult(vals[order], order, errors, counts, sim, digital_sort_cost(n, enc.bits, cfg), enc.bits, n_dig,
+    return SortResult(vals[order], order, errors, inversions, counts, sim, digital_sort_cost(n, enc.bits, cfg), enc.bits, n_dig,
                       levels, n_banks, slices, k, strategy, use)
