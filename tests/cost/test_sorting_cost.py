@@ -28,3 +28,12 @@ def test_sim_cost_is_linear_in_counts():
     assert math.isclose(a.breakdown_pJ["cells"], 5000 * 22.0 * 0.04 * c.t_read_ns * 1e-3)
     multi = sim_sort_cost(100, 1000, 5000, 10, 0, **{**kw, "banks": 4})
     assert math.isclose(multi.time_ns, 1000 * (c.t_read_ns + c.t_or_ns)) and multi.area_um2 == pytest.approx(4 * a.area_um2)
+
+
+def test_dram_passes():
+    c = SortCostConfig()
+    d = digital_sort_cost(1024, 32, c, memory="dram")
+    assert math.isclose(d.energy_pJ_per_key, 10 * (0.1 * 40 / 45 + 64 * 2000 / 64))
+    assert math.isclose(d.latency_ns_per_key, 10 * max(1.0, 8 / 25.6))
+    with pytest.raises(ValueError, match="memory"):
+        digital_sort_cost(4, 8, c, memory="hbm")

@@ -18,6 +18,10 @@ states), one word-line driver per row.
 keys in SRAM: per key and stage, one ``W``-bit comparison and one SRAM write plus read of
 the key. Energy per key ``ceil(log2 n) (E_cmp + 2 W E_sram/bit)``, time per key ``1/f``
 (throughput), area ``ceil(log2 n)`` comparators and pipeline registers plus ``n W`` SRAM bits.
+With ``memory="dram"`` the same merge passes stream the keys from and to DRAM (a von
+Neumann system whose data do not fit on chip): per key and pass one comparison and a DRAM
+read plus write of the key, time ``2 W / 8`` bytes over the channel bandwidth per key and
+pass (or ``1/f``, whichever is longer); no SRAM area is counted.
 
 Units: energy pJ (fJ where named), time ns, area µm². Every default's source or the reason
 it is assumed is in :data:`SORT_COST_SOURCES`; digital numbers at 45 nm are scaled to the
@@ -47,6 +51,8 @@ SORT_COST_SOURCES = [
     "Digital areas at 45 nm: Nangate/FreePDK45 open cell library, DFF_X1 4.522 um^2, FA_X1 4.256 um^2 (a W-bit "
     "comparator: W full adders); 6T SRAM cell 0.346 um^2 (K. Mistry et al., IEDM 2007, Intel 45 nm) at an "
     "assumed 70 % array efficiency.",
+    "DRAM: Horowitz ISSCC 2014, 64-bit DRAM access 1.3-2.6 nJ (2.0 nJ taken: 31 pJ/bit); one DDR4-3200 channel, "
+    "3200 MT/s x 8 B = 25.6 GB/s (JEDEC JESD79-4).",
     "Assumed (no published per-component figures of the memristive sorters were available to us; the papers' "
     "full texts were not): digit-read time 5 ns (embedded 40 nm RRAM macros read in ~5-20 ns), sense amplifier "
     "10 fJ per comparison (a latch: a few gate switchings; Horowitz 45 nm 8-bit add 30 fJ for scale), mask/"
@@ -74,6 +80,8 @@ class SortCostConfig(BaseConfig):
         cmp32_pJ: a 32-bit comparison (at ``ref_node_nm``); ``sram_bit_pJ``: an SRAM bit access.
         sram_cell_um2, sram_efficiency: SRAM cell area (at ``ref_node_nm``), array efficiency.
         f_clk_GHz: the digital sorter's clock.
+        dram_bit_pJ, dram_GBps: DRAM energy per bit accessed and channel bandwidth
+            (``memory="dram"``; not scaled with the node).
         sources: citation of every value.
     """
 
@@ -96,6 +104,8 @@ class SortCostConfig(BaseConfig):
     sram_cell_um2: float = Field(0.346, gt=0.0, le=1e6)
     sram_efficiency: float = Field(0.7, gt=0.0, le=1.0)
     f_clk_GHz: float = Field(1.0, gt=0.0, le=100.0)
+    dram_bit_pJ: float = Field(2000.0 / 64, ge=0.0, le=1e6)
+    dram_GBps: float = Field(25.6, gt=0.0, le=1e6)
     sources: list[str] = Field(default_factory=lambda: list(SORT_COST_SOURCES))
 
     @property
@@ -163,12 +173,20 @@ def sim_sort_cost(n: int, reads: int, cell_reads: int, pushes: int, handoffs: in
     return SortCost(n, sum(e.values()), t, area, e)
 
 
-def digital_sort_cost(n: int, bits: int, cfg: SortCostConfig) -> SortCost:
-    """Pipelined merge-sort tree sorting ``n`` keys of ``bits`` bits (module doc)."""
+def digital_sort_cost(n: int, bits: int, cfg: SortCostConfig, memory: str = "sram") -> SortCost:
+    """Merge sort of ``n`` keys of ``bits`` bits: a pipelined merge tree on SRAM, or merge
+    passes over DRAM (module doc)."""
     if n < 1 or bits < 1:
         raise ValueError(f"need n >= 1 and bits >= 1, got n={n}, bits={bits}")
+    if memory not in ("sram", "dram"):
+        raise ValueError(f"memory must be 'sram' or 'dram', got {memory!r}")
     stages = max(1, math.ceil(math.log2(n))) if n > 1 else 1
     e_cmp = cfg.cmp32_pJ * bits / 32 * cfg.e_scale
+    if memory == "dram":
+        e = {"compare": n * stages * e_cmp, "dram": n * stages * 2 * bits * cfg.dram_bit_pJ}
+        t_key = max(1.0 / cfg.f_clk_GHz, 2 * bits / 8 / cfg.dram_GBps)  # ns per key and pass (GB/s = B/ns)
+        area = (bits * cfg.fa_area_um2 + 2 * bits * cfg.dff_area_um2) * cfg.a_scale
+        return SortCost(n, sum(e.values()), n * stages * t_key, area, e)
     e_mem = 2 * bits * cfg.sram_bit_pJ * cfg.e_scale
     e = {"compare": n * stages * e_cmp, "sram": n * stages * e_mem}
     area = (stages * (bits * cfg.fa_area_um2 + 2 * bits * cfg.dff_area_um2) * cfg.a_scale

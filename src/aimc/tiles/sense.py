@@ -152,9 +152,13 @@ def sense_rows(arr: DigitArray, col: int, rows: torch.Tensor, generator: torch.G
 
 
 def sense_all(arr: DigitArray, generator: torch.Generator) -> torch.Tensor:
-    """Every cell read once (one read-noise draw per cell): the sensed ``(rows, digits)`` digits."""
+    """Every cell read once (one read-noise draw per cell): the sensed ``(rows, digits)`` digits
+    (uint8)."""
     g = _noisy(arr, arr.g_read_uS, arr.state, generator)
-    return (g.unsqueeze(-1) < arr.refs_uS).sum(-1)
+    out = torch.zeros(g.shape, dtype=torch.uint8)
+    for ref in arr.refs_uS.tolist():  # one pass per reference level
+        out += g < ref
+    return out
 
 
 def column_exists(arr: DigitArray, col: int, rows: torch.Tensor, generator: torch.Generator) -> bool:

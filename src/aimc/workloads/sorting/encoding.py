@@ -116,11 +116,13 @@ def n_digits(bits: int, bits_per_cell: int) -> int:
 
 def to_digits(keys: np.ndarray, bits: int, bits_per_cell: int = 1) -> torch.Tensor:
     """Split ``bits``-bit keys into base-``2**bits_per_cell`` digits, MSB first: ``(n, D)``
-    int64 (a width that is not a multiple of ``bits_per_cell`` is padded with leading 0 bits)."""
+    uint8 (a width that is not a multiple of ``bits_per_cell`` is padded with leading 0 bits)."""
     if bits_per_cell not in (1, 2, 3, 4):
         raise ValueError(f"bits_per_cell must be 1..4, got {bits_per_cell}")
     d = n_digits(bits, bits_per_cell)
-    shifts = np.arange(d - 1, -1, -1, dtype=np.uint64) * np.uint64(bits_per_cell)
+    k = keys.astype(np.uint64)
     mask = np.uint64((1 << bits_per_cell) - 1)
-    dig = (keys.astype(np.uint64)[:, None] >> shifts[None, :]) & mask
-    return torch.from_numpy(dig.astype(np.int64))
+    dig = np.empty((k.size, d), dtype=np.uint8)
+    for j in range(d):  # one vector op per digit
+        dig[:, j] = (k >> np.uint64((d - 1 - j) * bits_per_cell)) & mask
+    return torch.from_numpy(dig)

@@ -55,7 +55,8 @@ class SortResult:
         exact sort's (one misread key shifts every key between its true and its output
         place). inversions: neighbouring output pairs in the wrong order (local disorder,
         which does not saturate the way ``errors`` does). sorted_ok: ``errors == 0``. counts: the engine's counts.
-        cost: the in-memory sorter's cost; digital: the merge-sort tree's.
+        cost: the in-memory sorter's cost; digital: the merge-sort tree's on SRAM; dram: merge
+        passes over DRAM (:func:`~aimc.cost.sorting.digital_sort_cost`).
         bits, digits, levels, banks, slices, states, strategy, engine: the setup.
     """
 
@@ -66,6 +67,7 @@ class SortResult:
     counts: SearchCounts
     cost: SortCost
     digital: SortCost
+    dram: SortCost
     bits: int
     digits: int
     levels: int
@@ -91,6 +93,7 @@ class SortResult:
             "energy_pJ_per_key": c.energy_pJ_per_key, "latency_ns_per_key": c.latency_ns_per_key,
             "area_mm2": c.area_mm2, "digital_energy_pJ_per_key": d.energy_pJ_per_key,
             "digital_latency_ns_per_key": d.latency_ns_per_key, "digital_area_mm2": d.area_mm2,
+            "dram_energy_pJ_per_key": self.dram.energy_pJ_per_key, "dram_latency_ns_per_key": self.dram.latency_ns_per_key,
             "arrays": self.banks * self.slices, "errors": self.errors, "inversions": self.inversions,
             "sorted_ok": self.sorted_ok,
         }
@@ -205,5 +208,6 @@ def sort_keys(values: Sequence[Any] | np.ndarray | torch.Tensor, chip: str | Chi
     g_mean = float(arr.g_read_uS.mean())
     sim = sim_sort_cost(int(order.size), counts.reads, counts.cell_reads, counts.pushes, handoffs, digits=n_dig,
                         levels=levels, rows=rows, banks=n_banks, states=k, g_mean_uS=g_mean, cfg=cfg)
-    return SortResult(vals[order], order, errors, inversions, counts, sim, digital_sort_cost(n, enc.bits, cfg), enc.bits, n_dig,
-                      levels, n_banks, slices, k, strategy, use)
+    return SortResult(vals[order], order, errors, inversions, counts, sim, digital_sort_cost(n, enc.bits, cfg),
+                      digital_sort_cost(n, enc.bits, cfg, memory="dram"), enc.bits, n_dig, levels, n_banks, slices, k,
+                      strategy, use)

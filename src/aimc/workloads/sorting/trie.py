@@ -54,7 +54,9 @@ def trie_sort(digits: np.ndarray, n_levels: int, states: int = 0, descending: bo
         states: recorded states ``k`` (0: bit-traversal; ``k >= D`` is unlimited).
         descending, top_k: as :func:`~aimc.workloads.sorting.search.search_sort`.
     """
-    dig = np.asarray(digits, dtype=np.int64)
+    dig = np.asarray(digits)
+    if dig.ndim != 2:
+        raise ValueError(f"digits must be (rows, digits), got shape {dig.shape}")
     n, n_dig = dig.shape
     b = int(n_levels).bit_length() - 1
     if 1 << b != n_levels or n_dig * b > 64:
@@ -62,10 +64,12 @@ def trie_sort(digits: np.ndarray, n_levels: int, states: int = 0, descending: bo
                          f"got n_levels={n_levels}, D={n_dig}")
     if states < 0:
         raise ValueError(f"states (recorded states) must be >= 0, got {states}")
-    if descending:
-        dig = n_levels - 1 - dig
     shifts = (np.arange(n_dig - 1, -1, -1, dtype=np.uint64) * np.uint64(b))
-    key = np.bitwise_or.reduce(dig.astype(np.uint64) << shifts, axis=1) if n_dig else np.zeros(n, np.uint64)
+    key = np.zeros(n, dtype=np.uint64)
+    for j in range(n_dig):  # pack the digits, one vector op per digit
+        key = (key << np.uint64(b)) | dig[:, j].astype(np.uint64)
+    if descending:
+        key = ~key & np.uint64((1 << (n_dig * b)) - 1 if n_dig * b < 64 else 2 ** 64 - 1)
     order = np.argsort(key, kind="stable")
     sk = key[order]
     first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])  # start row of each distinct key
