@@ -51,13 +51,18 @@ class SortResult:
 
     Attributes:
         values: the keys in output order (the input values; ``top_k`` of them if set).
-        order: their input indices. errors: output positions whose key differs from an
-        exact sort's (one misread key shifts every key between its true and its output
-        place). inversions: neighbouring output pairs in the wrong order (local disorder,
-        which does not saturate the way ``errors`` does). sorted_ok: ``errors == 0``. counts: the engine's counts.
-        cost: the in-memory sorter's cost; digital: the merge-sort tree's on SRAM; dram: merge
-        passes over DRAM (:func:`~aimc.cost.sorting.digital_sort_cost`).
-        bits, digits, levels, banks, slices, states, strategy, engine: the setup.
+        order: their input indices.
+        errors: output positions whose key differs from an exact sort's (one misread key
+            shifts every key between its true and its output place).
+        inversions: neighbouring output pairs in the wrong order (local disorder, which
+            does not saturate the way ``errors`` does).
+        counts: the engine's counts.
+        cost: the in-memory sorter's cost.
+        digital: a merge-sort tree on SRAM (:func:`~aimc.cost.sorting.digital_sort_cost`).
+        dram: merge passes over DRAM.
+        bits: key width; digits: columns per key; levels: per cell.
+        banks: arrays the rows span; slices: arrays the digits span; states: recorded states.
+        strategy: the strategy; engine: the engine that ran.
     """
 
     values: np.ndarray
