@@ -93,3 +93,14 @@ def test_bad_input():
     arr = program_digits(torch.tensor([[3]]), 4, RRAM(), g)
     with pytest.raises(ValueError, match="binary cells"):
         column_exists(arr, 0, torch.tensor([0]), g)
+
+
+def test_wired_or_finds_a_one_for_max_searches():
+    g = torch.Generator().manual_seed(5)
+    d = torch.randint(0, 2, (64, 5), generator=g)
+    arr = program_digits(d, 2, load("ideal").device, g)
+    rows = torch.arange(0, 64, 3)
+    for col in range(5):
+        assert column_exists(arr, col, rows, g, digit=1) == bool((d[rows, col] == 1).any())
+    with pytest.raises(ValueError, match="0 or 1"):
+        column_exists(arr, 0, rows, g, digit=2)

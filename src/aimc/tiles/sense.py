@@ -161,16 +161,23 @@ def sense_all(arr: DigitArray, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
-def column_exists(arr: DigitArray, col: int, rows: torch.Tensor, generator: torch.Generator) -> bool:
-    """Wired-OR read (binary cells): does any active row hold a 0 in ``col``, from the summed
-    bit-line current against the threshold ``n g_off + (g_on - g_off) / 2`` (module doc)."""
+def column_exists(arr: DigitArray, col: int, rows: torch.Tensor, generator: torch.Generator,
+                  digit: int = 0) -> bool:
+    """Wired-OR read (binary cells): does any active row hold ``digit`` in ``col``, from the
+    summed bit-line current. A 0 (LRS) exists when the current exceeds
+    ``n g_off + (g_on - g_off) / 2`` (module doc); a 1 (HRS, for max searches) when it stays
+    below ``n g_on - (g_on - g_off) / 2``."""
     if arr.n_levels != 2:
         raise ValueError(f"a column-current (wired-OR) read needs binary cells; this array has {arr.n_levels} "
                          "levels per cell, whose summed currents overlap (module doc): use per-row sensing")
     g = arr.g_read_uS[rows, col]
     g = _noisy(arr, g, DeviceState(arr.state.g_uS[rows, col], arr.state.drift[rows, col]), generator)
     g_on, g_off = float(arr.levels_uS[0]), float(arr.levels_uS[1])
-    return bool(g.sum() > rows.numel() * g_off + 0.5 * (g_on - g_off))
+    if digit == 0:
+        return bool(g.sum() > rows.numel() * g_off + 0.5 * (g_on - g_off))
+    if digit == 1:
+        return bool(g.sum() < rows.numel() * g_on - 0.5 * (g_on - g_off))
+    raise ValueError(f"a binary cell holds digit 0 or 1, got {digit}")
 
 
 def sense_error_rate(g_uS: float, ref_uS: float, sigma_ln: float, read_noise_rel: float, above: bool) -> float:

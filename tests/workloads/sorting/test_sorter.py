@@ -98,3 +98,10 @@ def test_bad_input(kw, match):
     values = kw.pop("values")
     with pytest.raises(ValueError, match=match):
         sort_keys(values, chip="rram-1t1r", **kw)
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_wired_or_sensing_sorts_exactly_on_ideal_devices(desc):
+    x = generate("clustered", 300, 16, seed=2)
+    r = sort_keys(x, chip="ideal", bits=16, sense="current", descending=desc)
+    assert r.engine == "search" and r.values.tolist() == sorted(x.tolist(), reverse=desc)

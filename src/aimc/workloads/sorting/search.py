@@ -115,9 +115,9 @@ def search_sort(arr: DigitArray, states: int = 0, descending: bool = False, top_
             if descending:
                 s = top - s
             best = s.min()
-            if sense == "current" and not descending:
-                exists0 = column_exists(arr, j, cand, g)
-                best = torch.zeros((), dtype=s.dtype) if exists0 else torch.ones((), dtype=s.dtype)
+            if sense == "current":  # the flag from the column current; descending: "a 1 exists"
+                flag = column_exists(arr, j, cand, g, digit=top if descending else 0)
+                best = torch.zeros((), dtype=s.dtype) if flag else torch.ones((), dtype=s.dtype)
             keep = s == best
             res.reads += 1
             res.cell_reads += int(cand.numel())
