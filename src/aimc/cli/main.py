@@ -66,3 +66,7 @@ app.command("sort")(sort_cmd)
 app.command("sort-app")(sort_app_cmd)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chips_app, name="chips")
+
+
+if __name__ == "__main__":  # python -m aimc.cli.main
+    app()
