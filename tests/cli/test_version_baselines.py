@@ -1,6 +1,8 @@
 """``aimc --version`` and ``aimc baselines`` (issue 10, project hygiene)."""
 import re
 import tomllib
+
+import pytest
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -40,3 +42,14 @@ def test_every_listed_baseline_is_accepted_by_estimate():
     for name in baselines.names():
         res = runner.invoke(app, ["estimate", "mvm:64x64", "--chip", "ideal", "--baseline", name, "--json"])
         assert res.exit_code == 0, (name, res.output)
+
+
+@pytest.mark.parametrize("module", ["aimc", "aimc.cli.main"])
+def test_python_dash_m_runs_the_cli(module):
+    """``python -m aimc`` and ``python -m aimc.cli.main`` are the ``aimc`` command."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"aimc {aimc.__version__}"
