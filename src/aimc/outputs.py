@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["IF_EXISTS", "claim_output", "numbered"]
+__all__ = ["IF_EXISTS", "claim_output", "numbered", "write_atomic"]
 
 #: What :func:`claim_output` does when the file exists.
 IF_EXISTS = ("error", "number", "overwrite")
@@ -92,3 +93,24 @@ def claim_output(path: str | os.PathLike, *, if_exists: str = "error",
     if mkdir:
         parent.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Write a file all at once: ``write(tmp)`` writes a temporary file beside ``path``,
+    which then replaces ``path`` in one step (``os.replace``), so a reader never sees a
+    half-written file and an error (or a killed process) leaves none under the real name.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = write_atomic(pathlib.Path(tempfile.mkdtemp()) / "a.txt", lambda t: t.write_text("done"))
+        >>> p.read_text()
+        'done'
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -147,10 +147,11 @@ class AnalogLayerMixin(_ModuleBase):
         return TileLayout.of(tuple(self.analog_weight().shape), self.chip)
 
     # -- chip operations ----------------------------------------------------------------
-    def program_analog(self, generator: torch.Generator) -> None:
-        """Write the current weights to the chip (programming noise drawn once)."""
+    def program_analog(self, generator: torch.Generator, faults: torch.Tensor | None = None) -> None:
+        """Write the current weights to the chip (programming noise drawn once); ``faults``:
+        the die's fault codes for this layer's devices (:mod:`aimc.tiles.faults`)."""
         with torch.no_grad():
-            tiles = program_tiles(encode(self.analog_weight(), self.chip), self.chip, generator)
+            tiles = program_tiles(encode(self.analog_weight(), self.chip), self.chip, generator, faults)
             self.g_uS = tiles.state.g_uS
             self.drift_state = tiles.state.drift
             self.out_scale = tiles.scale

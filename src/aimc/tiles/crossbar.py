@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
+from aimc.tiles.faults import apply_faults
 from aimc.tiles.fused import dac_prepass, fused_noise_adc
 from aimc.tiles.irdrop import apply_ir_drop
 from aimc.tiles.layout import TileLayout, significance, slice_parts
@@ -135,16 +136,21 @@ def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
     return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), scale.unsqueeze(0) * sig[:, None, None], used)
 
 
-def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator) -> ProgrammedTiles:
+def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator,
+                  faults: torch.Tensor | None = None) -> ProgrammedTiles:
     """Write the targets to the devices once: programming noise, levels, faults.
 
     Every device of a used row is programmed to its target, including the unused device
     of each differential pair (target ``g_min``): a RESET device still has a conductance,
     programming noise (PCM: 0.26 µS std at target 0, the Nandakumar 2019 polynomial at 0,
     clipped at 0 S by the device model) and drift. Only the cells of padding rows
-    (``enc.used`` False) stay unprogrammed at exactly 0 S with no drift.
+    (``enc.used`` False) stay unprogrammed at exactly 0 S with no drift. ``faults``: the
+    die's fault codes ``(S, 2, T, rows, out)`` after fault-aware mapping
+    (:mod:`aimc.tiles.faults`), put on the programmed devices.
     """
     st = chip.device.program(enc.g_target_uS, generator)
+    if faults is not None:
+        st = apply_faults(st, faults, chip)
     unused = ~enc.used.view(1, 1, *enc.used.shape, 1)  # (1, 1, T, rows, 1)
     if bool(unused.any()):
         st = DeviceState(st.g_uS.masked_fill(unused, 0.0), st.drift.masked_fill(unused, 0.0))
