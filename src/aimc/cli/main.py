@@ -16,6 +16,7 @@ Commands:
     aimc sort-app dijkstra|prune [--chip rram-1t1r] [--json]
     aimc bench sort [--keys 1000000] [--json]
     aimc train [--method hat|digital|hybrid|<on-chip>] [--init FILE] [--out FILE] [--force]
+    aimc report RUN_DIR [--out DIR] [--force] [--no-png] [--threshold ACC]
 
 Bad input (unknown dataset or chip, ``--chips 0``, an existing ``--out`` without
 ``--force``, an unreadable checkpoint) prints one ``error: ...`` line to stderr and exits
@@ -38,6 +39,7 @@ from aimc.cli.chips import chips_app
 from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
 from aimc.cli.sort import sort_app_cmd, sort_cmd
+from aimc.cli.report import report_cmd
 from aimc.cli.train import train
 
 app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
@@ -64,6 +66,7 @@ app.command("baselines")(baselines_cmd)
 app.command("estimate")(estimate_cmd)
 app.command("sort")(sort_cmd)
 app.command("sort-app")(sort_app_cmd)
+app.command("report")(report_cmd)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chips_app, name="chips")
 
