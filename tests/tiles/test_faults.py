@@ -7,7 +7,7 @@ from aimc.chips import load
 from aimc.physics.defects import FAULT_OK, FAULT_OPEN, FAULT_STUCK_ON, DefectModel
 from aimc.physics.devices import DeviceState
 from aimc.tiles import encode, mvm, program_tiles, read_matrices
-from aimc.tiles.faults import apply_faults, draw_faults, repair
+from aimc.tiles.faults import apply_faults, draw_faults, repair, used_cols
 
 HEAVY = DefectModel(d0_per_cm2=3000.0, alpha=None)  # ~20 defects per tile: repair has work to do
 
@@ -57,7 +57,7 @@ def test_fault_values_exact_on_ideal_chip():
 
 def test_spares_strictly_help_and_never_hurt():
     chip, enc, raw = _setup()
-    cw = enc.layout.cols_w
+    cw = used_cols(enc.layout)
     without = repair(raw[..., :cw, :, :], enc.g_target_uS, enc.used, enc.layout, chip, 0)
     with_sp = repair(raw, enc.g_target_uS, enc.used, enc.layout, chip, 8)
     e0, e1 = _error(without, enc, chip), _error(with_sp, enc, chip)
@@ -89,7 +89,7 @@ def test_program_with_faults_lowers_accuracy_deterministically():
 
 def test_bad_input():
     chip, enc, raw = _setup(dies=1)
-    with pytest.raises(ValueError, match="spare_cols"):
+    with pytest.raises(ValueError, match="spare_cols=4"):
         repair(raw, enc.g_target_uS, enc.used, enc.layout, chip, 4)
     with pytest.raises(ValueError, match="multiple of mapping.slices"):
         draw_faults(encode(torch.randn(3, 5), load("isaac")).layout, HEAVY, torch.ones(1), 0.6, 3,
@@ -102,3 +102,15 @@ def test_bad_input():
     model = aimc.convert(torch.nn.Sequential(torch.nn.Linear(3, 2)), "ideal")
     with pytest.raises(ValueError, match="not analog layers"):
         aimc.program(model, faults={"nope": torch.zeros(1)})
+
+
+def test_spare_rows_mend_dead_rows():
+    rows_only = DefectModel(d0_per_cm2=3000.0, alpha=None, fatal_share=0.0, row_share=1.0, col_share=0.0)
+    chip = load("pcm-hermes")
+    enc = encode(torch.randn(40, 200, generator=torch.Generator().manual_seed(0)), chip)
+    raw = draw_faults(enc.layout, rows_only, torch.full((16,), 30.0), 0.635, 0, torch.Generator().manual_seed(2), 8)
+    assert tuple(raw.shape) == (16, 1, 1, 264, 40, 1, 2)
+    R = enc.layout.rows
+    e0 = _error(repair(raw[..., :R, :, :, :], enc.g_target_uS, enc.used, enc.layout, chip, 0), enc, chip)
+    e1 = _error(repair(raw, enc.g_target_uS, enc.used, enc.layout, chip, 0, spare_rows=8), enc, chip)
+    assert bool((e1 <= e0 + 1e-3).all()) and float(e1.sum()) < 0.5 * float(e0.sum())

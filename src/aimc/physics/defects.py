@@ -78,7 +78,7 @@ class DefectModel(BaseConfig):
         0.6
     """
 
-    d0_per_cm2: float = Field(0.1, ge=0.0, le=1e4)
+    d0_per_cm2: float = Field(0.1, ge=0.0, le=1e6)
     alpha: float | None = Field(2.0, gt=0.0, le=1e6)
     fatal_share: float = Field(0.1, ge=0.0, le=1.0)
     row_share: float = Field(0.1, ge=0.0, le=1.0)

@@ -17,6 +17,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 import html
 import json
 import math
@@ -82,6 +83,12 @@ pre{{background:#f6f6f6;padding:.6em;overflow:auto}}</style></head>
 """
 
 
+def _png(chart: Chart, path: Path) -> None:
+    from aimc.report.png import save_png
+
+    save_png(chart, path)
+
+
 def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, force: bool = False,
                  png: bool = True, threshold: float | None = None) -> list[Path]:
     """Write ``report.html`` (and one PNG per chart) for a run directory; returns the paths.
@@ -108,8 +115,6 @@ def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     write_atomic(paths[0], lambda p: p.write_text(page, encoding="utf-8"))
     if png:
-        from aimc.report.png import save_png
-
         for chart, path in zip(charts, paths[1:]):
-            write_atomic(path, lambda p, ch=chart: save_png(ch, p))
+            write_atomic(path, functools.partial(_png, chart))
     return paths

@@ -43,25 +43,29 @@ __all__ = ["yield_sweep", "yield_table", "write_run", "digits_yield_sweep"]
 
 def yield_sweep(model: nn.Module, evaluate: Callable[[nn.Module], float], d0_per_cm2: Sequence[float],
                 spare_cols: Sequence[int] = (0,), prune: Sequence[bool] = (False,), n_dies: int = 20,
-                defects: DefectModel | None = None, seed: int = 0) -> list[dict[str, Any]]:
+                defects: DefectModel | None = None, seed: int = 0,
+                spare_rows: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Rows of a defect-density x redundancy sweep (module doc); ``defects`` gives every
-    field but ``d0_per_cm2`` (default :class:`DefectModel`)."""
-    if not d0_per_cm2 or not spare_cols or not prune:
-        raise ValueError("yield_sweep: d0_per_cm2, spare_cols and prune need at least one value each")
+    field but ``d0_per_cm2`` (default :class:`DefectModel`); ``spare_cols`` and
+    ``spare_rows`` (default: none) are swept together (pairs, zipped), ``prune`` for each."""
+    spare_rows = [0] * len(spare_cols) if spare_rows is None else list(spare_rows)
+    if not d0_per_cm2 or not spare_cols or not prune or len(spare_rows) != len(spare_cols):
+        raise ValueError("yield_sweep: d0_per_cm2, spare_cols and prune need at least one value each, and "
+                         "spare_rows as many values as spare_cols")
     base = defects or DefectModel()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     rows: list[dict[str, Any]] = []
     pid = 0
     for d0 in d0_per_cm2:
-        for sp in spare_cols:
+        for sp, sr in zip(spare_cols, spare_rows):
             for pr in prune:
                 t0 = time.perf_counter()
                 res = die_accuracies(model, evaluate, base.replace(d0_per_cm2=float(d0)), n_dies, int(sp), bool(pr),
-                                     seed)
+                                     seed, spare_rows=int(sr))
                 wall = (time.perf_counter() - t0) / n_dies
                 for d in range(n_dies):
                     rows.append({"point_id": pid, "seed": d, "p.chip": res.config["chip"],
-                                 "p.d0_per_cm2": float(d0), "p.spare_cols": int(sp), "p.prune": bool(pr),
+                                 "p.d0_per_cm2": float(d0), "p.spare_cols": int(sp), "p.spare_rows": int(sr), "p.prune": bool(pr),
                                  "p.alpha": base.alpha, "m.alive": float(res.alive[d]),
                                  "m.accuracy": float(res.accuracy[d]), "m.die_area_mm2": res.die_area_mm2,
                                  "m.dies_per_wafer": res.dies_per_wafer, "m.wafer_cost_usd": res.wafer_cost_usd,
@@ -133,7 +137,8 @@ def write_run(rows: Sequence[dict[str, Any]], run_dir: str | os.PathLike, sweep:
 def digits_yield_sweep(d0_per_cm2: Sequence[float] = (0.1, 1.0, 10.0, 30.0, 100.0),
                        spare_cols: Sequence[int] = (0, 8), prune: Sequence[bool] = (False,), n_dies: int = 200,
                        chip: str = "pcm-hermes", t_s: float = 86400.0, seed: int = 0,
-                       defects: DefectModel | None = None) -> list[dict[str, Any]]:
+                       defects: DefectModel | None = None,
+                       spare_rows: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """The docs' yield table: the demo's digits CNN (trained digitally, seed ``seed``) on
     ``chip``, each die read ``t_s`` after programming with global drift compensation, test
     accuracy on the 360 held-out digits; rows as :func:`yield_sweep`."""
@@ -152,4 +157,4 @@ def digits_yield_sweep(d0_per_cm2: Sequence[float] = (0.1, 1.0, 10.0, 30.0, 100.
         aimc.compensate(m)
         return accuracy(m, x_te, y_te, batch_size=512)
 
-    return yield_sweep(analog, evaluate, d0_per_cm2, spare_cols, prune, n_dies, defects, seed)
+    return yield_sweep(analog, evaluate, d0_per_cm2, spare_cols, prune, n_dies, defects, seed, spare_rows)

@@ -3,9 +3,9 @@
 A die's defects (:mod:`aimc.physics.defects`) become one fault code per device of a
 layer's tiles (:data:`~aimc.physics.defects.FAULT_OK` / ``OPEN`` / ``STUCK_OFF`` /
 ``STUCK_ON``), drawn for many dies at once in the tiles' physical geometry
-``(dies, T, t_out, rows, cols_w + spare_w, S, 2)``: every tile has ``spare_cols``
-physical columns beyond its ``cols`` (``spare_cols // S`` spare weight columns; the tile's
-area grows by ``(cols + spare_cols) / cols``), each weight column's ``S`` slices sit side
+``(dies, T, t_out, rows + spare_rows, cols_w + spare_w, S, 2)``: every tile has
+``spare_cols`` physical columns beyond its ``cols`` (``spare_cols // S`` spare weight
+columns) and ``spare_rows`` rows beyond its ``rows`` (its area grows in proportion), each weight column's ``S`` slices sit side
 by side and each slice is a differential pair on two bit lines
 (:class:`~aimc.tiles.layout.TileLayout`).
 
@@ -14,7 +14,10 @@ pass that reads every column back: the error of a weight column is
 ``sum_rows |w_faulty - w_target|`` in weight units (slices combined with their
 significance); per tile the ``spare_w`` worst columns are moved, worst first, onto the
 spare columns with the fewest faulty devices, where that lowers the column's error
-(spares are drawn from the same defect process, so they can be faulty too). With
+(spares are drawn from the same defect process, so they can be faulty too). Spare rows
+are used the same way, first, on the rows (a dead word line is mended only by a spare
+row; a row moved to a spare row keeps the spare columns' cells of its old row: a
+second-order approximation). With
 ``prune`` a column whose faulty weights are further from the targets than zero is
 (``sum |w_f - w| > sum |w|``) is switched off: both devices of every pair open, weight
 exactly 0 (the digital side drops the column). Padding rows carry no weight and no fault.
@@ -30,8 +33,8 @@ Example:
     >>> lay = TileLayout(in_features=300, out_features=20, rows=256, cols=256, slices=1)
     >>> raw = draw_faults(lay, DefectModel(d0_per_cm2=50.0, alpha=None), torch.ones(3) * 0.5,
     ...                   0.635, 8, torch.Generator().manual_seed(0))
-    >>> tuple(raw.shape)  # (dies, T, t_out, rows, cols_w + spare_w, S, 2)
-    (3, 2, 1, 256, 264, 1, 2)
+    >>> tuple(raw.shape)  # (dies, T, t_out, rows, used cols + spare_w, S, 2)
+    (3, 2, 1, 256, 28, 1, 2)
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ from aimc.physics.defects import FAULT_OK, FAULT_OPEN, FAULT_STUCK_OFF, FAULT_ST
 from aimc.physics.devices import DeviceState
 from aimc.tiles.layout import TileLayout, significance
 
-__all__ = ["draw_faults", "repair", "apply_faults", "fault_values", "spare_weight_cols"]
+__all__ = ["draw_faults", "repair", "apply_faults", "fault_values", "spare_weight_cols", "used_cols"]
 
 
 def spare_weight_cols(spare_cols: int, layout: TileLayout) -> int:
@@ -58,8 +61,14 @@ def spare_weight_cols(spare_cols: int, layout: TileLayout) -> int:
     return spare_cols // layout.slices
 
 
+def used_cols(layout: TileLayout) -> int:
+    """Weight columns per tile whose faults matter: ``cols_w``, or only the matrix's
+    ``out_features`` when it fits one tile across (the others hold nothing)."""
+    return layout.cols_w if layout.t_out > 1 else layout.out_features
+
+
 def draw_faults(layout: TileLayout, model: DefectModel, density_per_mm2: torch.Tensor, tile_area_mm2: float,
-                spare_cols: int, generator: torch.Generator) -> torch.Tensor:
+                spare_cols: int, generator: torch.Generator, spare_rows: int = 0) -> torch.Tensor:
     """Fault codes of every device (spares included) of a layer's tiles on ``D`` dies.
 
     Args:
@@ -69,16 +78,21 @@ def draw_faults(layout: TileLayout, model: DefectModel, density_per_mm2: torch.T
         tile_area_mm2: area of one tile without spares (the cost model's).
         spare_cols: spare physical columns per tile.
         generator: the random stream (CPU).
+        spare_rows: spare rows per tile.
 
     Returns:
-        uint8 codes ``(D, T, t_out, rows, cols_w + spare_w, S, 2)``.
+        uint8 codes ``(D, T, t_out, rows + spare_rows, cols_w + spare_w, S, 2)``; ``cols_w`` is only the
+        used columns (:func:`used_cols`) when the matrix fits one tile across.
     """
     if tile_area_mm2 <= 0:
         raise ValueError(f"tile_area_mm2 must be > 0, got {tile_area_mm2}")
     sw = spare_weight_cols(spare_cols, layout)
-    R, S, cw = layout.rows, layout.slices, layout.cols_w
-    cols_all = cw * S + sw * S
-    area = tile_area_mm2 * cols_all / (cw * S)  # the tile widened by its spares
+    if spare_rows < 0:
+        raise ValueError(f"spare_rows must be >= 0, got {spare_rows}")
+    S, cw = layout.slices, used_cols(layout)
+    R = layout.rows + spare_rows
+    cols_all = layout.cols_w * S + sw * S
+    area = tile_area_mm2 * cols_all / (layout.cols_w * S) * R / layout.rows  # the tile grown by its spares
     dens = density_per_mm2.to(torch.float64)
     tiles = (layout.t_in, layout.t_out)
     row_dead = line_hit(dens * area * model.row_share / R, (*tiles, R), generator)
@@ -117,9 +131,11 @@ def apply_faults(state: DeviceState, codes: torch.Tensor, chip: ChipSpec) -> Dev
 
 
 def _physical(a: torch.Tensor, layout: TileLayout) -> torch.Tensor:
-    """``(S, 2, T, rows, out)`` -> ``(T, t_out, rows, cols_w, S, 2)`` (out zero-padded)."""
-    a = F.pad(a, (0, layout.t_out * layout.cols_w - layout.out_features))
-    a = a.unflatten(-1, (layout.t_out, layout.cols_w))  # (S, 2, T, R, t_out, cw)
+    """``(S, 2, T, rows, out)`` -> ``(T, t_out, rows, cw, S, 2)`` (out zero-padded; ``cw``:
+    :func:`used_cols`)."""
+    cw = used_cols(layout)
+    a = F.pad(a, (0, layout.t_out * cw - layout.out_features))
+    a = a.unflatten(-1, (layout.t_out, cw))  # (S, 2, T, R, t_out, cw)
     return a.permute(2, 4, 3, 5, 0, 1)
 
 
@@ -128,54 +144,62 @@ def _weights(g: torch.Tensor, sig: torch.Tensor) -> torch.Tensor:
     return ((g[..., 0] - g[..., 1]) * sig).sum(dim=-1)
 
 
+def _remap(main: torch.Tensor, spare: torch.Tensor, target: torch.Tensor, sig: torch.Tensor,
+           chip: ChipSpec) -> torch.Tensor:
+    """Move the worst lines of ``main`` (D, T, t_out, L, C, S, 2) — lines along ``C`` — onto
+    the ``spare`` lines (D, T, t_out, L, n, S, 2) with the fewest faulty devices, where that
+    lowers ``sum_L |w_f - w|`` of the line; ``target`` (T, t_out, L, C, S, 2) µS."""
+    n, (D, L) = spare.shape[-3], (main.shape[0], main.shape[-4])
+    w_t = _weights(target, sig)
+
+    def err(codes: torch.Tensor, tgt: torch.Tensor, w_ref: torch.Tensor) -> torch.Tensor:
+        return (_weights(fault_values(codes, tgt, chip), sig) - w_ref).abs().sum(dim=-2)
+
+    damage = err(main, target, w_t)  # (D, T, t_out, C)
+    worst = damage.topk(n, dim=-1).indices  # (D, T, t_out, n), worst first
+    best = (spare != FAULT_OK).sum(dim=(-4, -2, -1)).argsort(dim=-1, stable=True)  # spares, fewest faults first
+    spare = spare.gather(-3, best[:, :, :, None, :, None, None].expand_as(spare))
+    idx = worst[:, :, :, None, :, None, None].expand(*worst.shape[:3], L, n, *main.shape[-2:])
+    tgt = target.expand(D, *target.shape).gather(-3, idx)
+    better = err(spare, tgt, _weights(tgt, sig)) < damage.gather(-1, worst)
+    moved = torch.where(better[:, :, :, None, :, None, None], spare, main.gather(-3, idx))
+    return main.scatter(-3, idx, moved)
+
+
 def repair(raw: torch.Tensor, g_target_uS: torch.Tensor, used: torch.Tensor, layout: TileLayout,
-           chip: ChipSpec, spare_cols: int, prune: bool = False) -> torch.Tensor:
-    """Fault-aware mapping (module doc): raw codes ``(D, T, t_out, rows, cols_w + spare_w, S, 2)``
-    -> the codes each die's programmed devices end up with, ``(D, S, 2, T, rows, out)``.
+           chip: ChipSpec, spare_cols: int, prune: bool = False, spare_rows: int = 0) -> torch.Tensor:
+    """Fault-aware mapping (module doc): raw codes ``(D, T, t_out, rows + spare_rows,
+    cols_w + spare_w, S, 2)`` -> the codes each die's programmed devices end up with,
+    ``(D, S, 2, T, rows, out)``.
 
     Args:
         raw: codes from :func:`draw_faults`.
         g_target_uS, used: the layer's targets and used rows (:class:`~aimc.tiles.crossbar.Encoded`).
         layout, chip: the layer's geometry and chip.
-        spare_cols: spare physical columns per tile (as drawn); 0 = no remapping.
+        spare_cols, spare_rows: spares per tile (as drawn); 0 = no remapping.
         prune: switch off columns whose faults do more harm than a zero weight.
     """
     sw = spare_weight_cols(spare_cols, layout)
-    cw = layout.cols_w
-    if raw.dim() != 7 or tuple(raw.shape[1:]) != (layout.t_in, layout.t_out, layout.rows, cw + sw, layout.slices, 2):
-        want = (layout.t_in, layout.t_out, layout.rows, cw + sw, layout.slices, 2)
+    cw, R = used_cols(layout), layout.rows
+    want = (layout.t_in, layout.t_out, R + spare_rows, cw + sw, layout.slices, 2)
+    if spare_rows < 0 or raw.dim() != 7 or tuple(raw.shape[1:]) != want:
         raise ValueError(f"repair: raw codes of shape {tuple(raw.shape)} do not fit the layout with "
-                         f"spare_cols={spare_cols}: expected (dies, {', '.join(map(str, want))})")
+                         f"spare_cols={spare_cols}, spare_rows={spare_rows}: expected (dies, {', '.join(map(str, want))})")
     sig = torch.tensor(significance(chip), dtype=torch.float32)
     target = _physical(g_target_uS.float(), layout)  # (T, t_out, R, cw, S, 2)
-    rows_used = used.view(layout.t_in, 1, layout.rows, 1, 1, 1)
-    raw = torch.where(rows_used, raw, torch.zeros((), dtype=raw.dtype))  # padding rows: no weight, no fault
-    main, spare = raw[..., :cw, :, :], raw[..., cw:, :, :]
-    w_t = _weights(target, sig)  # (T, t_out, R, cw)
-
-    def err(codes: torch.Tensor, tgt: torch.Tensor, w_ref: torch.Tensor) -> torch.Tensor:
-        return (_weights(fault_values(codes, tgt, chip), sig) - w_ref).abs().sum(dim=-2)  # sum over rows
-
-    codes = main.clone()
+    rows_used = used.view(layout.t_in, 1, R, 1, 1, 1)
+    main = torch.where(rows_used, raw[..., :R, :, :, :], torch.zeros((), dtype=raw.dtype))  # padding rows: no fault
+    codes = main[..., :cw, :, :]
+    if spare_rows > 0:  # rows first (columns cannot mend a dead row); the spare rows' cells in the used columns
+        codes = _remap(codes.transpose(-4, -3), raw[..., R:, :cw, :, :].transpose(-4, -3),
+                       target.transpose(-4, -3), sig, chip).transpose(-4, -3)
     if sw > 0:
-        damage = err(main, target, w_t)  # (D, T, t_out, cw)
-        worst = damage.topk(sw, dim=-1).indices  # (D, T, t_out, sw), worst first
-        n_bad = (spare != FAULT_OK).sum(dim=(-4, -2, -1))  # (D, T, t_out, sw) faulty devices per spare
-        best = n_bad.argsort(dim=-1, stable=True)
-        spare_sorted = spare.gather(-3, best[:, :, :, None, :, None, None].expand_as(spare))
-
-        def take(a: torch.Tensor) -> torch.Tensor:  # (.., R, cw, S, 2) -> the worst columns (D, .., R, sw, S, 2)
-            idx = worst[:, :, :, None, :, None, None].expand(*worst.shape[:3], layout.rows, sw, *a.shape[-2:])
-            return a.expand(worst.shape[0], *a.shape[-6:]).gather(-3, idx)
-        tgt_w = take(target)
-        d_spare = err(spare_sorted, tgt_w, _weights(tgt_w, sig))  # (D, T, t_out, sw)
-        better = d_spare < damage.gather(-1, worst)
-        moved = torch.where(better[:, :, :, None, :, None, None], spare_sorted, take(main))
-        codes.scatter_(-3, worst[:, :, :, None, :, None, None].expand_as(moved), moved)
+        codes = _remap(codes, main[..., cw:, :, :], target, sig, chip)
     if prune:
-        harm = err(codes, target, w_t)
+        w_t = _weights(target, sig)
+        harm = (_weights(fault_values(codes, target, chip), sig) - w_t).abs().sum(dim=-2)
         off = harm > w_t.abs().sum(dim=-2)  # (D, T, t_out, cw): zero is closer than the faulty column
         codes = codes.masked_fill(off[:, :, :, None, :, None, None], FAULT_OPEN)
     D = raw.shape[0]
-    out = codes.permute(0, 5, 6, 1, 3, 2, 4).reshape(D, layout.slices, 2, layout.t_in, layout.rows, -1)
+    out = codes.permute(0, 5, 6, 1, 3, 2, 4).reshape(D, layout.slices, 2, layout.t_in, R, -1)
     return out[..., : layout.out_features].contiguous()
