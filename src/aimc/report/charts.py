@@ -13,8 +13,8 @@ seeds per point):
 * ``yield_vs_threshold`` / ``yield_vs_d0`` / ``cost_per_good_die``: functional yield
   (``m.alive`` and ``m.accuracy >= threshold``) per point, against the threshold and
   against ``p.d0_per_cm2``, and ``m.wafer_cost_usd / (m.dies_per_wafer * yield)``;
-* ``metric_vs_<param>``: each metric vs each other swept numeric parameter; a table
-  with no swept parameter gets each metric per point.
+* ``<metric>_vs_<param>``: when none of the above fits, each metric vs each swept numeric
+  parameter; a table with no swept numeric parameter gets each metric per point.
 
 Other varying parameters split a chart into one trace per combination.
 
@@ -162,14 +162,12 @@ def build_charts(run: RunTable, threshold: float | None = None) -> list[Chart]:
     threshold (None: :func:`default_threshold`)."""
     c, vary, charts = run.columns, run.varying(), []
     numeric = [p for p in vary if c[p].dtype.kind in "iuf"]
-    used: set[str] = set()
     if "m.accuracy" in c:
         for param, key, title, xl, log in (("p.t_s", "accuracy_vs_time", "Accuracy vs time since programming",
                                             "time since programming (s)", True),
                                            ("p.adc.bits", "accuracy_vs_adc_bits", "Accuracy vs ADC resolution",
                                             "ADC bits", False)):
             if param in numeric:
-                used.add(param)
                 by = [p for p in vary if p != param]
                 charts.append(Chart(key, title, xl, "accuracy", _series(run, param, "m.accuracy", by), log_x=log))
     ids, labels = _points(run)
@@ -193,8 +191,7 @@ def build_charts(run: RunTable, threshold: float | None = None) -> list[Chart]:
                                              Trace("Pareto front", [e[i] for i in front], [a[i] for i in front])]))
     if "m.alive" in c and "m.accuracy" in c:
         charts.extend(_yield_charts(run, threshold))
-        used.add("p.d0_per_cm2")
-    for param in (p for p in numeric if p not in used):
+    for param in ([] if charts else numeric):  # a table no chart above fits: each metric vs each parameter
         for m in run.metrics:
             charts.append(Chart(f"{m[2:]}_vs_{param[2:]}", f"{m[2:]} vs {param[2:]}", param[2:], m[2:],
                                 _series(run, param, m, [p for p in vary if p != param])))

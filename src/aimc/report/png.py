@@ -26,7 +26,8 @@ def save_png(chart: Chart, path: str | Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 4.0), dpi=150)
+    many = len(chart.traces) > 6  # legend beside the axes, not over the data
+    fig = Figure(figsize=(9.6 if many else 6.4, 4.0), dpi=150)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     bars = [t for t in chart.traces if t.mode == "bar"]
@@ -57,7 +58,9 @@ def save_png(chart: Chart, path: str | Path) -> None:
     ax.set_ylabel(chart.y_label)
     ax.set_title(chart.title, fontsize="medium")
     ax.grid(True, alpha=0.3)
-    if len(chart.traces) > 1 or bars:
+    if many:
+        ax.legend(fontsize="xx-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    elif len(chart.traces) > 1 or bars:
         ax.legend(fontsize="x-small")
     fig.tight_layout()
     fig.savefig(path, format="png")
