@@ -101,8 +101,8 @@ def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         threshold: accuracy threshold of the yield charts (default: 98 % of the median).
 
     Raises:
-        RunError: a malformed run directory; FileExistsError: a report file exists and
-        ``force`` is False (nothing is written then).
+        RunError: a malformed run directory.
+        FileExistsError: a report file exists and ``force`` is False (nothing is written then).
     """
     run = load_run(run_dir)
     charts = build_charts(run, threshold)

@@ -1,8 +1,8 @@
 """Fault maps on crossbar tiles, spare columns and fault-aware mapping.
 
 A die's defects (:mod:`aimc.physics.defects`) become one fault code per device of a
-layer's tiles (:data:`~aimc.physics.defects.FAULT_OK` / ``OPEN`` / ``STUCK_OFF`` /
-``STUCK_ON``), drawn for many dies at once in the tiles' physical geometry
+layer's tiles (``FAULT_OK`` / ``FAULT_OPEN`` / ``FAULT_STUCK_OFF`` / ``FAULT_STUCK_ON``
+of :mod:`aimc.physics.defects`), drawn for many dies at once in the tiles' physical geometry
 ``(dies, T, t_out, rows + spare_rows, cols_w + spare_w, S, 2)``: every tile has
 ``spare_cols`` physical columns beyond its ``cols`` (``spare_cols // S`` spare weight
 columns) and ``spare_rows`` rows beyond its ``rows`` (its area grows in proportion), each weight column's ``S`` slices sit side
