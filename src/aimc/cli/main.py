@@ -38,8 +38,8 @@ from aimc.cli.bench import bench_app
 from aimc.cli.chips import chips_app
 from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
-from aimc.cli.sort import sort_app_cmd, sort_cmd
 from aimc.cli.report import report_cmd
+from aimc.cli.sort import sort_app_cmd, sort_cmd
 from aimc.cli.train import train
 
 app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
