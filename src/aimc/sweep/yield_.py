@@ -112,6 +112,10 @@ def die_accuracies(model: nn.Module, evaluate: Callable[[nn.Module], float], def
         n_dies: dies to draw; ``seed``: all draws (defects, then programming noise per die).
         wafer_cost: US$ per wafer; None: :func:`wafer_cost_usd` of the chip's node.
         progress: called ``(done, total)`` after each evaluated die.
+
+    The fault maps of all dies are drawn and repaired at once (chunks of 64 dies); the
+    dies are then programmed and evaluated one after another, and ``model`` is left
+    programmed as the last living die.
     """
     layers = list(analog_layers(model))
     if not layers:
