@@ -202,24 +202,29 @@ class Graph:
             attrs = {k: v for k, v in sorted(n.attrs.items()) if k != "scale"}
             scale = float(f"{float(n.attrs.get('scale', 1.0)):.6g}")
             wshape = tuple(self.weights[n.weight].shape) if n.weight else None
-            mvm.append((n.name, n.op, wshape, n.bias is not None, mvm_geometry(self, n), scale, tuple(attrs.items())))
+            mvm.append((n.name, n.op, wshape, self._has_bias(n), mvm_geometry(self, n), scale, tuple(attrs.items())))
         edges = sorted({(u, n.name) for n in self.mvm_nodes() for i in n.inputs for u in self.upstream_mvm(i)})
         return {"inputs": [self.values[i] for i in self.inputs], "outputs": [self.values[o] for o in self.outputs],
                 "mvm": mvm, "edges": edges, "host_ops": sorted(self.host_ops().items())}
 
+    def _has_bias(self, n: Node) -> bool:
+        """A bias that is not all zero (exporters drop zero biases: the same function)."""
+        return n.bias is not None and bool(self.weights[n.bias].any())
+
     def fingerprint(self) -> str:
         """sha256 (hex) over :meth:`signature` and every tensor's dtype, shape and bytes.
 
-        MVM tensors are hashed by name; other constants as a sorted multiset (exporters
-        name and share them differently).
+        MVM tensors are hashed by name (an all-zero bias as no bias); other constants as a
+        sorted multiset (exporters name and share them differently).
         """
         h = hashlib.sha256(repr(self.signature()).encode())
-        named = {t for n in self.mvm_nodes() for t in (n.weight, n.bias) if t}
+        named = {t for n in self.mvm_nodes() for t in (n.weight, n.bias if self._has_bias(n) else None) if t}
         for name in sorted(named):
             h.update(name.encode())
             h.update(_tensor_digest(self.weights[name]).encode())
         used = {i for n in self.nodes if n.op not in LAYOUT_OPS for i in (*n.inputs, n.weight, n.bias) if i}
-        others = sorted(_tensor_digest(self.weights[w]) for w in used if w in self.weights and w not in named)
+        mvm_tensors = {t for n in self.mvm_nodes() for t in (n.weight, n.bias) if t}
+        others = sorted(_tensor_digest(self.weights[w]) for w in used if w in self.weights and w not in mvm_tensors)
         for d in others:
             h.update(d.encode())
         return h.hexdigest()
@@ -234,6 +239,5 @@ def _tensor_digest(t: torch.Tensor) -> str:
     t = t.detach().contiguous().cpu()
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
     if t.numel():
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.dtype != torch.bool
-                 else t.numpy().tobytes())
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.dtype != torch.bool else t.numpy().tobytes())
     return h.hexdigest()
