@@ -222,7 +222,7 @@ class Graph:
         for name in sorted(named):
             h.update(name.encode())
             h.update(_tensor_digest(self.weights[name]).encode())
-        used = {i for n in self.nodes if n.op not in LAYOUT_OPS for i in (*n.inputs, n.weight, n.bias) if i}
+        used = [i for n in self.nodes if n.op not in LAYOUT_OPS for i in (*n.inputs, n.weight, n.bias) if i]
         mvm_tensors = {t for n in self.mvm_nodes() for t in (n.weight, n.bias) if t}
         others = sorted(_tensor_digest(self.weights[w]) for w in used if w in self.weights and w not in mvm_tensors)
         for d in others:
