@@ -93,8 +93,12 @@ def _stats(x: torch.Tensor) -> tuple[float, float]:
 
 
 def _w_stat(weight: torch.Tensor) -> float:
-    w = weight.detach().float().reshape(weight.shape[0], -1).abs()  # (out, in): one row per column
-    return float((w / w.amax(dim=1, keepdim=True).clamp(min=1e-30)).mean())
+    """Mean of ``|w|`` with each output row divided by its abs-max: the sum over rows of
+    ``sum|w_row| / max|w_row|`` over the element count (two reductions, no temporary copy)."""
+    w = weight.detach().float().reshape(weight.shape[0], -1)  # (out, in): one row per column
+    lo, hi = torch.aminmax(w, dim=1)
+    amax = torch.maximum(-lo, hi).clamp(min=1e-30)
+    return float((torch.linalg.vector_norm(w, 1, dim=1) / amax).sum() / w.numel())
 
 
 def _im2col(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
