@@ -143,7 +143,7 @@ class GraphBuilder:
                 for k, v in enumerate(n.inputs):
                     j = producer.get(v)
                     factor = self._scale_of(j) if j is not None and cons.get(v) == [i] else None
-                    if factor is not None:
+                    if factor is not None and j is not None:
                         src = self.nodes[j].inputs[0] if self.nodes[j].inputs[0] in self.values else self.nodes[j].inputs[1]
                         ins = list(n.inputs)
                         ins[k] = src

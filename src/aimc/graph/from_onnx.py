@@ -29,7 +29,8 @@ _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "S
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
 _RESHAPE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
 _ALIAS = {"Identity", "Dropout", "Cast"}
-_FOLD = {
+_ONNX_NP: dict[int, Any] = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64}
+_FOLD: dict[str, Any] = {
     "Transpose": lambda x, a: [np.transpose(x[0], a.get("perm"))],
     "Reshape": lambda x, a: [x[0].reshape([d if d != 0 else x[0].shape[i] for i, d in enumerate(x[1].tolist())])],
     "Unsqueeze": lambda x, a: [np.expand_dims(x[0], tuple(x[1].tolist()) if len(x) > 1 else tuple(a["axes"]))],
@@ -46,7 +47,6 @@ _FOLD = {
                                              dtype=a["value"].dtype if "value" in a else np.float32)],
     "Range": lambda x, a: [np.arange(x[0], x[1], x[2])],
 }
-_ONNX_NP = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64}
 SUPPORTED_ONNX = frozenset({"Gemm", "MatMul", "Conv", "Softmax", "LogSoftmax", "LayerNormalization",
                             "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
                             "Transpose", "Gather", "Slice", "Concat", "Split", "Expand", "Constant", "Shape", "Gelu",
@@ -368,7 +368,7 @@ class _OnnxEmitter:
         vals = [self.consts.get(i) if i else None for i in ins[1:]]
         if any(v is None for v in vals[:2]) or any(i and i not in self.consts for i in ins[1:]):
             raise self.err(node, "only constant slice bounds are supported")
-        starts, ends = vals[0].tolist(), vals[1].tolist()
+        starts, ends = [int(v) for v in np.asarray(vals[0]).tolist()], [int(v) for v in np.asarray(vals[1]).tolist()]
         x = ins[0]
         x_shape = self.b.values[self.b.resolve(x)]
         axes = vals[2].tolist() if len(vals) > 2 and vals[2] is not None else list(range(len(starts)))

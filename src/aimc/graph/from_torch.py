@@ -161,7 +161,7 @@ def _from_fx(model: nn.Module, xs: tuple[torch.Tensor, ...], reason: str) -> Gra
     env: dict[fx.Node, Any] = {}
     for node in gm.graph.nodes:
         meta = node.meta.get("tensor_meta")
-        shape = (tuple(int(s) for s in meta.shape) if hasattr(meta, "shape")
+        shape: Any = (tuple(int(s) for s in meta.shape) if hasattr(meta, "shape")
                  else [tuple(int(s) for s in m.shape) for m in meta] if isinstance(meta, (list, tuple)) else None)
         if node.op == "placeholder":
             name = b.unique(node.name)
@@ -187,7 +187,7 @@ def _from_fx(model: nn.Module, xs: tuple[torch.Tensor, ...], reason: str) -> Gra
             if node.target is operator.getitem and isinstance(args[0], (list, tuple)):
                 env[node] = args[0][args[1]]
                 continue
-            op = _FX_FUNCS.get(node.target) or getattr(node.target, "__name__", str(node.target))
+            op = _FX_FUNCS.get(node.target) or str(getattr(node.target, "__name__", node.target))
             scope = ""
         if op == "dim" or op == "size":
             raise CaptureError(f"node {node.name!r}: shape arithmetic ({op}) is not supported by the torch.fx route")

@@ -44,54 +44,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from aimc.config import ConfigError
+from aimc.graph.node import (ALL_OPS, COMPUTE_OPS, LAYOUT_OPS, MVM_OPS, STATIONARY_OPS, CaptureError,
+                             Node)
+from aimc.graph.runtime import to_module
+from aimc.graph.views import graph_workload, mvm_geometry
 
-__all__ = ["CaptureError", "Node", "Graph", "MVM_OPS", "STATIONARY_OPS", "LAYOUT_OPS", "COMPUTE_OPS"]
-
-#: Ops whose matrix is a trained weight (programmable once into the array).
-STATIONARY_OPS = frozenset({"linear", "conv"})
-#: Matrix-vector ops of the workload: the stationary ones and activation x activation products.
-MVM_OPS = STATIONARY_OPS | {"matmul"}
-#: Ops that only move data.
-LAYOUT_OPS = frozenset({"reshape", "transpose", "select", "slice", "concat", "split", "expand"})
-#: Digital compute ops (what the chip's host processor does).
-COMPUTE_OPS = frozenset({"relu", "gelu", "sigmoid", "tanh", "silu", "exp", "sqrt", "erf", "neg", "abs",
-                         "reciprocal", "add", "sub", "mul", "div", "pow", "where", "softmax", "log_softmax",
-                         "layernorm", "batchnorm", "maxpool", "avgpool", "mean"})
-ALL_OPS = MVM_OPS | LAYOUT_OPS | COMPUTE_OPS
-
-
-class CaptureError(ConfigError):
-    """A model could not be captured: the message names the file, node and op."""
-
-
-@dataclass(frozen=True)
-class Node:
-    """One op of a :class:`Graph`.
-
-    Attributes:
-        name: unique node name (an MVM node's module path, e.g. ``"fc1"``).
-        op: canonical op name (see the module docstring).
-        inputs: names of the values (or constant tensors in ``Graph.weights``) it reads.
-        outputs: names of the values it writes.
-        attrs: op attributes (plain ints, floats, tuples, strings).
-        weight: name of its weight tensor in ``Graph.weights`` (``None`` if it has none).
-        bias: name of its bias tensor (``None`` if it has none).
-    """
-
-    name: str
-    op: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    attrs: dict[str, Any] = field(default_factory=dict)
-    weight: str | None = None
-    bias: str | None = None
-
+__all__ = ["CaptureError", "Node", "Graph", "MVM_OPS", "STATIONARY_OPS", "LAYOUT_OPS", "COMPUTE_OPS", "ALL_OPS"]
 
 @dataclass(frozen=True, eq=False)
 class Graph:
@@ -165,12 +128,10 @@ class Graph:
         the graph runs once (:meth:`to_module`) and each layer's inputs are measured as
         :func:`~aimc.graph.workload.extract_workload` measures them.
         """
-        from aimc.graph.views import graph_workload
         return graph_workload(self, example_input)
 
     def to_module(self) -> torch.nn.Module:
         """A ``torch.fx.GraphModule`` running the graph (see :func:`aimc.graph.runtime.to_module`)."""
-        from aimc.graph.runtime import to_module
         return to_module(self)
 
     def upstream_mvm(self, value: str) -> set[str]:
@@ -196,7 +157,6 @@ class Graph:
         scale) sorted by name, the MVM-to-MVM edges and :meth:`host_ops`. Digital node
         names and layout ops, which differ between exporters, are left out.
         """
-        from aimc.graph.views import mvm_geometry
         mvm = []
         for n in sorted(self.mvm_nodes(), key=lambda n: n.name):
             attrs = {k: v for k, v in sorted(n.attrs.items()) if k != "scale"}
@@ -239,5 +199,6 @@ def _tensor_digest(t: torch.Tensor) -> str:
     t = t.detach().contiguous().cpu()
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
     if t.numel():
-        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.dtype != torch.bool else t.numpy().tobytes())
+        flat: Any = t.reshape(-1).view(torch.uint8).numpy() if t.dtype != torch.bool else t.numpy().tobytes()
+        h.update(flat)
     return h.hexdigest()

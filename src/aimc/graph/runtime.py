@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from aimc.graph.ir import CaptureError, Graph
+from aimc.graph.node import CaptureError, GraphView, Node
 
 __all__ = ["MatMul", "to_module", "batch_axes"]
 
@@ -96,7 +96,7 @@ def _b_axis_reshape(shape_in: tuple[int, ...], batch: tuple[int, int], shape_out
     raise CaptureError(f"node {node!r}: cannot tell where the batch goes in reshape {shape_in} -> {shape_out}")
 
 
-def batch_axes(g: Graph) -> tuple[dict[str, tuple[int, int] | None], dict[str, tuple[int, ...]]]:
+def batch_axes(g: GraphView) -> tuple[dict[str, tuple[int, int] | None], dict[str, tuple[int, ...]]]:
     """Where each value holds the batch (``(axis, outer)``, see :func:`_b_axis_reshape`;
     ``None`` for none), and the run-time target of each reshape/expand node (its batch-1
     shape with ``-1`` at the batch axis)."""
@@ -141,7 +141,7 @@ def _set_module(root: nn.Module, path: str, mod: nn.Module) -> None:
     root.add_module(leaf, mod)
 
 
-def _mvm_module(g: Graph, n) -> nn.Module:
+def _mvm_module(g: GraphView, n) -> nn.Module:
     w = g.weights[n.weight]
     bias = g.weights[n.bias] if n.bias else None
     if n.op == "linear":
@@ -150,7 +150,8 @@ def _mvm_module(g: Graph, n) -> nn.Module:
         nd = w.ndim - 2
         cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[nd]
         a = n.attrs
-        mod = cls(w.shape[1] * a["groups"], w.shape[0], tuple(w.shape[2:]), stride=a["stride"], padding=a["padding"],
+        kernel: Any = tuple(int(k) for k in w.shape[2:])
+        mod = cls(w.shape[1] * a["groups"], w.shape[0], kernel, stride=a["stride"], padding=a["padding"],
                   dilation=a["dilation"], groups=a["groups"], bias=bias is not None, device="meta")
     mod.weight = nn.Parameter(w.detach().clone().float())
     if bias is not None:
@@ -158,7 +159,7 @@ def _mvm_module(g: Graph, n) -> nn.Module:
     return mod
 
 
-def to_module(g: Graph) -> fx.GraphModule:
+def to_module(g: GraphView) -> fx.GraphModule:
     """A ``torch.fx.GraphModule`` that runs ``g`` (inputs in ``g.inputs`` order, batch first).
 
     Example:

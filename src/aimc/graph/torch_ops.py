@@ -85,9 +85,11 @@ class TorchEmitter:
             return handler(args, kwargs, out, shape, scope)
         if all(not isinstance(a, Act) for a in args) and op in _CONST_FOLD:
             return _CONST_FOLD[op](args, kwargs)
-        x = args[0] if args else None
+        x: Any = args[0] if args else None
         if op in _ALIAS:
             return x
+        if not isinstance(x, Act) and op not in _BINARY:
+            raise CaptureError(f"node {out!r}: op {op!r} on a constant is not supported")
         if op in _UNARY:
             attrs = {"approximate": kwargs.get("approximate", args[1] if len(args) > 1 else "none")} if op == "gelu" else {}
             return self._node(out, _UNARY[op], [x.name], shape, attrs)
@@ -127,7 +129,7 @@ class TorchEmitter:
             return self._node(f"{out}_bias", "add", [node.outputs[0], b.name], shape)
         return Act(out, tuple(shape))
 
-    def op_conv(self, args, kwargs, out, shape, scope, nd: int):
+    def op_conv(self, args, kwargs, out, shape, scope, nd: int = 2):
         x, w, b = args[0], args[1], (args[2] if len(args) > 2 else None)
         stride = _ints(args[3] if len(args) > 3 else 1, nd)
         dilation = _ints(args[5] if len(args) > 5 else 1, nd)
@@ -145,14 +147,14 @@ class TorchEmitter:
                        {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups})
         return Act(out, tuple(shape))
 
-    def op_conv1d(self, *a):
-        return self.op_conv(*a, nd=1)
+    def op_conv1d(self, args, kwargs, out, shape, scope):
+        return self.op_conv(args, kwargs, out, shape, scope, nd=1)
 
-    def op_conv2d(self, *a):
-        return self.op_conv(*a, nd=2)
+    def op_conv2d(self, args, kwargs, out, shape, scope):
+        return self.op_conv(args, kwargs, out, shape, scope, nd=2)
 
-    def op_conv3d(self, *a):
-        return self.op_conv(*a, nd=3)
+    def op_conv3d(self, args, kwargs, out, shape, scope):
+        return self.op_conv(args, kwargs, out, shape, scope, nd=3)
 
     def op_convolution(self, args, kwargs, out, shape, scope):
         x, w, b, stride, padding, dilation, transposed, _, groups = args[:9]

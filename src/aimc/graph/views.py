@@ -10,20 +10,17 @@ input statistics are measured by running :meth:`Graph.to_module` under the same 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
 import torch
 
+from aimc.graph.node import GraphView, Node
 from aimc.graph.builders import LayerWorkIO
 from aimc.graph.workload import _collect, _stats, _w_stat
 
-if TYPE_CHECKING:
-    from aimc.graph.ir import Graph, Node
 
 __all__ = ["mvm_geometry", "graph_workload"]
 
 
-def mvm_geometry(g: "Graph", n: "Node") -> tuple[int, int, int, int, int]:
+def mvm_geometry(g: GraphView, n: Node) -> tuple[int, int, int, int, int]:
     """``(K, N, groups, n_mvm, x_elements)`` of an MVM node at batch 1."""
     x_shape = g.values[n.inputs[0]] if n.inputs[0] in g.values else tuple(g.weights[n.inputs[0]].shape)
     x_el = math.prod(x_shape)
@@ -43,7 +40,7 @@ def mvm_geometry(g: "Graph", n: "Node") -> tuple[int, int, int, int, int]:
     return k, out, max(1, groups), max(1, x_el // k), x_el
 
 
-def graph_workload(g: "Graph", example_input: torch.Tensor | None = None) -> list[LayerWorkIO]:
+def graph_workload(g: GraphView, example_input: torch.Tensor | None = None) -> list[LayerWorkIO]:
     """See :meth:`aimc.graph.ir.Graph.workload`."""
     stats: dict[str, tuple[float | None, float | None]] = {}
     if example_input is not None:
@@ -58,7 +55,7 @@ def graph_workload(g: "Graph", example_input: torch.Tensor | None = None) -> lis
     return out
 
 
-def _measure(g: "Graph", example_input: torch.Tensor) -> dict[str, tuple[float | None, float | None]]:
+def _measure(g: GraphView, example_input: torch.Tensor) -> dict[str, tuple[float | None, float | None]]:
     """Input statistics per MVM node: ``_collect``'s hooks on the linear/conv modules, and
     the same normalisation on the left operand of each activation product."""
     from aimc.graph.runtime import MatMul
