@@ -27,6 +27,26 @@ class TinyTransformer(nn.Module):
         return self.head(x.mean(dim=1))
 
 
+class ResBlock(nn.Module):
+    """Conv + eval-mode batch norm (folded by the exporters), a depthwise conv on a residual
+    path, global average pooling, a 1-d conv and a softmax head."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+        self.dw, self.bn = nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8)
+        self.pool, self.c1, self.fc = nn.AdaptiveAvgPool2d(1), nn.Conv1d(8, 4, 1), nn.Linear(4, 5)
+        for bn in (self.stem[1], self.bn):  # non-trivial running statistics
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x):  # (B, 3, H, W)
+        h = self.stem(x)
+        h = torch.relu(h + self.bn(self.dw(h)))
+        h = self.c1(self.pool(h).flatten(2)).squeeze(-1)  # (B, 4)
+        return torch.softmax(self.fc(h), dim=-1)
+
+
 def _models():
     torch.manual_seed(0)
     return {
@@ -34,6 +54,7 @@ def _models():
         "mlp": (nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 32, bias=False), nn.Tanh(),
                               nn.Linear(32, 5)).eval(), torch.randn(4, 20)),
         "transformer": (TinyTransformer().eval(), torch.randn(3, 6, 16)),
+        "resblock": (ResBlock().eval(), torch.randn(4, 3, 8, 8)),
         "encoder_layer": (nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True).eval(),
                           torch.randn(3, 5, 16)),
     }
@@ -42,12 +63,13 @@ def _models():
 MODELS = _models()
 
 
-def export_onnx(model, x, path):
+def export_onnx(model, x, path, **kwargs):
     """torch.onnx.export with the dynamo exporter (offline, deterministic), batch 1."""
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    kwargs.setdefault("dynamo", True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x[:1],), str(path), dynamo=True, verbose=False)
+        torch.onnx.export(model, (x[:1],), str(path), verbose=False, **kwargs)
     return path
 
 

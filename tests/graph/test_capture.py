@@ -6,7 +6,7 @@ from torch import nn
 
 from aimc.graph import capture
 from aimc.graph.builders import extract_workload_io
-from tests.graph.conftest import MODELS, TinyTransformer
+from tests.graph.conftest import MODELS, TinyTransformer, export_onnx
 
 
 @pytest.mark.parametrize("key", list(MODELS))
@@ -19,6 +19,24 @@ def test_same_graph_from_pytorch_and_onnx(key, onnx_files):
     assert [n.name for n in g_torch.mvm_nodes()] == [n.name for n in g_onnx.mvm_nodes()]
     for g in (g_torch, g_onnx):  # the ONNX graph runs at any batch size too
         torch.testing.assert_close(g.to_module()(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("key, exporter", [("transformer", {"dynamo": False}),  # the TorchScript exporter
+                                           ("cnn", {"dynamic_shapes": ({0: torch.export.Dim("batch")},)})])
+def test_other_exports_give_the_same_graph(key, exporter, tmp_path):
+    pytest.importorskip("onnx")
+    model, x = MODELS[key]
+    g_onnx = capture(export_onnx(model, x, tmp_path / "m.onnx", **exporter))
+    g_torch = capture(model, x)
+    assert g_onnx.signature() == g_torch.signature() and g_onnx.fingerprint() == g_torch.fingerprint()
+    torch.testing.assert_close(g_onnx.to_module()(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_is_folded_into_the_conv():
+    model, x = MODELS["resblock"]
+    g = capture(model, x)
+    assert "batchnorm" not in g.host_ops() and g.node("stem.0").bias is not None
+    assert [(n.name, n.attrs.get("groups")) for n in g.mvm_nodes()] == [("stem.0", 1), ("dw", 8), ("c1", 1), ("fc", None)]
 
 
 @pytest.mark.parametrize("key", ["cnn", "mlp"])

@@ -5,7 +5,10 @@ Each route (``torch.export``/``torch.fx``, ONNX) emits canonical nodes into a
 same model gives the same graph whichever way it came in:
 
 1. a ``linear`` followed by the ``add`` of a constant vector of its width becomes the
-   linear's bias (ONNX writes ``MatMul`` + ``Add``);
+   linear's bias (ONNX writes ``MatMul`` + ``Add``); an eval-mode ``batchnorm`` right after
+   a ``conv``/``linear`` is folded into its weights, as both ONNX exporters do (with
+   onnxscript's float32 formula: ``s = gamma / sqrt(var + eps)``, ``w' = w * s``,
+   ``b' = (b - mean) * s + beta``, so the weights agree bit for bit);
 2. a ``mul``/``div`` by a scalar constant on an operand or the output of a ``matmul`` is
    folded into the matmul's ``scale`` (ONNX scales ``Q`` and ``K`` by ``d^-1/4`` each,
    PyTorch scales the product by ``d^-1/2``);
@@ -18,6 +21,7 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 import torch
 
 from aimc.graph.ir import ALL_OPS, STATIONARY_OPS, CaptureError, Graph, Node
@@ -64,12 +68,15 @@ class GraphBuilder:
         self._names.add(name)
         return name
 
-    def constant(self, name: str, tensor: torch.Tensor) -> str:
-        """Register a constant tensor (shared if ``name`` is already the same tensor)."""
+    def constant(self, name: str, tensor: torch.Tensor, replace: bool = False) -> str:
+        """Register a constant tensor under ``name`` (another name if ``name`` holds another
+        tensor, unless ``replace``); return the name used."""
         if name in self.values:
             name = f"{name}_const"
-        if name in self.weights and self.weights[name] is not tensor:
-            name = self.unique(name)
+        if not replace and name in self.weights and self.weights[name] is not tensor:
+            base, k = name, 1
+            while name in self.weights:
+                name, k = f"{base}_{k}", k + 1
         self.weights[name] = tensor
         return name
 
@@ -128,6 +135,29 @@ class GraphBuilder:
                 self.values[n.outputs[0]] = self.values[n.outputs[0]]
                 drop.add(i)
                 break
+        self.nodes = [n for i, n in enumerate(self.nodes) if i not in drop]
+
+    def _fold_batchnorm(self) -> None:
+        cons = self._consumers()
+        producer = {o: i for i, n in enumerate(self.nodes) for o in n.outputs}
+        drop: set[int] = set()
+        for i, n in enumerate(self.nodes):
+            j = producer.get(n.inputs[0]) if n.op == "batchnorm" else None
+            if j is None or self.nodes[j].op not in STATIONARY_OPS or cons.get(n.inputs[0]) != [i]:
+                continue
+            mvm = self.nodes[j]
+            arr = lambda name: self.weights[name].detach().float().numpy()  # noqa: E731
+            mean, var = arr(n.inputs[1]), arr(n.inputs[2])
+            gamma = arr(n.weight) if n.weight else np.ones_like(mean)
+            beta = arr(n.bias) if n.bias else np.zeros_like(mean)
+            scale = gamma / np.sqrt(var + np.float32(n.attrs["eps"]))
+            w = arr(mvm.weight or "")
+            w = w * scale.reshape((-1,) + (1,) * (w.ndim - 1))
+            bias = ((arr(mvm.bias) if mvm.bias else np.zeros_like(mean)) - mean) * scale + beta
+            wname = self.constant(f"{mvm.name}.weight", torch.from_numpy(np.ascontiguousarray(w, np.float32)), True)
+            bname = self.constant(f"{mvm.name}.bias", torch.from_numpy(np.ascontiguousarray(bias, np.float32)), True)
+            self.nodes[j] = Node(mvm.name, mvm.op, mvm.inputs, n.outputs, mvm.attrs, wname, bname)
+            drop.add(i)
         self.nodes = [n for i, n in enumerate(self.nodes) if i not in drop]
 
     def _fold_scales(self) -> None:
@@ -244,6 +274,7 @@ class GraphBuilder:
             raise CaptureError(f"{self.source}: graph outputs {missing} are not computed by any supported op "
                                "(a constant output?)")
         self._fuse_bias()
+        self._fold_batchnorm()
         self._fold_scales()
         self._prune()
         g = Graph(tuple(self.nodes), dict(self.values), dict(self.weights), tuple(self.inputs), tuple(self.outputs),

@@ -46,6 +46,13 @@ _FOLD: dict[str, Any] = {
     "ConstantOfShape": lambda x, a: [np.full(x[0].tolist(), a["value"].reshape(-1)[0] if "value" in a else 0.0,
                                              dtype=a["value"].dtype if "value" in a else np.float32)],
     "Range": lambda x, a: [np.arange(x[0], x[1], x[2])],
+    "Mod": lambda x, a: [np.fmod(x[0], x[1]) if a.get("fmod", 0) else np.mod(x[0], x[1])],
+    "Equal": lambda x, a: [np.equal(x[0], x[1])], "Less": lambda x, a: [np.less(x[0], x[1])],
+    "Greater": lambda x, a: [np.greater(x[0], x[1])], "Not": lambda x, a: [np.logical_not(x[0])],
+    "Where": lambda x, a: [np.where(x[0], x[1], x[2])], "Floor": lambda x, a: [np.floor(x[0])],
+    "Ceil": lambda x, a: [np.ceil(x[0])], "Min": lambda x, a: [np.minimum.reduce(x)],
+    "Max": lambda x, a: [np.maximum.reduce(x)], "Abs": lambda x, a: [np.abs(x[0])],
+    "Pow": lambda x, a: [np.power(x[0], x[1])],
 }
 SUPPORTED_ONNX = frozenset({"Gemm", "MatMul", "Conv", "Softmax", "LogSoftmax", "LayerNormalization",
                             "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
@@ -98,11 +105,62 @@ def _load(path: str, example_input: Any):
                     raise CaptureError(f"{path}: input {inp.name!r} dimension {j} ({d.dim_param!r}) is symbolic; "
                                        "pass an example_input")
                 d.dim_value = int(size)
-    try:
-        model = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except Exception as e:
-        raise CaptureError(f"{path}: ONNX shape inference failed ({' '.join(str(e).split())[:300]})") from e
-    return model, numpy_helper, real_inputs
+    return _fold_constants(model, path), numpy_helper, real_inputs
+
+
+def _shapes(graph) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        t = vi.type.tensor_type
+        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
+            out[vi.name] = tuple(int(d.dim_value) for d in t.shape.dim)
+    return out
+
+
+def _fold_constants(model, path: str):
+    """Infer shapes, fold every node whose inputs are constants (``Shape`` of a known shape
+    too) into an initializer, and repeat until nothing folds (shape sub-graphs of a
+    dynamic-batch export become constants at batch 1)."""
+    from onnx import numpy_helper, shape_inference
+    for _ in range(16):
+        try:
+            model = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        except Exception as e:
+            raise CaptureError(f"{path}: ONNX shape inference failed ({' '.join(str(e).split())[:300]})") from e
+        g = model.graph
+        shapes, protos = _shapes(g), {i.name: i for i in g.initializer}
+        cache: dict[str, np.ndarray] = {}
+        get = lambda n: cache[n] if n in cache else cache.setdefault(n, numpy_helper.to_array(protos[n]))  # noqa: E731
+        keep, new = [], []
+        for node in g.node:
+            ins, outs = [i for i in node.input], None
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                a = _attrs(node)
+                outs = [np.asarray(next(iter(a.values())))] if a else None
+            elif node.op_type == "Shape" and ins[0] in shapes:
+                a = _attrs(node)
+                outs = [np.array(shapes[ins[0]], dtype=np.int64)[a.get("start", 0):a.get("end")]]
+            elif node.op_type in _FOLD and ins and all(i in protos or i == "" for i in ins):
+                try:
+                    outs = _FOLD[node.op_type]([get(i) for i in ins if i], _attrs(node))
+                except Exception as e:
+                    raise CaptureError(f"{path}: node {node.name or node.output[0]!r} ({node.op_type}): cannot fold "
+                                       f"its constant inputs ({type(e).__name__}: {e})") from e
+            if outs is None:
+                keep.append(node)
+                continue
+            for o, v in zip(node.output, outs):
+                v = np.asarray(v)
+                cache[o] = v
+                protos[o] = numpy_helper.from_array(v, o)
+                new.append(protos[o])
+        if not new:
+            return model
+        del g.node[:]
+        g.node.extend(keep)
+        g.initializer.extend(new)
+        del g.value_info[:]
+    return model
 
 
 def _attrs(node) -> dict[str, Any]:
@@ -126,8 +184,8 @@ def _scope(node) -> str | None:
             except (ValueError, SyntaxError):
                 return None
             return ".".join(x for x in parts[1:-1] if x) or None
-    if node.name.startswith("/") and node.name.count("/") > 1:
-        return ".".join(node.name.strip("/").split("/")[:-1]) or None
+    if node.name.startswith("/") and node.name.count("/") > 1:  # TorchScript exporter: /fc1/Gemm, /a/a.0/Conv
+        return node.name.strip("/").split("/")[-2] or None
     return None
 
 
@@ -136,11 +194,7 @@ def capture_onnx(path: str, example_input: Any = None) -> Graph:
     model, numpy_helper, real_inputs = _load(path, example_input)
     g = model.graph
     b = GraphBuilder(f"onnx:{os.path.basename(path)}")
-    shapes: dict[str, tuple[int, ...]] = {}
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        dims = vi.type.tensor_type.shape.dim
-        if all(d.HasField("dim_value") for d in dims):
-            shapes[vi.name] = tuple(int(d.dim_value) for d in dims)
+    shapes = _shapes(g)
     consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for inp in real_inputs:
         b.inputs.append(inp.name)
@@ -151,7 +205,12 @@ def capture_onnx(path: str, example_input: Any = None) -> Graph:
             consumers.setdefault(i, []).append(node)
     em = _OnnxEmitter(b, consts, shapes, consumers, path)
     for node in g.node:
-        em.emit(node)
+        try:
+            em.emit(node)
+        except CaptureError:
+            raise
+        except Exception as e:  # a malformed attribute or shape the checker let through
+            raise em.err(node, f"cannot be converted ({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
     b.outputs = [o.name for o in g.output]
     return b.build()
 

@@ -174,14 +174,15 @@ class Graph:
     def fingerprint(self) -> str:
         """sha256 (hex) over :meth:`signature` and every tensor's dtype, shape and bytes.
 
-        MVM tensors are hashed by name (an all-zero bias as no bias); other constants as a
-        sorted multiset (exporters name and share them differently).
+        MVM tensors are hashed by node and role (an all-zero bias as no bias); other
+        constants as a sorted multiset (exporters name and share them differently).
         """
         h = hashlib.sha256(repr(self.signature()).encode())
-        named = {t for n in self.mvm_nodes() for t in (n.weight, n.bias if self._has_bias(n) else None) if t}
-        for name in sorted(named):
-            h.update(name.encode())
-            h.update(_tensor_digest(self.weights[name]).encode())
+        for n in sorted(self.mvm_nodes(), key=lambda n: n.name):
+            for role, t in (("weight", n.weight), ("bias", n.bias if self._has_bias(n) else None)):
+                if t:
+                    h.update(f"{n.name}.{role}".encode())
+                    h.update(_tensor_digest(self.weights[t]).encode())
         used = [i for n in self.nodes if n.op not in LAYOUT_OPS for i in (*n.inputs, n.weight, n.bias) if i]
         mvm_tensors = {t for n in self.mvm_nodes() for t in (n.weight, n.bias) if t}
         others = sorted(_tensor_digest(self.weights[w]) for w in used if w in self.weights and w not in mvm_tensors)
