@@ -21,6 +21,7 @@ import torch
 
 from aimc.graph.canon import GraphBuilder, module_name
 from aimc.graph.ir import CaptureError, Graph
+from aimc.graph.onnx_fold import FOLD, attrs, fold_constants, shapes
 
 __all__ = ["capture_onnx", "SUPPORTED_ONNX"]
 
@@ -29,44 +30,10 @@ _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "S
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow"}
 _RESHAPE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
 _ALIAS = {"Identity", "Dropout", "Cast"}
-_ONNX_NP: dict[int, Any] = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64}
-_FOLD: dict[str, Any] = {
-    "Transpose": lambda x, a: [np.transpose(x[0], a.get("perm"))],
-    "Reshape": lambda x, a: [x[0].reshape([d if d != 0 else x[0].shape[i] for i, d in enumerate(x[1].tolist())])],
-    "Unsqueeze": lambda x, a: [np.expand_dims(x[0], tuple(x[1].tolist()) if len(x) > 1 else tuple(a["axes"]))],
-    "Squeeze": lambda x, a: [np.squeeze(x[0], tuple(x[1].tolist()) if len(x) > 1 else tuple(a.get("axes", ())) or None)],
-    "Cast": lambda x, a: [x[0].astype(_ONNX_NP.get(a["to"], np.float32))],
-    "Identity": lambda x, a: [x[0]],
-    "Gather": lambda x, a: [np.take(x[0], x[1], axis=a.get("axis", 0))],
-    "Concat": lambda x, a: [np.concatenate(x, axis=a["axis"])],
-    "Add": lambda x, a: [x[0] + x[1]], "Sub": lambda x, a: [x[0] - x[1]], "Mul": lambda x, a: [x[0] * x[1]],
-    "Div": lambda x, a: [x[0] / x[1] if x[0].dtype.kind == "f" else x[0] // x[1]],
-    "Sqrt": lambda x, a: [np.sqrt(x[0])], "Neg": lambda x, a: [-x[0]], "Reciprocal": lambda x, a: [1.0 / x[0]],
-    "Slice": lambda x, a: [_np_slice(*x)],
-    "ConstantOfShape": lambda x, a: [np.full(x[0].tolist(), a["value"].reshape(-1)[0] if "value" in a else 0.0,
-                                             dtype=a["value"].dtype if "value" in a else np.float32)],
-    "Range": lambda x, a: [np.arange(x[0], x[1], x[2])],
-    "Mod": lambda x, a: [np.fmod(x[0], x[1]) if a.get("fmod", 0) else np.mod(x[0], x[1])],
-    "Equal": lambda x, a: [np.equal(x[0], x[1])], "Less": lambda x, a: [np.less(x[0], x[1])],
-    "Greater": lambda x, a: [np.greater(x[0], x[1])], "Not": lambda x, a: [np.logical_not(x[0])],
-    "Where": lambda x, a: [np.where(x[0], x[1], x[2])], "Floor": lambda x, a: [np.floor(x[0])],
-    "Ceil": lambda x, a: [np.ceil(x[0])], "Min": lambda x, a: [np.minimum.reduce(x)],
-    "Max": lambda x, a: [np.maximum.reduce(x)], "Abs": lambda x, a: [np.abs(x[0])],
-    "Pow": lambda x, a: [np.power(x[0], x[1])],
-}
 SUPPORTED_ONNX = frozenset({"Gemm", "MatMul", "Conv", "Softmax", "LogSoftmax", "LayerNormalization",
                             "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean",
                             "Transpose", "Gather", "Slice", "Concat", "Split", "Expand", "Constant", "Shape", "Gelu",
-                            "Where"} | set(_UNARY) | set(_BINARY) | _RESHAPE | _ALIAS | set(_FOLD))
-
-
-def _np_slice(x, starts, ends, axes=None, steps=None):
-    axes = range(len(starts)) if axes is None else axes
-    steps = [1] * len(starts) if steps is None else steps
-    idx = [slice(None)] * x.ndim
-    for s, e, ax, st in zip(starts, ends, axes, steps):
-        idx[int(ax)] = slice(int(s), int(e), int(st))
-    return x[tuple(idx)]
+                            "Where"} | set(_UNARY) | set(_BINARY) | _RESHAPE | _ALIAS | set(FOLD))
 
 
 def _load(path: str, example_input: Any):
@@ -105,75 +72,7 @@ def _load(path: str, example_input: Any):
                     raise CaptureError(f"{path}: input {inp.name!r} dimension {j} ({d.dim_param!r}) is symbolic; "
                                        "pass an example_input")
                 d.dim_value = int(size)
-    return _fold_constants(model, path), numpy_helper, real_inputs
-
-
-def _shapes(graph) -> dict[str, tuple[int, ...]]:
-    out = {}
-    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
-        t = vi.type.tensor_type
-        if t.HasField("shape") and all(d.HasField("dim_value") for d in t.shape.dim):
-            out[vi.name] = tuple(int(d.dim_value) for d in t.shape.dim)
-    return out
-
-
-def _fold_constants(model, path: str):
-    """Infer shapes, fold every node whose inputs are constants (``Shape`` of a known shape
-    too) into an initializer, and repeat until nothing folds (shape sub-graphs of a
-    dynamic-batch export become constants at batch 1)."""
-    from onnx import numpy_helper, shape_inference
-    for _ in range(16):
-        try:
-            model = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-        except Exception as e:
-            raise CaptureError(f"{path}: ONNX shape inference failed ({' '.join(str(e).split())[:300]})") from e
-        g = model.graph
-        shapes, protos = _shapes(g), {i.name: i for i in g.initializer}
-        cache: dict[str, np.ndarray] = {}
-        get = lambda n: cache[n] if n in cache else cache.setdefault(n, numpy_helper.to_array(protos[n]))  # noqa: E731
-        keep, new = [], []
-        for node in g.node:
-            ins, outs = [i for i in node.input], None
-            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                a = _attrs(node)
-                outs = [np.asarray(next(iter(a.values())))] if a else None
-            elif node.op_type == "Shape" and ins[0] in shapes:
-                a = _attrs(node)
-                outs = [np.array(shapes[ins[0]], dtype=np.int64)[a.get("start", 0):a.get("end")]]
-            elif node.op_type in _FOLD and ins and all(i in protos or i == "" for i in ins):
-                try:
-                    outs = _FOLD[node.op_type]([get(i) for i in ins if i], _attrs(node))
-                except Exception as e:
-                    raise CaptureError(f"{path}: node {node.name or node.output[0]!r} ({node.op_type}): cannot fold "
-                                       f"its constant inputs ({type(e).__name__}: {e})") from e
-            if outs is None:
-                keep.append(node)
-                continue
-            for o, v in zip(node.output, outs):
-                v = np.asarray(v)
-                cache[o] = v
-                protos[o] = numpy_helper.from_array(v, o)
-                new.append(protos[o])
-        if not new:
-            return model
-        del g.node[:]
-        g.node.extend(keep)
-        g.initializer.extend(new)
-        del g.value_info[:]
-    return model
-
-
-def _attrs(node) -> dict[str, Any]:
-    from onnx import helper, numpy_helper
-    out = {}
-    for a in node.attribute:
-        v = helper.get_attribute_value(a)
-        if a.type == a.TENSOR:
-            v = numpy_helper.to_array(v)
-        elif isinstance(v, bytes):
-            v = v.decode()
-        out[a.name] = v
-    return out
+    return fold_constants(model, path), numpy_helper, real_inputs
 
 
 def _scope(node) -> str | None:
@@ -194,16 +93,16 @@ def capture_onnx(path: str, example_input: Any = None) -> Graph:
     model, numpy_helper, real_inputs = _load(path, example_input)
     g = model.graph
     b = GraphBuilder(f"onnx:{os.path.basename(path)}")
-    shapes = _shapes(g)
+    value_shapes = shapes(g)
     consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for inp in real_inputs:
         b.inputs.append(inp.name)
-        b.values[inp.name] = shapes[inp.name]
+        b.values[inp.name] = value_shapes[inp.name]
     consumers: dict[str, list] = {}
     for node in g.node:
         for i in node.input:
             consumers.setdefault(i, []).append(node)
-    em = _OnnxEmitter(b, consts, shapes, consumers, path)
+    em = _OnnxEmitter(b, consts, value_shapes, consumers, path)
     for node in g.node:
         try:
             em.emit(node)
@@ -244,7 +143,7 @@ class _OnnxEmitter:
 
     def emit(self, node) -> None:
         op, ins = node.op_type, [i for i in node.input]
-        a = _attrs(node)
+        a = attrs(node)
         if node.domain not in ("", "ai.onnx"):
             raise self.err(node, f"custom-domain op {node.domain}::{op} is not supported")
         if op == "Constant":
@@ -253,9 +152,9 @@ class _OnnxEmitter:
         if op == "Shape" and ins[0] in self.shapes:
             self.consts[node.output[0]] = np.array(self.shapes[ins[0]], dtype=np.int64)[a.get("start", 0):a.get("end")]
             return
-        if ins and all(i in self.consts or i == "" for i in ins) and op in _FOLD:
+        if ins and all(i in self.consts or i == "" for i in ins) and op in FOLD:
             try:
-                outs = _FOLD[op]([self.consts[i] for i in ins if i], a)
+                outs = FOLD[op]([self.consts[i] for i in ins if i], a)
             except Exception as e:
                 raise self.err(node, f"cannot fold constant inputs ({type(e).__name__}: {e})") from e
             for o, v in zip(node.output, outs):
@@ -266,8 +165,6 @@ class _OnnxEmitter:
             handler(node, ins, a)
         elif op in _ALIAS:
             self.b.alias[node.output[0]] = ins[0]
-            if ins[0] in self.b.values and node.output[0] in self.shapes:
-                pass
         elif op in _UNARY:
             self.add(node, _UNARY[op], [ins[0]])
         elif op in _BINARY:
