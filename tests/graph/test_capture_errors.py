@@ -125,3 +125,18 @@ def test_malformed_onnx_bytes_are_refused_clearly(data, onnx_files, tmp_path):
         assert "fuzz.onnx" in str(e)
     else:  # a flip that kept the model valid (e.g. inside a weight): it must still run
         g.to_module()(torch.randn(2, 20))
+
+
+@pytest.mark.parametrize("key", ["cnn", "mlp", "resblock", "transformer"])
+def test_fx_route_gives_the_export_graph(key, monkeypatch):
+    model, x = MODELS[key]
+    g_export = capture(model, x)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("export refused by the test")
+
+    monkeypatch.setattr(torch.export, "export", refuse)
+    g_fx = capture(model, x)
+    assert g_fx.source == "torch.fx"
+    assert g_fx.signature() == g_export.signature() and g_fx.fingerprint() == g_export.fingerprint()
+    torch.testing.assert_close(g_fx.to_module()(x), model(x), rtol=1e-5, atol=1e-5)

@@ -148,6 +148,44 @@ def _module_call(mod: nn.Module, target: str, x: list, kwargs: dict) -> tuple[st
     raise CaptureError(f"node {target!r}: module {type(mod).__name__} is not supported by the torch.fx route")
 
 
+def _mha(em: TorchEmitter, mod: nn.MultiheadAttention, target: str, args: list, kwargs: dict, out: str) -> list:
+    """Self-attention of a batch-first ``nn.MultiheadAttention`` as the nodes ``torch.export``
+    gives: the ``in_proj`` linear, heads split, scaled dot-product attention, ``out_proj``."""
+    q: Any = args[0]
+    k: Any = args[1] if len(args) > 1 else kwargs.get("key")
+    v: Any = args[2] if len(args) > 2 else kwargs.get("value")
+    masks = [kwargs.get(m) for m in ("key_padding_mask", "attn_mask")] + list(args[3:4]) + list(args[5:6])
+    if (not mod.batch_first or q is not k or k is not v or any(m is not None for m in masks) or kwargs.get("is_causal")
+            or not mod._qkv_same_embed_dim or mod.bias_k is not None or mod.add_zero_attn or mod.dropout):
+        raise CaptureError(f"node {out!r}: the torch.fx route captures nn.MultiheadAttention only as batch-first "
+                           "self-attention without masks, bias_kv, zero attention or dropout")
+    b1, t, e = q.shape
+    h = mod.num_heads
+    dh = e // h
+    w_in = mod.in_proj_weight.detach() if mod.in_proj_weight is not None else None
+    assert w_in is not None  # _qkv_same_embed_dim
+    bias_in = mod.in_proj_bias.detach() if mod.in_proj_bias is not None else None
+    qkv = em.b.add_mvm(f"{target}.in_proj", "linear", q.name, f"{out}_qkv", (b1, t, 3 * e), w_in, bias_in)
+    r = em._node(f"{out}_heads", "reshape", [qkv.outputs[0]], (b1, t, 3, h, dh), {"shape": (b1, t, 3, h, dh)})
+    p = em._node(f"{out}_split", "transpose", [r.name], (3, b1, h, t, dh), {"perm": (2, 0, 3, 1, 4)})
+    qs = [em._node(f"{out}_{c}", "select", [p.name], (b1, h, t, dh), {"axis": 0, "index": i}) for i, c in enumerate("qkv")]
+    att = em.op_scaled_dot_product_attention(qs, {}, f"{out}_attn", (b1, h, t, dh), target)
+    m = em._node(f"{out}_merge", "transpose", [att.name], (b1, t, h, dh), {"perm": (0, 2, 1, 3)})
+    flat = em._node(f"{out}_flat", "reshape", [m.name], (b1, t, e), {"shape": (b1, t, e)})
+    w_out = mod.out_proj.weight.detach()
+    bias_out = mod.out_proj.bias.detach() if mod.out_proj.bias is not None else None
+    em.b.add_mvm(f"{target}.out_proj", "linear", flat.name, out, (b1, t, e), w_out, bias_out)
+    return [Act(out, (b1, t, e)), None]
+
+
+def _meta_shape(meta: Any) -> Any:
+    if hasattr(meta, "shape"):
+        return tuple(int(s) for s in meta.shape)
+    if isinstance(meta, (list, tuple)):
+        return [_meta_shape(m) for m in meta]
+    return None
+
+
 def _from_fx(model: nn.Module, xs: tuple[torch.Tensor, ...], reason: str) -> Graph:
     try:
         gm = fx.symbolic_trace(model)
@@ -160,36 +198,52 @@ def _from_fx(model: nn.Module, xs: tuple[torch.Tensor, ...], reason: str) -> Gra
     em = TorchEmitter(b)
     env: dict[fx.Node, Any] = {}
     for node in gm.graph.nodes:
-        meta = node.meta.get("tensor_meta")
-        shape: Any = (tuple(int(s) for s in meta.shape) if hasattr(meta, "shape")
-                 else [tuple(int(s) for s in m.shape) for m in meta] if isinstance(meta, (list, tuple)) else None)
-        if node.op == "placeholder":
-            name = b.unique(node.name)
-            b.values[name] = shape
-            b.inputs.append(name)
-            env[node] = Act(name, shape)
-            continue
-        if node.op == "output":
-            _outputs(b, fx.map_arg(node.args[0], lambda n: env[n]))
-            continue
-        if node.op == "get_attr":
-            env[node] = Const(operator.attrgetter(node.target)(gm), str(node.target))
-            continue
-        args, kwargs = fx.map_arg((node.args, node.kwargs), lambda n: env[n])
-        if not node.users:
-            continue  # dead code (e.g. a logging call)
-        if node.op == "call_module":
-            op, args, kwargs = _module_call(gm.get_submodule(node.target), str(node.target), list(args), kwargs)
-            scope = str(node.target)
-        elif node.op == "call_method":
-            op, scope = str(node.target), ""
-        else:
-            if node.target is operator.getitem and isinstance(args[0], (list, tuple)):
-                env[node] = args[0][args[1]]
-                continue
-            op = _FX_FUNCS.get(node.target) or str(getattr(node.target, "__name__", node.target))
-            scope = ""
-        if op == "dim" or op == "size":
-            raise CaptureError(f"node {node.name!r}: shape arithmetic ({op}) is not supported by the torch.fx route")
-        env[node] = em.emit(op, list(args), dict(kwargs), node.name, shape, scope)
+        try:
+            _fx_node(b, em, gm, env, node)
+        except CaptureError:
+            raise
+        except Exception as e:  # an argument pattern the emitter does not expect
+            raise CaptureError(f"node {node.name!r} ({node.target}): cannot be captured "
+                               f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
     return b.build()
+
+
+def _fx_node(b: GraphBuilder, em: TorchEmitter, gm: fx.GraphModule, env: dict, node: fx.Node) -> None:
+    """Emit one node of the fx graph (its shapes from ``ShapeProp``)."""
+    shape = _meta_shape(node.meta.get("tensor_meta"))
+    if node.op == "placeholder":
+        name = b.unique(node.name)
+        b.values[name] = shape
+        b.inputs.append(name)
+        env[node] = Act(name, shape)
+        return
+    if node.op == "output":
+        _outputs(b, fx.map_arg(node.args[0], lambda n: env[n]))
+        return
+    if node.op == "get_attr":
+        env[node] = Const(operator.attrgetter(str(node.target))(gm), str(node.target))
+        return
+    args: Any
+    kwargs: Any
+    args, kwargs = fx.map_arg((node.args, node.kwargs), lambda n: env[n])
+    if not node.users:
+        return  # dead code (e.g. a logging call)
+    if node.op == "call_module":
+        mod = gm.get_submodule(str(node.target))
+        if isinstance(mod, nn.MultiheadAttention):
+            env[node] = _mha(em, mod, str(node.target), list(args), dict(kwargs), node.name)
+            return
+        op, args, kwargs = _module_call(mod, str(node.target), list(args), kwargs)
+        scope = str(node.target)
+    elif node.op == "call_method":
+        op, scope = str(node.target), ""
+    else:
+        if node.target is operator.getitem and isinstance(args[0], (list, tuple)):
+            env[node] = args[0][args[1]]
+            return
+        target: Any = node.target
+        op = _FX_FUNCS.get(target) or str(getattr(target, "__name__", target))
+        scope = ""
+    if op == "dim" or op == "size":
+        raise CaptureError(f"node {node.name!r}: shape arithmetic ({op}) is not supported by the torch.fx route")
+    env[node] = em.emit(op, list(args), dict(kwargs), node.name, shape, scope)
