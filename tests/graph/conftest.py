@@ -47,6 +47,19 @@ class ResBlock(nn.Module):
         return torch.softmax(self.fc(h), dim=-1)
 
 
+class TextClassifier(nn.Module):
+    """Token ids -> nn.Embedding -> an encoder layer -> mean over tokens -> a linear head."""
+
+    def __init__(self, vocab: int = 50, d: int = 16):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.enc = nn.TransformerEncoderLayer(d, 2, 2 * d, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, ids):  # (B, T) integers
+        return self.head(self.enc(self.emb(ids)).mean(dim=1))
+
+
 def _models():
     torch.manual_seed(0)
     return {
@@ -55,6 +68,7 @@ def _models():
                               nn.Linear(32, 5)).eval(), torch.randn(4, 20)),
         "transformer": (TinyTransformer().eval(), torch.randn(3, 6, 16)),
         "resblock": (ResBlock().eval(), torch.randn(4, 3, 8, 8)),
+        "text": (TextClassifier().eval(), torch.randint(0, 50, (3, 7))),
         "encoder_layer": (nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True).eval(),
                           torch.randn(3, 5, 16)),
     }

@@ -104,3 +104,19 @@ def test_to_module_on_the_ideal_chip_equals_the_model():
         aimc.program(analog, seed=0)
         with torch.no_grad():
             torch.testing.assert_close(analog(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_parameter_matmul_and_constant_masks():
+    class Custom(nn.Module):  # x @ W.t() + b with a buffer mask: a linear and a constant
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Parameter(torch.randn(6, 4))
+            self.register_buffer("mask", torch.ones(6))
+
+        def forward(self, x):
+            return torch.relu(x @ self.proj.t() * torch.ones_like(self.mask))
+
+    model, x = Custom(), torch.randn(3, 4)
+    g = capture(model, x)
+    assert [(n.name, n.op) for n in g.mvm_nodes()] == [("proj", "linear")]
+    torch.testing.assert_close(g.to_module()(x), model(x))

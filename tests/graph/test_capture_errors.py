@@ -67,6 +67,12 @@ def test_missing_file_and_wrong_suffix(tmp_path):
         capture(nn.Linear(2, 2))
 
 
+@pytest.mark.filterwarnings("ignore:The tensor attributes self._flat_weights")  # torch.export's note on nn.LSTM
+def test_unsupported_pytorch_op_is_named():
+    with pytest.raises(CaptureError, match=r"op 'lstm' is not supported by aimc.graph.capture"):
+        capture(nn.LSTM(4, 8, batch_first=True), torch.randn(2, 5, 4))
+
+
 class _LogsPointer(nn.Module):
     """A forward torch.export cannot trace (it reads the input's data pointer); fx can."""
 

@@ -29,17 +29,19 @@ from aimc.graph.ir import ALL_OPS, STATIONARY_OPS, CaptureError, Graph, Node
 __all__ = ["GraphBuilder", "module_name"]
 
 
-def module_name(weight: str | None, bias: str | None = None, scope: str | None = None) -> str | None:
+def module_name(weight: str | None, bias: str | None = None, scope: str | None = None,
+                bare: bool = True) -> str | None:
     """An MVM node's name from its weight's (or bias's) parameter name or its module scope.
 
-    ``"fc1.weight"`` -> ``"fc1"``; ``"attn.in_proj_weight"`` -> ``"attn.in_proj"``.
+    ``"fc1.weight"`` -> ``"fc1"``; ``"attn.in_proj_weight"`` -> ``"attn.in_proj"``; a bare
+    parameter ``"proj"`` -> ``"proj"`` (unless ``bare`` is False: then the scope or ``None``).
     """
     for name, suffix in ((weight, "weight"), (bias, "bias")):
         if name:
             m = re.fullmatch(rf"(.+)[._]{suffix}", name)
             if m:
                 return m.group(1)
-    return scope or None
+    return (weight if bare else None) or scope or None
 
 
 class GraphBuilder:

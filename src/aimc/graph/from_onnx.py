@@ -181,8 +181,7 @@ class _OnnxEmitter:
 
     # -- MVMs ------------------------------------------------------------------------------
     def _name(self, node, weight: str | None, bias: str | None) -> str:
-        return module_name(weight if weight and not weight.startswith(("val_", "onnx::")) else None,
-                           bias, _scope(node)) or node.name or node.output[0]
+        return module_name(weight, bias, _scope(node), bare=False) or node.name or weight or node.output[0]
 
     def _bias_after(self, node) -> str | None:
         users = self.consumers.get(node.output[0], [])
@@ -314,6 +313,9 @@ class _OnnxEmitter:
             self.add(node, "transpose", [ins[0]], {"perm": perm})
 
     def op_Gather(self, node, ins, a):
+        if ins[0] in self.consts and ins[1] not in self.consts and self.consts[ins[0]].ndim == 2 and not a.get("axis", 0):
+            self.add(node, "embedding", [ins[1]], {}, self.operand(ins[0]))  # a table lookup
+            return
         if ins[1] not in self.consts or self.consts[ins[1]].ndim != 0:
             raise self.err(node, "only a Gather of one constant index (a select) is supported")
         x_shape = self.b.values[self.b.resolve(ins[0])]

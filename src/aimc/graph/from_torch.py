@@ -82,7 +82,8 @@ def _from_export(ep: torch.export.ExportedProgram, n_inputs: int) -> Graph:
             op = getattr(node.target, "__name__", str(node.target)).split(".")[0]
             stack = node.meta.get("nn_module_stack") or {}
             scope = list(stack.values())[-1][0] if stack else ""
-            env[node] = em.emit(op, list(args), dict(kwargs), node.name, _shape_of(node.meta.get("val")), scope)
+            env[node] = em.emit(op, list(args), dict(kwargs), node.name, _shape_of(node.meta.get("val")), scope,
+                                fn=node.target if isinstance(node.target, torch._ops.OpOverload) else None)
         elif node.op == "output":
             _outputs(b, fx.map_arg(node.args[0], lambda n: env[n]))
     return b.build()
@@ -143,6 +144,10 @@ def _module_call(mod: nn.Module, target: str, x: list, kwargs: dict) -> tuple[st
         return "layer_norm", [x[0], mod.normalized_shape, p("weight"), p("bias"), mod.eps], {}
     if isinstance(mod, nn.modules.batchnorm._BatchNorm):
         return "batch_norm", [x[0], p("weight"), p("bias"), p("running_mean"), p("running_var"), False, 0.0, mod.eps], {}
+    if isinstance(mod, nn.Embedding):
+        if mod.max_norm is not None:
+            raise CaptureError(f"node {target!r}: nn.Embedding with max_norm is not supported")
+        return "embedding", [p("weight"), x[0]], {}
     if isinstance(mod, nn.Softmax):
         return "softmax", [x[0], mod.dim], {}
     raise CaptureError(f"node {target!r}: module {type(mod).__name__} is not supported by the torch.fx route")

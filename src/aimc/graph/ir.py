@@ -21,7 +21,8 @@ Canonical ops (``Node.op``) and their attributes:
   ``axis``); ``layernorm`` (``weight``/``bias``, attrs ``eps``, ``normalized_dims``);
   ``batchnorm`` (inputs ``x, mean, var``; ``weight``/``bias``, attr ``eps``); ``maxpool``,
   ``avgpool`` (attrs ``kernel``, ``stride``, ``padding``, ``dilation``, ``ceil_mode``,
-  ``count_include_pad``); ``mean`` (attrs ``axes``, ``keepdim``).
+  ``count_include_pad``); ``mean`` (attrs ``axes``, ``keepdim``); ``embedding`` (a table
+  lookup: input the integer ids, ``weight`` the ``(vocabulary, width)`` table).
 * Layout ops, which move data but compute nothing (left out of :meth:`Graph.host_ops`
   and of the signature): ``reshape`` (attr ``shape`` at batch 1; flatten, view, squeeze and
   unsqueeze are reshapes), ``transpose`` (attr ``perm``), ``select`` (``axis``,

@@ -24,7 +24,7 @@ LAYOUT_OPS = frozenset({"reshape", "transpose", "select", "slice", "concat", "sp
 #: Digital compute ops (what the chip's host processor does).
 COMPUTE_OPS = frozenset({"relu", "gelu", "sigmoid", "tanh", "silu", "exp", "sqrt", "erf", "neg", "abs",
                          "reciprocal", "add", "sub", "mul", "div", "pow", "where", "softmax", "log_softmax",
-                         "layernorm", "batchnorm", "maxpool", "avgpool", "mean"})
+                         "layernorm", "batchnorm", "maxpool", "avgpool", "mean", "embedding"})
 ALL_OPS = MVM_OPS | LAYOUT_OPS | COMPUTE_OPS
 
 

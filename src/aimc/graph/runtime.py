@@ -201,6 +201,8 @@ def to_module(g: GraphView) -> fx.GraphModule:
             out = fg.call_module(n.name, (ins[0], ins[1]))
         elif n.op in _FUNCS:
             out = fg.call_function(_FUNCS[n.op], tuple(ins))
+        elif n.op == "embedding":
+            out = fg.call_function(nn.functional.embedding, (ins[0], get(n.weight or "")))
         elif n.op == "gelu":
             out = fg.call_function(nn.functional.gelu, (ins[0],), {"approximate": a.get("approximate", "none")})
         elif n.op in ("softmax", "log_softmax"):

@@ -78,8 +78,22 @@ class TorchEmitter:
             return self.b.constant(f"{hint}.scalar", torch.tensor(float(a)))
         raise CaptureError(f"node {hint!r}: unsupported argument {type(a).__name__}")
 
-    def emit(self, op: str, args: list, kwargs: dict, out: str, shape: Any, scope: str) -> Any:
-        """Emit ``op(*args, **kwargs)``; return an :class:`Act`, a :class:`Const`, a list of them, or ``None``."""
+    def emit(self, op: str, args: list, kwargs: dict, out: str, shape: Any, scope: str,
+             fn: Callable | None = None) -> Any:
+        """Emit ``op(*args, **kwargs)``; return an :class:`Act`, a :class:`Const`, a list of them, or ``None``.
+
+        A call that reads no activation (a mask, position ids) is evaluated with ``fn``
+        into a constant.
+        """
+        if fn is not None and not _reads_act((args, kwargs)) and op not in _ALIAS:
+            try:
+                value = fn(*_unwrap(args), **_unwrap(kwargs))
+            except Exception as e:
+                raise CaptureError(f"node {out!r}: cannot evaluate constant op {op!r} ({type(e).__name__}: {e})") from e
+            if isinstance(value, torch.Tensor):  # a view of a parameter keeps its name (a linear's weight.t())
+                names = [a.fqn for a in args if isinstance(a, Const) and a.fqn]
+                keep = op in _RESHAPE or op in ("t", "transpose", "permute", "expand", "_to_copy", "clone", "contiguous")
+                return Const(value.detach(), names[0] if names and keep else None)
         handler: Callable | None = getattr(self, f"op_{op}", None)
         if handler is not None:
             return handler(args, kwargs, out, shape, scope)
@@ -215,6 +229,13 @@ class TorchEmitter:
         return self._node(out, "matmul", [p.name, v.name], shape, {"scale": 1.0})
 
     # -- digital ops ------------------------------------------------------------------
+    def op_embedding(self, args, kwargs, out, shape, scope):
+        table, ids = args[0], args[1]
+        if not isinstance(table, Const) or not isinstance(ids, Act):
+            raise CaptureError(f"node {out!r}: an embedding needs a constant table and integer ids")
+        name = (scope or out).replace(".", "_") if not table.fqn else table.fqn
+        return self._node(out, "embedding", [ids.name], shape, {}, self.b.constant(name, table.tensor.detach()))
+
     def _axis(self, x: Act, dim: int) -> int:
         return int(dim) - len(x.shape) if int(dim) >= 0 else int(dim)
 
@@ -353,6 +374,26 @@ class TorchEmitter:
         if isinstance(x, Const):
             return Const(x.tensor.expand(*shape), x.fqn)
         return x if tuple(shape) == x.shape else self._node(out, "expand", [x.name], shape, {"shape": tuple(shape)})
+
+
+def _reads_act(v: Any) -> bool:
+    if isinstance(v, Act):
+        return True
+    if isinstance(v, (list, tuple)):
+        return any(_reads_act(x) for x in v)
+    if isinstance(v, dict):
+        return any(_reads_act(x) for x in v.values())
+    return False
+
+
+def _unwrap(v: Any) -> Any:
+    if isinstance(v, Const):
+        return v.tensor
+    if isinstance(v, (list, tuple)):
+        return type(v)(_unwrap(x) for x in v)
+    if isinstance(v, dict):
+        return {k: _unwrap(x) for k, x in v.items()}
+    return v
 
 
 _CONST_FOLD: dict[str, Callable] = {
