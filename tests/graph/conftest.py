@@ -69,8 +69,9 @@ def _models():
         "transformer": (TinyTransformer().eval(), torch.randn(3, 6, 16)),
         "resblock": (ResBlock().eval(), torch.randn(4, 3, 8, 8)),
         "text": (TextClassifier().eval(), torch.randint(0, 50, (3, 7))),
-        "encoder_layer": (nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True).eval(),
-                          torch.randn(3, 5, 16)),
+        # two identical layers (deep copies): the ONNX exporter stores their tensors once
+        "encoder": (nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True), 2,
+                                          enable_nested_tensor=False).eval(), torch.randn(3, 5, 16)),
     }
 
 

@@ -82,7 +82,7 @@ def _scope(node) -> str | None:
                 parts = ast.literal_eval(p.value)
             except (ValueError, SyntaxError):
                 return None
-            return ".".join(x for x in parts[1:-1] if x) or None
+            return str(parts[-2]) if len(parts) >= 2 and parts[-2] else None  # qualified names, outermost first
     if node.name.startswith("/") and node.name.count("/") > 1:  # TorchScript exporter: /fc1/Gemm, /a/a.0/Conv
         return node.name.strip("/").split("/")[-2] or None
     return None
@@ -181,7 +181,18 @@ class _OnnxEmitter:
 
     # -- MVMs ------------------------------------------------------------------------------
     def _name(self, node, weight: str | None, bias: str | None) -> str:
-        return module_name(weight, bias, _scope(node), bare=False) or node.name or weight or node.output[0]
+        """The initializer's module (``fc1.weight`` -> ``fc1``); for an initializer several
+        nodes share (the exporter stores identical tensors once, under the first module's
+        name) the node's own scope, extended as deep as the initializer's name
+        (``layers.0.self_attn.in_proj_bias`` in scope ``layers.5.self_attn`` ->
+        ``layers.5.self_attn.in_proj``)."""
+        scope = _scope(node)
+        for init, base in ((weight, module_name(weight, bare=False)), (bias, module_name(None, bias, bare=False))):
+            if init and base:
+                if scope and len(self.consumers.get(init, [])) > 1:
+                    return ".".join([scope, *base.split(".")[len(scope.split(".")):]])
+                return base
+        return scope or node.name or weight or node.output[0]
 
     def _bias_after(self, node) -> str | None:
         users = self.consumers.get(node.output[0], [])
