@@ -146,3 +146,23 @@ def test_fx_route_gives_the_export_graph(key, monkeypatch):
     assert g_fx.source == "torch.fx"
     assert g_fx.signature() == g_export.signature() and g_fx.fingerprint() == g_export.fingerprint()
     torch.testing.assert_close(g_fx.to_module()(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fx_route_follows_size_arithmetic(monkeypatch):
+    class Flat(nn.Module):  # x.view(x.size(0), -1): shape arithmetic in the traced graph
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(1, 2, 3), nn.Linear(2 * 4 * 4, 3)
+
+        def forward(self, x):
+            h = self.conv(x)
+            return self.fc(h.view(h.size(0), h.size(1) * h.size(2) * h.size(3)))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("export refused by the test")
+
+    model, x = Flat(), torch.randn(3, 1, 6, 6)
+    monkeypatch.setattr(torch.export, "export", refuse)
+    g = capture(model, x)
+    assert g.source == "torch.fx" and [n.op for n in g.nodes] == ["conv", "reshape", "linear"]
+    torch.testing.assert_close(g.to_module()(x), model(x))

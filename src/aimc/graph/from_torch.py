@@ -197,8 +197,12 @@ def _from_fx(model: nn.Module, xs: tuple[torch.Tensor, ...], reason: str) -> Gra
     except Exception as e:
         raise CaptureError(f"capture: torch.export failed ({reason}) and torch.fx.symbolic_trace failed too "
                            f"({type(e).__name__}: {' '.join(str(e).split())[:300]})") from e
-    with torch.no_grad():
-        fx.passes.shape_prop.ShapeProp(gm).propagate(*xs)
+    try:
+        with torch.no_grad():
+            fx.passes.shape_prop.ShapeProp(gm).propagate(*xs)
+    except Exception as e:
+        raise CaptureError(f"capture: torch.export failed ({reason}) and the torch.fx graph does not run on the example "
+                           f"input ({type(e).__name__}: {' '.join(str(e).split())[:300]})") from e
     b = GraphBuilder("torch.fx")
     em = TorchEmitter(b)
     env: dict[fx.Node, Any] = {}
@@ -249,6 +253,9 @@ def _fx_node(b: GraphBuilder, em: TorchEmitter, gm: fx.GraphModule, env: dict, n
         target: Any = node.target
         op = _FX_FUNCS.get(target) or str(getattr(target, "__name__", target))
         scope = ""
-    if op == "dim" or op == "size":
-        raise CaptureError(f"node {node.name!r}: shape arithmetic ({op}) is not supported by the torch.fx route")
-    env[node] = em.emit(op, list(args), dict(kwargs), node.name, shape, scope)
+    if op in ("dim", "size") and isinstance(args[0], Act):  # batch-1 sizes; reshapes take their shape from ShapeProp
+        dim = args[1] if len(args) > 1 else kwargs.get("dim")
+        env[node] = len(args[0].shape) if op == "dim" else args[0].shape if dim is None else args[0].shape[dim]
+        return
+    fn = node.target if node.op == "call_function" and callable(node.target) else None
+    env[node] = em.emit(op, list(args), dict(kwargs), node.name, shape, scope, fn=fn)

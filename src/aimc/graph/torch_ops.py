@@ -94,6 +94,8 @@ class TorchEmitter:
                 names = [a.fqn for a in args if isinstance(a, Const) and a.fqn]
                 keep = op in _RESHAPE or op in ("t", "transpose", "permute", "expand", "_to_copy", "clone", "contiguous")
                 return Const(value.detach(), names[0] if names and keep else None)
+            if isinstance(value, (int, float, bool)):  # size arithmetic of the fx route
+                return value
         handler: Callable | None = getattr(self, f"op_{op}", None)
         if handler is not None:
             return handler(args, kwargs, out, shape, scope)
