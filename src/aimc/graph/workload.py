@@ -205,8 +205,27 @@ def _collect(model: nn.Module, example_input: torch.Tensor) -> list[tuple[LayerW
             add((mod,), names[mod], "conv", k, mod.out_channels // mod.groups, positions * mod.groups, x_el,
                 mod.weight, stats, groups=mod.groups)
 
+    def mha(mod, args, kwargs, output):
+        """``nn.MultiheadAttention`` reads its weights inside ``F.multi_head_attention_forward``
+        (its ``out_proj`` is never called), so no Linear hook sees them: list the q/k/v and
+        output projections as :class:`~aimc.nn.AnalogMultiheadAttention` names them."""
+        names_in = ("query", "key", "value")
+        q, k, v = (args[i] if len(args) > i else kwargs[n] for i, n in enumerate(names_in))
+        base = names[mod]
+        w_q, w_k, w_v = (mod.in_proj_weight.chunk(3) if mod._qkv_same_embed_dim
+                         else (mod.q_proj_weight, mod.k_proj_weight, mod.v_proj_weight))
+        for sfx, x, w in (("q_proj", q, w_q), ("k_proj", k, w_k), ("v_proj", v, w_v), ("out_proj", q, mod.out_proj.weight)):
+            k_in = w.shape[1]
+            vecs = x.reshape(-1, x.shape[-1]) if sfx != "out_proj" else None
+            n_vec = (x.numel() // x.shape[-1])
+            add((mod, sfx), f"{base}.{sfx}" if base else sfx, "linear", k_in, w.shape[0], max(1, n_vec // batch),
+                max(1, n_vec * k_in // batch), w, _stats(vecs) if vecs is not None else None)
+
     kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.modules.conv._ConvTransposeNd, nn.RNNBase)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    mhas = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    inside = {id(m.out_proj) for m in mhas}  # called by name only when its parent is not
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds) and id(m) not in inside]
+    handles += [m.register_forward_hook(mha, with_kwargs=True) for m in mhas]
     try:
         with torch.no_grad():
             was = model.training
