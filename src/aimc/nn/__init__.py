@@ -7,9 +7,10 @@ from aimc.nn.recurrent import AnalogGRU, AnalogLSTM, AnalogRNN
 from aimc.nn.report import ConversionReport, conversion_report
 from aimc.nn.transposed import AnalogConvTranspose1d, AnalogConvTranspose2d
 from aimc.nn.io import Checkpoint, load_state, read_checkpoint, save_state
+from aimc.nn.kernel_attention import KernelAttention, KernelAttentionConfig, RandomFeatureMap, use_kernel_attention
 
 __all__ = ["AnalogLayerMixin", "AnalogLinear", "AnalogConv1d", "AnalogConv2d", "AnalogConv3d",
            "AnalogConvTranspose1d", "AnalogConvTranspose2d", "AnalogMultiheadAttention", "AnalogLSTM", "AnalogGRU",
            "AnalogRNN", "CONVERSIONS", "conversion_target", "convert", "conversion_report", "ConversionReport",
            "program", "drift", "compensate", "analog_layers", "save_state", "load_state", "read_checkpoint",
-           "Checkpoint"]
+           "Checkpoint", "KernelAttention", "KernelAttentionConfig", "RandomFeatureMap", "use_kernel_attention"]

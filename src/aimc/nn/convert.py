@@ -21,6 +21,7 @@ from torch import nn
 
 from aimc.chips import ChipSpec, load
 from aimc.nn.base import AnalogLayerMixin, check_time_s
+from aimc.nn.kernel_attention import KernelAttentionConfig, use_kernel_attention
 from aimc.nn.report import ConversionReport, conversion_report
 from aimc.nn.table import CONVERSIONS, conversion_target
 
@@ -41,19 +42,20 @@ def analog_layers(model: nn.Module) -> Iterator[tuple[str, AnalogLayerMixin]]:
 
 @overload
 def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
-            report: Literal[False] = False) -> nn.Module: ...
+            report: Literal[False] = False, attention: str | KernelAttentionConfig = "softmax") -> nn.Module: ...
 @overload
 def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
-            report: Literal[True]) -> tuple[nn.Module, ConversionReport]: ...
+            report: Literal[True], attention: str | KernelAttentionConfig = "softmax") -> tuple[nn.Module, ConversionReport]: ...
 @overload
 def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
-            report: bool) -> nn.Module | tuple[nn.Module, ConversionReport]: ...
+            report: bool, attention: str | KernelAttentionConfig = "softmax") -> nn.Module | tuple[nn.Module, ConversionReport]: ...
 def convert(
     model: nn.Module,
     chip: ChipSpec | str,
     *,
     filter: Callable[[str, nn.Module], bool] | None = None,
     report: bool = False,
+    attention: str | KernelAttentionConfig = "softmax",
 ) -> nn.Module | tuple[nn.Module, ConversionReport]:
     """Return a copy of ``model`` whose matrix-vector layers run on ``chip``'s tiles.
 
@@ -79,12 +81,22 @@ def convert(
             False stay digital (as a whole: a filtered attention keeps its ``out_proj``).
         report: also return a :class:`~aimc.nn.report.ConversionReport` (printable) of
             what runs on tiles and what stays digital, and why.
+        attention: ``"softmax"`` keeps each ``nn.MultiheadAttention``'s softmax;
+            ``"kernel"`` (or a :class:`~aimc.nn.kernel_attention.KernelAttentionConfig`)
+            first replaces it by kernel-approximated attention
+            (:func:`~aimc.nn.kernel_attention.use_kernel_attention`), whose frozen random
+            projection then goes on tiles with the other projections.
 
     Returns:
         The analog copy, or ``(copy, report)`` with ``report=True``.
     """
     chip = load(chip)
-    new = copy.deepcopy(model)
+    if isinstance(attention, KernelAttentionConfig) or attention == "kernel":
+        new = use_kernel_attention(model, attention if isinstance(attention, KernelAttentionConfig) else None)
+    elif attention == "softmax":
+        new = copy.deepcopy(model)
+    else:
+        raise ValueError(f"convert: attention must be 'softmax', 'kernel' or a KernelAttentionConfig, got {attention!r}")
     done: dict[int, nn.Module] = {}  # id(original child) -> its analog version (tied modules)
     filtered: dict[str, str] = {}
 

@@ -36,11 +36,14 @@ else:
 
 
 def _copy_params(dst: AnalogLayerMixin, src: nn.Linear | _ConvNd) -> None:
+    """Copy weight and bias, and whether each is trained (a frozen layer stays frozen)."""
     with torch.no_grad():
         dst.weight.copy_(src.weight)
+        dst.weight.requires_grad_(src.weight.requires_grad)
         if src.bias is not None:
             assert dst.bias is not None  # built with a bias when src has one
             dst.bias.copy_(src.bias)
+            dst.bias.requires_grad_(src.bias.requires_grad)
 
 
 # torch's stubs type nn.Linear.bias as Parameter, but it is None for bias=False (the mixin's

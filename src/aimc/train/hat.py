@@ -167,8 +167,12 @@ class HATForward:
         return r
 
     def _clip(self, layer) -> None:
-        """Clip the stored weights in place as the config asks (before each training read)."""
+        """Clip the stored weights in place as the config asks (before each training read);
+        frozen weights (``requires_grad=False``, e.g. kernel attention's random projection)
+        are not trained, so not clipped."""
         cfg = self.cfg
+        if not layer.weight.requires_grad:
+            return
         if cfg.clip_sigma is not None:
             clip_channels_(layer.weight, cfg.clip_sigma)
         if cfg.clip_value is not None:
@@ -235,10 +239,11 @@ class HATForward:
         if not self.cfg.quantize_io:
             return y, torch.zeros((), dtype=torch.bool, device=y.device)
         per = Periphery.of(chip)
+        out_sd = per.out_noise if self.cfg.out_noise is None else self.cfg.out_noise
         if extra_sd is not None:
-            y = y + (extra_sd**2 + per.out_noise**2).sqrt() * self._randn(y.shape, y)
-        elif per.out_noise > 0:
-            y = y + per.out_noise * self._randn(y.shape, y)
+            y = y + (extra_sd**2 + out_sd**2).sqrt() * self._randn(y.shape, y)
+        elif out_sd > 0:
+            y = y + out_sd * self._randn(y.shape, y)
         if per.adc_max is None:
             return y, torch.zeros((), dtype=torch.bool, device=y.device)
         sat = y.detach().abs() > per.adc_bound if per.bound_management else torch.zeros((), dtype=torch.bool)

@@ -46,6 +46,8 @@ class HATConfig(BaseConfig):
             ``input_range_decay * r`` while more than ``input_min_fraction`` of inputs are
             inside the range, as aihwkit's ``InputRangeParameter``); the chip then uses it.
         learn_out_scales: train each analog layer's per-column digital ``out_gain``.
+        out_noise: std of the additive output noise trained with, in the units of the
+            chip's ``noise.out_noise`` (None: the chip's own).
     """
 
     weight_noise: Literal["device", "gaussian_channel"] = "device"
@@ -61,6 +63,7 @@ class HATConfig(BaseConfig):
     input_range_decay: float = Field(0.01, ge=0.0, le=1.0)
     input_min_fraction: float = Field(0.95, ge=0.0, le=1.0)
     learn_out_scales: bool = False
+    out_noise: float | None = Field(None, ge=0.0, le=100.0)
 
     @model_validator(mode="after")
     def _check_times(self):
@@ -75,8 +78,16 @@ class HATConfig(BaseConfig):
 #: weight noise of 3 % of the channel's abs-max, per-channel clipping at 2.5 sigma, static
 #: learned 8-bit input ranges (decay 0.01, 95 %) and the chip's 8-bit ADC (AFM: 254
 #: levels, out_bound 14; here the chip's own bound), no output noise beyond the chip's.
+#: ``kernel-lra``: the hardware-aware fine-tuning of Büchel, Camposampiero et al. (Nat. Mach.
+#: Intell. 2024; experiments/lra/aihwkit_training.py of github.com/IBM/kernel-approximation-
+#: using-analog-in-memory-computing): additive Gaussian weight noise of 0.12 x max|W| drawn
+#: anew each pass (theirs: per tensor and per sample; here per output channel, the chip's
+#: scaling, and per pass), output noise 0.1, weights clipped at 2 sigma, learned static
+#: 8-bit input ranges (decay 0.5, 95 %); DAC and ADC are the chip's.
 HAT_PRESETS: dict[str, HATConfig] = {
     "default": HATConfig(),
     "afm": HATConfig(weight_noise="gaussian_channel", noise_scale=0.03, clip_sigma=2.5,
                      input_range="learned", input_range_decay=0.01, input_min_fraction=0.95),
+    "kernel-lra": HATConfig(weight_noise="gaussian_channel", noise_scale=0.12, t_eval_max_s=None, clip_sigma=2.0,
+                            input_range="learned", input_range_decay=0.5, input_min_fraction=0.95, out_noise=0.1),
 }

@@ -65,7 +65,7 @@ class Static(NamedTuple):
                             dilation=tuple(layer.dilation))
         return cls(T=lay.t_in, R=lay.rows if lay.t_in > 1 else lay.in_features, noise_scale=float(cfg.noise_scale),
                    sd_const=1.0, dac=-1 if per.dac_max is None else int(per.dac_max), bound=per.adc_bound,
-                   lsb=per.adc_lsb or 0.0, out_sd=per.out_noise, quant=bool(cfg.quantize_io),
+                   lsb=per.adc_lsb or 0.0, out_sd=per.out_noise if cfg.out_noise is None else cfg.out_noise, quant=bool(cfg.quantize_io),
                    r_static=0.0 if per.abs_max else per.dac_bound, **geometry)
 
 
