@@ -29,7 +29,9 @@ def n_params(model: nn.Module) -> int:
 
 
 def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 30, lr: float = 3e-3,
-                  batch_size: int = 64, seed: int = 0, progress: Progress | None = None) -> nn.Module:
+                  batch_size: int = 64, seed: int = 0, progress: Progress | None = None, *,
+                  weight_decay: float = 0.0, clip_norm: float | None = None, warmup_steps: int = 0,
+                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> nn.Module:
     """Train ``model`` in place with Adam and cross-entropy; deterministic for a seed.
 
     Mini-batches are drawn from a private ``torch.Generator`` seeded with ``seed``, so the
@@ -41,6 +43,11 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
         epochs: passes over the data (>= 1); lr: Adam learning rate; batch_size: >= 1.
         seed: seed of the shuffling.
         progress: optional ``progress(1, epochs, "training")`` called after each epoch.
+        weight_decay: decoupled weight decay (AdamW, as fairseq's Adam); 0: plain Adam.
+        clip_norm: clip the gradients' global norm at this value (None: no clipping).
+        warmup_steps: if > 0, fairseq's ``inverse_sqrt`` schedule: the learning rate rises
+            linearly to ``lr`` over this many steps, then falls as ``1/sqrt(step)``.
+        betas, eps: Adam's.
 
     Example:
         >>> import torch
@@ -53,7 +60,13 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
     gen = torch.Generator().manual_seed(int(seed))
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = (torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay) if weight_decay > 0
+           else torch.optim.Adam(params, lr=lr, betas=betas, eps=eps))
+    sched = None
+    if warmup_steps > 0:
+        w = float(warmup_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / w, (w / (s + 1)) ** 0.5))
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     for _ in range(epochs):
@@ -62,7 +75,11 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
             idx = order[i: i + batch_size]
             opt.zero_grad(set_to_none=True)
             loss_fn(model(x[idx]), y[idx]).backward()
+            if clip_norm is not None:
+                nn.utils.clip_grad_norm_(params, clip_norm)
             opt.step()
+            if sched is not None:
+                sched.step()
         if progress is not None:
             progress(1, epochs, "training")
     model.eval()

@@ -26,16 +26,18 @@ __all__ = ["hat_finetune"]
 
 def hat_finetune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chip, cfg: HATConfig | str | None = None,
                  epochs: int = 15, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
-                 progress: Callable[[int, int, str], None] | None = None) -> nn.Module:
+                 progress: Callable[[int, int, str], None] | None = None, **optim) -> nn.Module:
     """Hardware-aware fine-tuning of a (trained) digital model for ``chip``.
 
     Converts a copy of ``model``, installs :class:`~aimc.train.hat.HATForward` on its
     analog layers (``cfg``: a config or a name of :data:`~aimc.train.hat.HAT_PRESETS`),
-    trains with Adam and cross-entropy, and returns the converted, unprogrammed model
-    with the HAT read removed: program it, or save it with :func:`aimc.nn.save_state`.
+    trains with Adam and cross-entropy (``optim``: the optimiser keywords of
+    :func:`~aimc.train.digital.train_digital`: weight decay, gradient clipping, warm-up),
+    and returns the converted, unprogrammed model with the HAT read removed: program it,
+    or save it with :func:`aimc.nn.save_state`.
     """
     analog = convert(model, chip)
     enable_hat(analog, cfg if cfg is not None else HATConfig(), seed=seed)
-    train_digital(analog, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress)
+    train_digital(analog, x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress, **optim)
     enable_hat(analog, None)
     return analog.eval()

@@ -7,13 +7,15 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["digits_cnn", "fashion_cnn", "seeded"]
+__all__ = ["digits_cnn", "fashion_cnn", "seeded", "LRATransformer"]
 
 @contextmanager
 def seeded(seed: int | None) -> Iterator[None]:
@@ -63,3 +65,76 @@ def fashion_cnn(seed: int | None = None) -> nn.Sequential:
             nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 7, 7)
             nn.Flatten(), nn.Linear(32 * 7 * 7, 32), nn.ReLU(), nn.Linear(32, 10),
         )
+
+
+_FUNCS = {"gelu": F.gelu, "silu": F.silu, "relu": F.relu}
+
+
+class LRATransformer(nn.Module):
+    """The Long Range Arena classifier of Büchel, Camposampiero et al. (Nat. Mach. Intell.
+    2024; their fairseq ``transformer_lra_listops`` config): token embedding (std
+    ``d^-1/2``, padding zero) plus sinusoidal positions, pre-LayerNorm
+    ``nn.TransformerEncoderLayer`` blocks with softmax ``nn.MultiheadAttention`` (swap in
+    kernel attention with :func:`aimc.nn.use_kernel_attention` or
+    ``aimc.convert(..., attention="kernel")``), a final LayerNorm, mean pooling over the
+    non-padding tokens and a classifier ``Linear(d, classifier_dim)``, activation,
+    ``Linear(classifier_dim, classes, bias=False)``. Sequences are cut after their batch's
+    last non-padding token.
+
+    Args:
+        vocab: tokens, padding (0) included. classes: output classes.
+        d_model, n_heads, d_ff, n_layers: sizes (paper: 64, 2, 128, 2).
+        activation: ``gelu`` (ListOps) or ``silu`` (text). dropout: paper 0.1.
+        classifier_dim: paper 128. seed: weight initialisation (see :func:`digits_cnn`).
+
+    Example:
+        >>> import torch
+        >>> net = LRATransformer(16, 10, seed=0)
+        >>> net(torch.tensor([[3, 4, 5, 0], [6, 7, 0, 0]])).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, vocab: int, classes: int, d_model: int = 64, n_heads: int = 2, d_ff: int = 128,
+                 n_layers: int = 2, activation: str = "gelu", dropout: float = 0.1, classifier_dim: int = 128,
+                 seed: int | None = None):
+        super().__init__()
+        acts = {"gelu": nn.GELU, "silu": nn.SiLU, "relu": nn.ReLU}
+        if activation not in acts:
+            raise ValueError(f"LRATransformer: activation must be one of {', '.join(acts)}, got {activation!r}")
+        with seeded(seed):
+            self.embed = nn.Embedding(vocab, d_model, padding_idx=0)
+            nn.init.normal_(self.embed.weight, std=d_model ** -0.5)
+            with torch.no_grad():
+                self.embed.weight[0].zero_()
+            self.layers = nn.ModuleList(
+                nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout, _FUNCS[activation], batch_first=True,
+                                           norm_first=True) for _ in range(n_layers))
+            self.norm = nn.LayerNorm(d_model)
+            self.head = nn.Sequential(nn.Linear(d_model, classifier_dim), acts[activation](),
+                                      nn.Linear(classifier_dim, classes, bias=False))
+        self.d_model = d_model
+
+    def _positions(self, L: int, like: torch.Tensor) -> torch.Tensor:
+        pos = torch.arange(L, dtype=like.dtype, device=like.device)[:, None]
+        freq = torch.exp(torch.arange(0, self.d_model, 2, dtype=like.dtype, device=like.device)
+                         * (-math.log(10000.0) / self.d_model))
+        pe = torch.zeros(L, self.d_model, dtype=like.dtype, device=like.device)
+        pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq)
+        return pe
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, L) int64 tokens, 0 = padding -> (B, classes) logits."""
+        if tokens.dim() != 2 or tokens.dtype != torch.int64:
+            raise ValueError(f"LRATransformer: tokens must be a (batch, length) int64 tensor, got "
+                             f"{tuple(tokens.shape)} {tokens.dtype}")
+        keep = tokens != 0
+        used = keep.any(dim=0).nonzero()
+        L = int(used.max()) + 1 if len(used) else 1
+        tokens, keep = tokens[:, :L], keep[:, :L]
+        h = self.embed(tokens)
+        h = (h + self._positions(L, h)) * keep.unsqueeze(-1)
+        pad = ~keep
+        for layer in self.layers:
+            h = layer(h, src_key_padding_mask=pad)
+        h = self.norm(h) * keep.unsqueeze(-1)
+        return self.head(h.sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp(min=1))
