@@ -141,7 +141,8 @@ def listops(n_train: int = 96_000, n_val: int = 2_000, n_test: int = 2_000, min_
         raise ValueError(f"listops: max_depth and max_args must be >= 2, got {max_depth}, {max_args}")
     rng = random.Random(seed)
     seen: set[tuple[int, ...]] = set()
-    seqs, labels = [], []
+    seqs: list[list[int]] = []
+    labels: list[int] = []
     n = n_train + n_val + n_test
     while len(seqs) < n:
         toks: list[str] = []
@@ -179,7 +180,7 @@ def text_corpus_path() -> Path:
 
 
 def load_text(path: str | Path | None = None, n_val: int = 1_000, n_test: int = 2_000, max_len: int = 4_000,
-              seed: int = 0) -> LRASplits:
+              seed: int = 0, n_train: int | None = None) -> LRASplits:
     """Byte-level movie-review sentiment (module doc): fresh = 1, rotten = 0.
 
     Args:
@@ -188,6 +189,7 @@ def load_text(path: str | Path | None = None, n_val: int = 1_000, n_test: int = 
         n_val, n_test: held-out reviews (seeded shuffle); the rest trains.
         max_len: bytes kept per review (LRA text: 4,000).
         seed: seed of the shuffle.
+        n_train: train on at most this many of the rest (None: all).
 
     Raises:
         FileNotFoundError: no file; ValueError: not such a CSV, or too few reviews.
@@ -208,7 +210,8 @@ def load_text(path: str | Path | None = None, n_val: int = 1_000, n_test: int = 
         raise ValueError(f"{path}: {len(rows)} fresh/rotten reviews, need more than n_val + n_test = {n_val + n_test}")
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed)).tolist()
     rows = [rows[i] for i in order]
-    parts = (rows[n_val + n_test:], rows[:n_val], rows[n_val:n_val + n_test])
+    train_end = len(rows) if n_train is None else min(len(rows), n_val + n_test + max(0, n_train))
+    parts = (rows[n_val + n_test:train_end], rows[:n_val], rows[n_val:n_val + n_test])
     out = []
     for part in parts:
         out += [_pad([[b + 1 for b in t] for t, _ in part]), torch.tensor([lab for _, lab in part], dtype=torch.int64)]

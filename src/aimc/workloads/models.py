@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +67,7 @@ def fashion_cnn(seed: int | None = None) -> nn.Sequential:
         )
 
 
-_FUNCS = {"gelu": F.gelu, "silu": F.silu, "relu": F.relu}
+_FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"gelu": F.gelu, "silu": F.silu, "relu": F.relu}
 
 
 class LRATransformer(nn.Module):
