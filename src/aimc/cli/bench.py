@@ -123,3 +123,29 @@ def bench_sort_cmd(
         return
     console.print(f"{row['keys']} keys of {bits} bits: simulator {row['ms']:.0f} ms, numpy.sort {row['numpy_ms']:.1f} ms "
                   f"(ratio {row['ratio']:.0f}), {row['reads_per_key']:.2f} reads per key")
+
+
+@bench_app.command("mc")
+def bench_mc_cmd(
+    chips: int = typer.Option(100, help="Monte Carlo chips in the batched run (seeds 0 .. chips-1)."),
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name or YAML file."),
+    t_s: float = typer.Option(86400.0, "--t-s", help="Time since programming, seconds."),
+    repeats: int = typer.Option(3, help="Interleaved timed runs of each (best reported)."),
+    threads: Optional[int] = typer.Option(1, help="Torch intra-op threads during the run (reported in the JSON)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object: chips, ms, ms_one_chip, ratio, ..."),
+) -> None:
+    """Time N Monte Carlo chips of the demo CNN (one batched pass) against one chip."""
+    from aimc.experiments.common import num_threads
+    from aimc.sweep.montecarlo import bench_mc
+
+    with user_errors(), num_threads(threads):
+        row = bench_mc(chips=chips, chip=chip, t_s=t_s, repeats=repeats)
+    if _echo_json([row], as_json):
+        return
+    table = Table(title=f"{row['chips']} Monte Carlo chips vs one on {row['chip']} "
+                        f"(best of {repeats}, {row['torch_threads']} torch threads)")
+    for col in ("chips", "ms", "one chip (ms)", "ratio", "accuracy"):
+        table.add_column(col, justify="right")
+    table.add_row(str(row["chips"]), f"{row['ms']:.1f}", f"{row['ms_one_chip']:.1f}", f"{row['ratio']:.2f}",
+                  f"{100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f}")
+    console.print(table)

@@ -7,6 +7,7 @@ Commands:
     aimc bench mvm [--chip pcm-hermes] [--repeats 20] [--warmup 3] [--threads N] [--json]
     aimc bench cnn [--chip pcm-hermes] [--batch 128] [--threads N] [--json]
     aimc bench train [--chip rram-1t1r] [--repeats 5] [--name hat ...] [--threads N] [--json]
+    aimc bench mc [--chips 100] [--chip pcm-hermes] [--t-s 86400] [--repeats 3] [--json]
     aimc chips [schema | validate FILE...]
     aimc baselines
     aimc --version

@@ -31,6 +31,7 @@ from aimc.chips import ChipSpec, load
 from aimc.physics.devices import DeviceState
 from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
+from aimc.tiles.crossbar import Encoded
 from aimc.tiles.conv import ConvGeometry, conv_mvm
 
 __all__ = ["AnalogLayerMixin", "check_time_s"]
@@ -128,6 +129,9 @@ class AnalogLayerMixin(_ModuleBase):
         self.input_range = torch.nn.Parameter(torch.zeros((), device=dev, dtype=self.weight.dtype), requires_grad=False)
         self._cache: tuple | None = None
         self._read_gen: torch.Generator | None = None
+        #: While :class:`aimc.nn.montecarlo.ChipBatch` runs the model: the N chips of this
+        #: layer, whose batched read replaces the single chip's (None otherwise).
+        self.chip_batch: Any = None
         self.train_forward = None
         # checks the input dtype; being a hook, it also keeps torch's fused
         # TransformerEncoderLayer fast path (taken only without hooks) off this layer's parents
@@ -147,15 +151,26 @@ class AnalogLayerMixin(_ModuleBase):
         return TileLayout.of(tuple(self.analog_weight().shape), self.chip)
 
     # -- chip operations ----------------------------------------------------------------
+    def program_draws(self, generator: torch.Generator, enc: Encoded | None = None,
+                      faults: torch.Tensor | None = None) -> tuple[ProgrammedTiles, int]:
+        """The programmed tiles and read seed of one chip, drawn from ``generator``; what
+        :meth:`program_analog` stores (and :mod:`aimc.nn.montecarlo` stacks for N chips,
+        passing the weights' encoding ``enc``, the same for every chip); ``faults``: the
+        die's fault codes for this layer's devices (:mod:`aimc.tiles.faults`)."""
+        with torch.no_grad():
+            enc = encode(self.analog_weight(), self.chip) if enc is None else enc
+            tiles = program_tiles(enc, self.chip, generator, faults)
+        return tiles, int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+
     def program_analog(self, generator: torch.Generator, faults: torch.Tensor | None = None) -> None:
         """Write the current weights to the chip (programming noise drawn once); ``faults``:
         the die's fault codes for this layer's devices (:mod:`aimc.tiles.faults`)."""
+        tiles, read_seed = self.program_draws(generator, faults=faults)
         with torch.no_grad():
-            tiles = program_tiles(encode(self.analog_weight(), self.chip), self.chip, generator, faults)
             self.g_uS = tiles.state.g_uS
             self.drift_state = tiles.state.drift
             self.out_scale = tiles.scale
-            self.read_seed.fill_(int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device)))
+            self.read_seed.fill_(read_seed)
             self.t_s.zero_()
             self.gdc.fill_(1.0)
             self._invalidate()
@@ -230,6 +245,8 @@ class AnalogLayerMixin(_ModuleBase):
     def analog_mvm(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """(B, in) -> (B, out) through the tiles and digital post-processing: drift
         compensation and output gains, then ``bias`` if given."""
+        if self.chip_batch is not None:
+            return self.chip_batch.mvm(self, x, bias)
         gain = self.gdc * self.out_gain
         if self.training and self.train_forward is not None:
             y = self.train_forward(self, x)
@@ -252,6 +269,8 @@ class AnalogLayerMixin(_ModuleBase):
         """(B, C, *spatial) -> (B, out, *out_spatial): the convolution read of the tiles
         (:func:`aimc.tiles.conv.conv_mvm`), drift compensation, output gains and bias, the
         last three in place unless they are being trained (no gradient reaches ``x``)."""
+        if self.chip_batch is not None:
+            return self.chip_batch.conv(self, x, geo)
         r = float(self.input_range.detach())
         y = conv_mvm(x.detach(), self._read_matrices(), self.chip, geo, self._generator(x.device),
                      name=type(self).__name__, input_range=r if r > 0 else None)

@@ -160,28 +160,36 @@ def _layers_or_error(model: nn.Module, what: str) -> list[AnalogLayerMixin]:
     return layers
 
 
+def program_generators(model: nn.Module, seed: int, what: str = "program"
+                       ) -> Iterator[tuple[AnalogLayerMixin, torch.Generator]]:
+    """``(layer, generator)`` for every analog layer, in the order and with the random
+    streams of :func:`program` with ``seed`` (one chip; also :mod:`aimc.nn.montecarlo`)."""
+    layers = _layers_or_error(model, what)
+    device = next(iter(layers)).weight.device
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    for layer in layers:
+        if device.type == "cpu":
+            yield layer, gen
+        else:  # device draws from a device generator seeded from the CPU stream
+            dgen = torch.Generator(device=layer.weight.device)
+            dgen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
+            yield layer, dgen
+
+
 def program(model: nn.Module, seed: int = 0, faults: Mapping[str, torch.Tensor] | None = None) -> None:
     """Program every analog layer (draw programming noise once); same seed, same chip.
 
     ``faults``: fault codes per analog layer name (as :func:`analog_layers` names them) of
     one die, from :func:`aimc.tiles.faults.repair`; a name that is not an analog layer is
     an error."""
-    layers = _layers_or_error(model, "program")
+    _layers_or_error(model, "program")
     faults = dict(faults or {})
     names = {id(m): n for n, m in analog_layers(model)}
     unknown = sorted(set(faults) - set(names.values()))
     if unknown:
         raise ValueError(f"program: faults given for {unknown}, which are not analog layers of the model")
-    device = next(iter(layers)).weight.device
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    for layer in layers:
-        f = faults.get(names[id(layer)])
-        if device.type == "cpu":
-            layer.program_analog(gen, f)
-        else:  # device draws from a device generator seeded from the CPU stream
-            dgen = torch.Generator(device=layer.weight.device)
-            dgen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=gen)))
-            layer.program_analog(dgen, f)
+    for layer, gen in program_generators(model, seed):
+        layer.program_analog(gen, faults.get(names[id(layer)]))
 
 
 def drift(model: nn.Module, t_s: float) -> None:

@@ -94,6 +94,8 @@ def gdc_repeats(n_in: int, n_out: int, min_samples: int = GDC_MIN_SAMPLES, max_r
 def gdc_statistic(row_reads: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
     """``a = sum_ij s_ij ybar_ij`` (module doc): ``row_reads`` ``(R, in, out)`` are R
     one-hot reads of every row, ``signs`` ``(in, out)`` the programmed weights' signs.
+    Leading dimensions (e.g. chips: ``(C, R, in, out)`` and ``(C, in, out)``) give one
+    statistic each.
 
     Example:
         >>> import torch
@@ -101,7 +103,7 @@ def gdc_statistic(row_reads: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
         >>> float(gdc_statistic(torch.stack([w, w]), torch.sign(w)))  # sum |w|
         1.2000000476837158
     """
-    if row_reads.dim() != 3 or row_reads.shape[1:] != signs.shape:
+    if row_reads.dim() < 3 or row_reads.shape[:-3] + row_reads.shape[-2:] != signs.shape:
         raise ValueError(f"gdc_statistic: reads (R, in, out) {tuple(row_reads.shape)} do not match signs "
                          f"(in, out) {tuple(signs.shape)}")
-    return (row_reads.mean(dim=0) * signs).sum()
+    return (row_reads.mean(dim=-3) * signs).sum(dim=(-2, -1))

@@ -161,16 +161,18 @@ def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMat
     """Precompute the effective weights and read-noise variances at time ``t_s``.
 
     Drift (or retention), IR drop and the read-noise statistics change only with time,
-    so they are computed once here, not on every MVM.
+    so they are computed once here, not on every MVM. Tiles of ``C`` chips stacked by
+    :func:`aimc.tiles.multichip.stack_tiles` (state ``(S, 2, C, T, R, out)``) give ``w``
+    and ``var`` with a leading chip dimension, ``(C, T, R, S*out)``.
     """
     dev, lay = chip.device, tiles.layout
     dg = dev.g_max_uS - dev.g_min_uS
-    g = dev.at_time(tiles.state, t_s)  # (S, 2, T, R, out)
+    g = dev.at_time(tiles.state, t_s)  # (S, 2, [C,] T, R, out)
     ge = apply_ir_drop(g, lay, chip)
-    S, _, T, R, n_out = g.shape
+    S, T, n_out = g.shape[0], g.shape[-3], g.shape[-1]
 
-    def to_tiles(a: torch.Tensor) -> torch.Tensor:  # (S, T, R, out) -> (T, R, S*out)
-        return a.permute(1, 2, 0, 3).reshape(T, R, S * n_out).contiguous()
+    def to_tiles(a: torch.Tensor) -> torch.Tensor:  # (S, [C,] T, R, out) -> ([C,] T, R, S*out)
+        return a.movedim(0, -2).flatten(-2).contiguous()
 
     per = Periphery.of(chip)
     unit = per.codes_per_unit  # output codes per (weight unit x input code)
