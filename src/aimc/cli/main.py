@@ -18,6 +18,7 @@ Commands:
     aimc bench sort [--keys 1000000] [--json]
     aimc train [--method hat|digital|hybrid|<on-chip>] [--init FILE] [--out FILE] [--force]
     aimc report RUN_DIR [--out DIR] [--force] [--no-png] [--threshold ACC]
+    aimc sweep FILE [--out RUN_DIR] [--workers N] [--cluster tcp://HOST:PORT | --scheduler-file FILE]
 
 Bad input (unknown dataset or chip, ``--chips 0``, an existing ``--out`` without
 ``--force``, an unreadable checkpoint) prints one ``error: ...`` line to stderr and exits
@@ -41,6 +42,7 @@ from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
 from aimc.cli.report import report_cmd
 from aimc.cli.sort import sort_app_cmd, sort_cmd
+from aimc.cli.sweep import sweep_cmd
 from aimc.cli.train import train
 
 app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
@@ -68,6 +70,7 @@ app.command("estimate")(estimate_cmd)
 app.command("sort")(sort_cmd)
 app.command("sort-app")(sort_app_cmd)
 app.command("report")(report_cmd)
+app.command("sweep")(sweep_cmd)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chips_app, name="chips")
 

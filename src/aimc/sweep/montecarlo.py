@@ -33,7 +33,7 @@ from aimc.train.digital import accuracy, train_digital
 from aimc.workloads.data import load_dataset
 from aimc.workloads.recipes import RECIPES
 
-__all__ = ["chip_accuracies", "bench_mc", "DEFAULT_CHIPS_PER_PASS"]
+__all__ = ["chip_metrics", "chip_accuracies", "bench_mc", "DEFAULT_CHIPS_PER_PASS"]
 
 #: Chips read in one batched pass by default (a fixed number, not the machine's memory,
 #: so the same seeds give the same table on every machine). 100 chips of the digits CNN
@@ -41,11 +41,27 @@ __all__ = ["chip_accuracies", "bench_mc", "DEFAULT_CHIPS_PER_PASS"]
 DEFAULT_CHIPS_PER_PASS = 100
 
 
-def chip_accuracies(analog: nn.Module, x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int], t_s: float,
-                    gdc: bool = True, batch_size: int = 128,
-                    chips_per_pass: int = DEFAULT_CHIPS_PER_PASS) -> torch.Tensor:
-    """Test accuracy (len(seeds),) of the chips programmed with ``seeds``, ``t_s`` seconds
-    after programming, with global drift compensation if ``gdc``.
+def _exact(layer: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """The digital result of an analog layer's matrix product on ``x`` (None: not a
+    plain linear or convolution layer)."""
+    if isinstance(layer, nn.Linear):
+        return nn.functional.linear(x, layer.weight, layer.bias)
+    if isinstance(layer, nn.modules.conv._ConvNd) and not isinstance(layer, nn.modules.conv._ConvTransposeNd):
+        return layer._conv_forward(x, layer.weight, layer.bias)  # type: ignore[operator]
+    return None
+
+
+def chip_metrics(analog: nn.Module, x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int], t_s: float,
+                 gdc: bool = True, batch_size: int = 128, chips_per_pass: int = DEFAULT_CHIPS_PER_PASS,
+                 mvm_error: bool = False) -> dict[str, torch.Tensor]:
+    """Per-chip metrics (each ``(len(seeds),)``) of the chips programmed with ``seeds``,
+    ``t_s`` seconds after programming, with global drift compensation if ``gdc``:
+
+    * ``accuracy``: top-1 test accuracy in [0, 1];
+    * ``mvm_error`` (if asked): the relative error of the analog layers' outputs on the
+      test set, ``||y_chip - y_exact||_F / ||y_exact||_F`` per layer (``y_exact`` the
+      layer's digital product of the same inputs, bias included), averaged over the
+      linear and convolution layers.
 
     Raises:
         ValueError: no seeds, ``chips_per_pass`` or ``batch_size`` < 1.
@@ -54,15 +70,42 @@ def chip_accuracies(analog: nn.Module, x: torch.Tensor, y: torch.Tensor, seeds: 
         raise ValueError(f"chips_per_pass and batch_size must be >= 1, got {chips_per_pass}, {batch_size}")
     seeds = [int(s) for s in seeds]
     if not seeds:
-        raise ValueError("chip_accuracies: give at least one seed")
-    out = []
+        raise ValueError("chip_metrics: give at least one seed")
+    acc, err = [], []
     for i in range(0, len(seeds), chips_per_pass):
         chips = ChipBatch(analog, seeds[i: i + chips_per_pass])
         chips.drift(t_s)
         if gdc:
             chips.compensate()
-        out.append(chips.accuracy(x, y, batch_size=batch_size))
-    return torch.cat(out)
+        sums: dict[int, torch.Tensor] = {}
+        hooks = []
+        if mvm_error:
+            def hook(layer: nn.Module, args: tuple, out: torch.Tensor, C: int = chips.n_chips) -> None:
+                ref = _exact(layer, args[0])
+                if ref is not None:
+                    d = torch.stack([((out - ref) ** 2).reshape(C, -1).sum(1), (ref ** 2).reshape(C, -1).sum(1)])
+                    sums[id(layer)] = sums.get(id(layer), 0) + d.double()
+            hooks = [lc.layer.register_forward_hook(hook) for lc in chips.layers]
+        try:
+            acc.append(chips.accuracy(x, y, batch_size=batch_size))
+        finally:
+            for h in hooks:
+                h.remove()
+        if mvm_error:
+            rel = [torch.sqrt(d[0] / d[1].clamp(min=1e-300)) for d in sums.values()]
+            err.append(torch.stack(rel).mean(0) if rel else torch.full((chips.n_chips,), float("nan")))
+    out = {"accuracy": torch.cat(acc)}
+    if mvm_error:
+        out["mvm_error"] = torch.cat(err)
+    return out
+
+
+def chip_accuracies(analog: nn.Module, x: torch.Tensor, y: torch.Tensor, seeds: Sequence[int], t_s: float,
+                    gdc: bool = True, batch_size: int = 128,
+                    chips_per_pass: int = DEFAULT_CHIPS_PER_PASS) -> torch.Tensor:
+    """Test accuracy (len(seeds),) of the chips programmed with ``seeds``
+    (:func:`chip_metrics`)."""
+    return chip_metrics(analog, x, y, seeds, t_s, gdc, batch_size, chips_per_pass)["accuracy"]
 
 
 def _one_chip(analog: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int, t_s: float) -> float:
