@@ -221,6 +221,11 @@ def expand(spec: SweepSpec, source: str = "sweep") -> list[Point]:
             except (ConfigError, ValueError, KeyError, FileNotFoundError) as e:
                 raise SweepError(f"{source}: {field}: {' '.join(str(e).split())}") from None
         t = params["t_s"]
+        if isinstance(t, str):  # YAML 1.1 reads 1.0e4 (no exponent sign) as a string; pydantic would take it
+            try:
+                t = float(t)
+            except ValueError:
+                pass
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t < math.inf:
             raise SweepError(f"{source}: grid.t_s: a time since programming is a number of seconds >= 0, got {t!r}")
         params["t_s"] = float(t)

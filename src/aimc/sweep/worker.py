@@ -70,8 +70,11 @@ def run_point(task: dict[str, Any]) -> list[dict[str, Any]]:
         model: nn.Module = task["model"]
         analog = cast(nn.Module, aimc.convert(model, chip))
         metrics = task["metrics"]
-        per_chip = chip_metrics(analog, x, y, task["seeds"], float(task["params"]["t_s"]), task["gdc"],
-                                task["batch_size"], task["chips_per_pass"], mvm_error="mvm_error" in metrics)
+        try:
+            per_chip = chip_metrics(analog, x, y, task["seeds"], float(task["params"]["t_s"]), task["gdc"],
+                                    task["batch_size"], task["chips_per_pass"], mvm_error="mvm_error" in metrics)
+        except ValueError as e:  # e.g. drift compensation without signal (an ADC too coarse for one-hot reads)
+            raise ValueError(f"point {task['point_id']} ({task['params']}): {e}") from None
         cost: dict[str, float] = {}
         if any(m in metrics for m in _COST_METRICS):
             from aimc.cost import estimate
