@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -47,7 +47,7 @@ def _exact(layer: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     if isinstance(layer, nn.Linear):
         return nn.functional.linear(x, layer.weight, layer.bias)
     if isinstance(layer, nn.modules.conv._ConvNd) and not isinstance(layer, nn.modules.conv._ConvTransposeNd):
-        return layer._conv_forward(x, layer.weight, layer.bias)  # type: ignore[operator]
+        return layer._conv_forward(x, layer.weight, layer.bias)
     return None
 
 
@@ -143,7 +143,7 @@ def bench_mc(chips: int = 100, chip: str = "pcm-hermes", t_s: float = 86400.0, r
     x_tr, y_tr, x_te, y_te = load_dataset("digits", seed=0)
     model = recipe["model"](seed=0)
     train_digital(model, x_tr, y_tr, epochs=epochs, lr=recipe["lr"], batch_size=recipe["batch_size"], seed=0)
-    analog = cast(nn.Module, aimc.convert(model, spec))
+    analog = aimc.convert(model, spec)
     _one_chip(analog, x_te[:8], y_te[:8], 0, t_s)  # warm-up: kernels built, caches filled
     chip_accuracies(analog, x_te[:8], y_te[:8], [0, 1], t_s)
     report(1, total, "timing")

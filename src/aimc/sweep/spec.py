@@ -38,7 +38,7 @@ import math
 import random as _random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -47,8 +47,9 @@ from aimc.config import BaseConfig, ConfigError, load_yaml
 
 __all__ = ["METRICS", "MODELS", "SweepError", "SweepSpec", "RandomSpec", "Point", "expand", "load_sweep"]
 
+Metric = Literal["accuracy", "mvm_error", "energy_pJ", "latency_ns", "area_mm2", "tops_per_w"]
 #: Metrics a sweep can record (columns ``m.<name>``).
-METRICS = ("accuracy", "mvm_error", "energy_pJ", "latency_ns", "area_mm2", "tops_per_w")
+METRICS = get_args(Metric)
 #: Models a sweep can train (``mlp`` takes ``hidden``).
 MODELS = ("digits-cnn", "fashion-cnn", "mlp")
 #: Parameters that are not chip-spec fields.
@@ -105,8 +106,7 @@ class SweepSpec(BaseConfig):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     random: RandomSpec | None = None
     seeds: int | list[int] = 1
-    metrics: list[Literal["accuracy", "mvm_error", "energy_pJ", "latency_ns", "area_mm2", "tops_per_w"]] = Field(
-        default_factory=lambda: ["accuracy"], min_length=1)
+    metrics: list[Metric] = Field(default_factory=lambda: list[Metric](["accuracy"]), min_length=1)
     chips_per_pass: int = Field(100, ge=1, le=100_000)
     batch_size: int = Field(128, ge=1)
     threads: int = Field(1, ge=1, le=1024)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime
 import functools
 import time
-from typing import Any, Sequence, cast
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -68,7 +68,7 @@ def run_point(task: dict[str, Any]) -> list[dict[str, Any]]:
         chip = ChipSpec.from_dict(task["chip"])
         x, y = eval_set(task["dataset"], task["data_seed"], task["max_test"])
         model: nn.Module = task["model"]
-        analog = cast(nn.Module, aimc.convert(model, chip))
+        analog = aimc.convert(model, chip)
         metrics = task["metrics"]
         try:
             per_chip = chip_metrics(analog, x, y, task["seeds"], float(task["params"]["t_s"]), task["gdc"],
