@@ -14,7 +14,7 @@ The model's own buffers are left alone (its layers keep whatever single chip the
 the chips live in the :class:`ChipBatch`. Its layers must take batch-first inputs (the
 chip-major rows must stay outermost): a sequence-first ``nn.MultiheadAttention`` is
 refused. Memory grows with ``C`` times the batch: split many chips into several batches
-(:func:`aimc.sweep.montecarlo.chip_accuracy` does) and read in batches of images.
+(:func:`aimc.sweep.montecarlo.chip_metrics` does) and read in batches of images.
 
 Example:
     >>> import torch, aimc

@@ -1,6 +1,6 @@
 """The results of a sweep: a run directory and one tidy table.
 
-The table contract (what :mod:`aimc.sweep` writes and later readers rely on): one row per
+The table contract (what ``aimc sweep`` writes and later readers rely on): one row per
 ``(point, seed)``, with the columns, in this order,
 
 * ``point_id`` (int, the point's index in the sweep file's expansion) and ``seed`` (int,
