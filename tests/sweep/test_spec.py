@@ -97,3 +97,17 @@ def test_random_text_is_refused_or_valid(tmp_path, text):
         load_sweep(f)
     except SweepError as e:
         assert str(f) in str(e)
+
+
+def test_the_command_line_refuses_a_bad_file_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from aimc.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("grid: {adc.bitz: [4]}\n")
+    r = CliRunner().invoke(app, ["sweep", "bad.yaml"])
+    assert r.exit_code == 2
+    err = r.stderr.strip()
+    assert err.startswith("error: ") and "grid.adc.bitz" in err and "\n" not in err
+    assert not (tmp_path / "runs").exists()
