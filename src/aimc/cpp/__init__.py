@@ -40,7 +40,7 @@ import threading
 import time
 import warnings
 
-from aimc.cpp import hat, hat_autograd, hat_conv, rng, tile, tile_conv
+from aimc.cpp import hat, hat_autograd, hat_conv, hat_irdrop, rng, tile, tile_conv
 
 __all__ = ["load", "available", "build_key", "build_directory", "is_built", "CFLAGS", "LDFLAGS"]
 
@@ -52,7 +52,7 @@ CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp
 #: No -fopenmp at link time: the OpenMP symbols resolve to torch's own runtime (see above).
 LDFLAGS: list[str] = []
 
-_PARTS = (tile, tile_conv, hat, hat_conv, hat_autograd)
+_PARTS = (tile, tile_conv, hat, hat_conv, hat_irdrop, hat_autograd)
 _lock = threading.Lock()
 _module = None
 _failed = False

@@ -16,7 +16,7 @@ programmed weights' signs), else ``wn = a sign(w)``; then
 ``wn += noise_scale * sd(a) * z`` with ``sd`` the device table at the nearest grid point
 (or the constant ``sd_const``); ``dfac = d wn / d w`` (noise and ``scale`` held constant);
 last, an optional additive ``delta`` (O, I) in the same normalised units (the IR-drop
-correction of :mod:`aimc.tiles.irdrop`, computed in PyTorch), whose gradient is returned
+correction of :mod:`aimc.tiles.irdrop`: :mod:`aimc.cpp.hat_irdrop`), whose gradient is returned
 as that of ``wn`` (laid out as ``w``).
 Random numbers ``z`` come from the counter-based generator of :mod:`aimc.cpp.rng` with a
 key derived from the call's seed (weights and outputs use different keys).

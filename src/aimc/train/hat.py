@@ -38,7 +38,9 @@ Nat. Commun. 14, 5282 (2023)):
   effective weights (:func:`~aimc.tiles.effective_weights`) at the noise-free weights,
   the noise added after; the correction is a constant of each step and gradients pass
   straight through it, as through the level rounding (the effective matrix's Jacobian is
-  ``1 - O(r g N^2)``: 0.25-1.9 % on pcm-hermes's layers). ``ir_drop.mode: exact`` is
+  ``1 - O(r g N^2)``: 0.25-1.9 % on pcm-hermes's layers; the fused path computes the same
+  correction in one C++ call per layer, :func:`aimc.train.hat_fused.ir_drop_delta`,
+  tested against this route). ``ir_drop.mode: exact`` is
   refused (:func:`check_chip`). With the noise off the read equals the chip's for every
   chip field (``tests/train/test_hat_chip_fields.py``).
 
@@ -293,7 +295,9 @@ class HATForward:
         st = self._static(layer, conv)
         delta = None
         levels = getattr(chip.device, "n_levels", None) is not None
-        if ir_drop_active(chip) or levels:  # levels and IR drop at the noise-free weights, as the reference;
+        if st.ir:  # first-order IR drop without levels: the same correction in one C++ call
+            delta = hat_fused.ir_drop_delta(layer, st, mean_tab)
+        elif ir_drop_active(chip) or levels:  # levels and IR drop at the noise-free weights, as the reference;
             with torch.no_grad():  # a constant correction: gradients pass straight through both
                 wc = hat_fused.clean_weights(layer, st, mean_tab)  # (T, out, R)
                 wq = programmed_levels(wc, chip) if levels else wc

@@ -31,9 +31,9 @@ from typing import NamedTuple
 import torch
 
 from aimc import cpp
-from aimc.tiles import Periphery
+from aimc.tiles import Periphery, ir_drop_active
 
-__all__ = ["Static", "supports", "usable", "clean_weights", "read"]
+__all__ = ["Static", "supports", "usable", "clean_weights", "ir_drop_fast", "ir_drop_delta", "read"]
 
 
 class Static(NamedTuple):
@@ -54,6 +54,7 @@ class Static(NamedTuple):
     stride: tuple = ()
     dilation: tuple = ()
     r_static: float = 0.0                # fixed DAC full scale (dac.noise_management "none"), 0: abs-max
+    ir: tuple = ()                       # IR drop in the kernel (ir_drop_delta's settings), (): none
 
     @classmethod
     def of(cls, layer, cfg, conv: bool) -> "Static":
@@ -66,7 +67,7 @@ class Static(NamedTuple):
         return cls(T=lay.t_in, R=lay.rows if lay.t_in > 1 else lay.in_features, noise_scale=float(cfg.noise_scale),
                    sd_const=1.0, dac=-1 if per.dac_max is None else int(per.dac_max), bound=per.adc_bound,
                    lsb=per.adc_lsb or 0.0, out_sd=per.out_noise if cfg.out_noise is None else cfg.out_noise, quant=bool(cfg.quantize_io),
-                   r_static=0.0 if per.abs_max else per.dac_bound, **geometry)
+                   r_static=0.0 if per.abs_max else per.dac_bound, ir=_ir_settings(layer), **geometry)
 
 
 def supports(chip, cfg) -> bool:
@@ -95,6 +96,38 @@ def clean_weights(layer, st: Static, mean_tab: torch.Tensor | None) -> torch.Ten
     lay = layer.layout
     wt = w[None] if st.T == 1 else lay.split_in(w)  # (T, out, R)
     return wn + (wt - wt.detach()) * dfac
+
+
+def ir_drop_fast(chip) -> bool:
+    """True when :func:`ir_drop_delta` computes ``chip``'s IR-drop correction: a
+    ``first_order`` model and no programming levels (those round before IR drop, in PyTorch)."""
+    return (ir_drop_active(chip) and chip.ir_drop.mode == "first_order"
+            and getattr(chip.device, "n_levels", None) is None)
+
+
+def _ir_settings(layer) -> tuple:
+    """``(r_uS, g_min_uS, dg_uS, rows, width)`` of :mod:`aimc.cpp.hat_irdrop` for ``layer``
+    (``r_uS = 1e-6 r_wire_ohm``; ``width``: weight columns per tile, or ``out_features``
+    when one tile holds them all, as unused trailing columns carry no current), or ``()``
+    where :func:`ir_drop_fast` does not hold."""
+    chip, lay = layer.chip, layer.layout
+    if not ir_drop_fast(chip):
+        return ()
+    dev = chip.device
+    width = lay.cols_w if lay.t_out > 1 else lay.out_features
+    return (1e-6 * chip.ir_drop.r_wire_ohm, dev.g_min_uS, dev.g_max_uS - dev.g_min_uS, lay.rows, width)
+
+
+def ir_drop_delta(layer, st: Static, mean_tab: torch.Tensor | None) -> torch.Tensor:
+    """The first-order IR-drop correction ``(out, in)`` of ``layer``'s noise-free weights in
+    one C++ call (:mod:`aimc.cpp.hat_irdrop`): the same as
+    ``effective_weights(wc) - wc`` (:func:`aimc.tiles.irdrop.effective_weights`) at
+    ``wc = clean_weights(layer, st, mean_tab)``, laid out as the weight, without the ~20
+    small tensor operations of that route: the constant ``delta`` of :func:`read`
+    (gradients pass straight through it). Needs ``st.ir`` (:func:`ir_drop_fast`)."""
+    if not st.ir:
+        raise ValueError("ir_drop_delta: the layer's chip has no first-order IR drop without levels (Static.ir is empty)")
+    return cpp.load().hat_irdrop_delta(layer.analog_weight().detach().contiguous(), st.T, st.R, mean_tab, *st.ir)
 
 
 def read(layer, x: torch.Tensor, st: Static, mean_tab: torch.Tensor | None, sd_tab: torch.Tensor | None, seed: int,
