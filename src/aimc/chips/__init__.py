@@ -14,11 +14,12 @@ from importlib import resources
 from pathlib import Path
 
 from aimc.chips.digital import DigitalConfig
+from aimc.chips.tiers import TiersConfig
 from aimc.chips.spec import ADCConfig, ChipSpec, DACConfig, IRDropConfig, MappingConfig, NoiseConfig
 from aimc.config import ConfigError, load_yaml
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig",
-           "DigitalConfig", "load", "names", "json_schema", "validate"]
+           "DigitalConfig", "TiersConfig", "load", "names", "json_schema", "validate"]
 
 _PRESETS = resources.files("aimc.chips") / "presets"
 

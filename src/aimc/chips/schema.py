@@ -88,6 +88,8 @@ def _line(e: Any) -> str:
         return f"field '{_where([*path, name])}': required"
     if e.validator in ("anyOf", "oneOf") and e.context:
         pick = [c for c in e.context if c.validator != "type"] or list(e.context)
+        if len(pick) == 1 and pick[0].validator != "anyOf":  # an optional section: name the field inside it
+            return _line(pick[0])
         msg = " or ".join(dict.fromkeys(c.message for c in pick))
     else:
         msg = e.message

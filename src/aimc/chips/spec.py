@@ -25,6 +25,7 @@ from pydantic import Field, SerializeAsAny, field_validator
 from aimc.config import BaseConfig, ConfigError
 from aimc.chips.cost_params import CostConfig
 from aimc.chips.digital import DigitalConfig
+from aimc.chips.tiers import TiersConfig
 from aimc.physics import DEVICES, DeviceModel, PulsedDevice
 
 __all__ = ["ChipSpec", "DACConfig", "ADCConfig", "NoiseConfig", "MappingConfig", "IRDropConfig",
@@ -166,6 +167,9 @@ class ChipSpec(BaseConfig):
             A section of its own, not part of ``device``: it describes the same cell in other
             units (weights in ``[w_min, w_max]``, not µS), usually from another fit, and keeps
             every section one level deep.
+        tiers: 3D stacking (:class:`~aimc.chips.tiers.TiersConfig`): ``n_tiers`` tiers of
+            ``rows x cols`` per tile, one active per tile at a time, and the parameters of the
+            LLM inference event simulator; ``None``: a planar chip (one array per tile).
     """
 
     name: str = "custom"
@@ -183,6 +187,7 @@ class ChipSpec(BaseConfig):
     cost: CostConfig | None = None
     digital: DigitalConfig | None = None
     pulsed: PulsedDevice | None = None
+    tiers: TiersConfig | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None):
@@ -213,6 +218,11 @@ class ChipSpec(BaseConfig):
         if kind not in DEVICES:
             raise ValueError(f"unknown device kind {kind!r}; allowed: {', '.join(DEVICES.names())}")
         return DEVICES.get(kind).model_validate(v)
+
+    @property
+    def n_arrays(self) -> int:
+        """Crossbar arrays on the chip: ``n_tiles`` times the tiers per tile (1 if planar)."""
+        return self.n_tiles * (self.tiers.n_tiers if self.tiers is not None else 1)
 
     @property
     def is_ideal(self) -> bool:
