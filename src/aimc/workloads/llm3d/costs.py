@@ -23,7 +23,7 @@ Example:
     ((50, 10.0), (2, 2.0, 1, 1.0))
     >>> from aimc.chips import load
     >>> real = UnitCosts.from_chip(load("3d-nvm"))
-    >>> real.digital("layernorm", 512)
+    >>> ns, nj = real.digital("layernorm", 512); ns, round(nj, 3)
     (50, 10.0)
 """
 from __future__ import annotations

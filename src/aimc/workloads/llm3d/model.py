@@ -12,8 +12,8 @@ next token is sampled. Positional embeddings are added digitally (no weights on 
 
 Example:
     >>> cfg = load_model("moe-small")
-    >>> cfg.n_experts, cfg.top_k, cfg.active_params == load_model("dense-small").active_params
-    (8, 1, True)
+    >>> cfg.n_experts, cfg.top_k, cfg.active_params - load_model("dense-small").active_params  # the routers
+    (8, 1, 32768)
     >>> [w.name for w in matrices(load_model("dense-small"))][:5]
     ['embed', 'l0.q', 'l0.k', 'l0.v', 'l0.o']
 """
