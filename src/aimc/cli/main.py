@@ -10,6 +10,8 @@ Commands:
     aimc bench mc [--chips 100] [--chip pcm-hermes] [--t-s 86400] [--repeats 3] [--json]
     aimc chips [schema | validate FILE...]
     aimc baselines
+    aimc llm3d simulate --model NAME|CONFIG.json [--chip 3d-nvm] [--mapping STRATEGY] [--batch B]
+              [--prompt P] [--generate G] [--baseline gpu-h100] [--json]
     aimc --version
     aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH] [--force]
     aimc sort [--input FILE | --dist uniform --n N --bits B] [--chip rram-1t1r] [--strategy tns]
@@ -40,6 +42,7 @@ from aimc.cli.bench import bench_app
 from aimc.cli.chips import chips_app
 from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
+from aimc.cli.llm3d import llm3d_app
 from aimc.cli.report import report_cmd
 from aimc.cli.sort import sort_app_cmd, sort_cmd
 from aimc.cli.sweep import sweep_cmd
@@ -73,6 +76,7 @@ app.command("report")(report_cmd)
 app.command("sweep")(sweep_cmd)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chips_app, name="chips")
+app.add_typer(llm3d_app, name="llm3d")
 
 
 if __name__ == "__main__":  # python -m aimc.cli.main
