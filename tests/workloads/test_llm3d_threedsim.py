@@ -77,3 +77,15 @@ def test_placement_is_threedsims_block_for_block(strategy):
     canon = json.dumps(sorted((name, [[[t, r] for t, r in zip(rt, rr)] for rt, rr in zip(ti.tolist(), tr.tolist())])
                               for name, (ti, tr) in p.blocks.items()))
     assert hashlib.sha256(canon.encode()).hexdigest() == PLACEMENT_SHA256[strategy]
+
+
+def test_real_attention_adds_its_priced_time_on_the_critical_path():
+    # Without a KV cache every attention op is a barrier of its step, so replacing the 2 ns stub by the priced
+    # op lengthens the run by exactly sum(real - 2): step with L tokens, 3 layers, 2 L^2 d MACs at 1024/ns
+    # and 8 L^2 softmax elements at 51.2/ns (3d-nvm's digital section).
+    cfg, chip = load_model("threedsim-readme"), load("3d-nvm")
+    place = map_model(cfg, chip, pos_embedding_rows=12)
+    stub = simulate_run(cfg, place, UnitCosts.threedsim(), prompt=1, generate=11, kv_cache=False)
+    real = simulate_run(cfg, place, UnitCosts.threedsim(attention_chip=chip), prompt=1, generate=11, kv_cache=False)
+    extra = sum(3 * (-(-2 * n * n * 512 // 1024) - (-8 * n * n * 10 // 512) - 2) for n in range(1, 12))
+    assert real.time_ns - stub.time_ns == extra == 1701

@@ -35,6 +35,8 @@ def simulate_cmd(
     generate: int = typer.Option(16, "--generate", help="Tokens generated per sequence."),
     baseline: str | None = typer.Option(None, "--baseline", help="Also price a GPU: gpu-h100 or gpu-a100."),
     attention: str = typer.Option("real", "--attention", help="real (priced) or stub (threedsim's 1 ns / 1 nJ)."),
+    costs: str = typer.Option("chip", "--costs", help="chip (from the chip spec) or threedsim (its fixed constants)."),
+    pos_embedding: int = typer.Option(0, "--pos-embedding", help="Rows of a positional table stored on the chip (threedsim: max length)."),
     no_kv_cache: bool = typer.Option(False, "--no-kv-cache", help="Recompute all tokens every step (threedsim default)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the expert draws and of greedy_random."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -43,13 +45,12 @@ def simulate_cmd(
     J/token, area, tile conflicts and utilisation (and the GPU's with --baseline)."""
     with user_errors():
         r = simulate(Path(model) if model.endswith(".json") else model, chip, mapping, batch=batch, prompt=prompt,
-                     generate=generate, baseline=baseline, kv_cache=not no_kv_cache, attention=attention, seed=seed)
+                     generate=generate, baseline=baseline, kv_cache=not no_kv_cache, attention=attention, seed=seed,
+                     costs=costs, pos_embedding_rows=pos_embedding)
     if as_json:
         typer.echo(json.dumps(r))
         return
-    rows = [("", "3D AIMC")] + ([("", r["baseline"]["name"])] if "baseline" in r else [])
     typer.echo(f"{r['model']['name']} on {r['chip']} ({r['mapping']}), batch {batch}, {prompt}+{generate} tokens")
     for key in ("tokens_per_s", "J_per_token", "area_mm2", "tile_conflicts", "utilization"):
         vals = [r[key]] + ([r["baseline"][key]] if "baseline" in r else [])
         typer.echo(f"  {key:<15}" + "".join(f"{v:>14.4g}" for v in vals))
-    del rows

@@ -80,8 +80,18 @@ class UnitCosts:
     stub_attention: bool = False
 
     @classmethod
-    def threedsim(cls, digital_units: int = 4, attention_units: int = 1) -> "UnitCosts":
-        """threedsim's ``AcceleratorConfig`` defaults (module doc), attention stubbed."""
+    def threedsim(cls, digital_units: int = 4, attention_units: int = 1,
+                  attention_chip: ChipSpec | None = None) -> "UnitCosts":
+        """threedsim's ``AcceleratorConfig`` defaults (module doc), attention stubbed -- or,
+        with ``attention_chip``, priced for real by that chip's ``digital:`` section (MACs,
+        softmax, KV-cache DRAM) while every other op keeps threedsim's constants."""
+        if attention_chip is not None:
+            real = cls.from_chip(attention_chip)
+            base = cls.threedsim(digital_units, attention_units)
+            return cls(**{**base.__dict__, "op_pJ": real.op_pJ, "op_per_ns": real.op_per_ns, "mac_pJ": real.mac_pJ,
+                          "macs_per_ns": real.macs_per_ns, "dram_pJ_per_byte": real.dram_pJ_per_byte,
+                          "dram_bytes_per_ns": real.dram_bytes_per_ns, "kv_bytes": real.kv_bytes,
+                          "stub_attention": False})
         return cls(mvm_ns=100, mvm_nJ=10.0, switch_ns=0, switch_nJ=0.0, comm_ns=10, comm_nJ=1e-5 * 8 * 512,
                    digital_units=digital_units, attention_units=attention_units,
                    static_W=1.0 * (digital_units + attention_units), dram_static_W=0.1297, tile_area_mm2=1.0,
@@ -126,7 +136,7 @@ class UnitCosts:
             return 2, 2.0, 1, 1.0
         macs = 2 * n_q * seq_len * d_model
         soft = n_heads * n_q * seq_len
-        dram_bytes = 2 * (seq_len - n_q + n_q) * d_model * self.kv_bytes if kv_cache else 0.0
+        dram_bytes = 2 * seq_len * d_model * self.kv_bytes if kv_cache else 0.0  # read past + write new
         dram_ns = math.ceil(dram_bytes / self.dram_bytes_per_ns) if dram_bytes else 0
         dram_nJ = dram_bytes * self.dram_pJ_per_byte * 1e-3
         comp_ns = math.ceil(macs / self.macs_per_ns) + math.ceil(soft / self.op_per_ns["softmax"])
