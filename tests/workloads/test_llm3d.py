@@ -159,3 +159,21 @@ def test_model_files_load_or_fail_cleanly(tmp_path_factory, data):
         assert str(p) in str(e)
     else:
         assert cfg.d_model % cfg.n_heads == 0
+
+
+def test_moe_block_on_the_ideal_chip_equals_the_digital_moe():
+    import torch
+
+    from aimc.nn import convert
+    from aimc.workloads.llm3d.moe import MoEBlock, measured_density
+
+    moe = MoEBlock(64, 128, n_experts=8, top_k=2, seed=3)
+    x = torch.randn(2, 40, 64, generator=torch.Generator().manual_seed(0))
+    analog = convert(moe, "ideal")
+    assert type(analog.router).__name__ != "Linear" and type(analog.experts[0][0]).__name__ != "Linear"
+    assert torch.equal(analog.route(x.reshape(-1, 64))[1], moe.route(x.reshape(-1, 64))[1])
+    assert torch.allclose(analog(x), moe(x), rtol=1e-5, atol=1e-6)
+    p = measured_density(moe, x).numpy()  # a real gate's co-activation drives routing and top2 placement
+    r = Router(8, 2, density=p, seed=0)
+    pairs = {tuple(sorted(r(1, t, 0))) for t in range(200)}
+    assert all(p[i, j] > 0 for i, j in pairs)
