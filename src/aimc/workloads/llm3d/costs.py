@@ -116,7 +116,8 @@ class UnitCosts:
                    comm_nJ=chip.cols * d.bytes_per_element * d.link_pJ_per_byte * 1e-3,
                    digital_units=t.digital_units, attention_units=t.attention_units,
                    static_W=t.unit_static_W * (t.digital_units + t.attention_units), dram_static_W=t.dram_static_W,
-                   tile_area_mm2=t.tile_area_mm2, op_pJ=dict(d.op_pJ), op_per_ns=dict(d.op_elements_per_ns),
+                   tile_area_mm2=t.tile_area_mm2, op_pJ={str(k): v for k, v in d.op_pJ.items()},
+                   op_per_ns={str(k): v for k, v in d.op_elements_per_ns.items()},
                    mac_pJ=d.mac_pJ, macs_per_ns=d.macs_per_ns, dram_pJ_per_byte=d.dram_pJ_per_byte,
                    dram_bytes_per_ns=d.dram_bytes_per_ns, kv_bytes=d.bytes_per_element, stub_attention=stub_attention)
 

@@ -21,21 +21,22 @@ from __future__ import annotations
 
 import math
 
-from aimc.cost.baselines import load_baseline, price_baseline
+from aimc.cost.baselines import VonNeumannSpec, load_baseline, price_baseline
 from aimc.graph.builders import LayerWorkIO
+from aimc.graph.workload import LayerWork
 from aimc.workloads.llm3d.model import LLMConfig
 
 __all__ = ["decode_step_workload", "gpu_run"]
 
 
-def decode_step_workload(cfg: LLMConfig, batch: int, context: int) -> list[LayerWorkIO]:
+def decode_step_workload(cfg: LLMConfig, batch: int, context: float) -> list[LayerWork]:
     """Per-token workload of one decoding step at ``batch`` with ``context`` cached
     positions (module doc)."""
     d, h = cfg.d_model, cfg.n_heads
     lin = lambda name, k, n, groups=1, n_mvm=1: LayerWorkIO(name, "linear", k, n, n_mvm, groups=groups,  # noqa: E731
                                                             x_elements=k * n_mvm)
     ctx = max(1, int(round(context)))
-    out = []
+    out: list[LayerWork] = []
     for layer in range(cfg.n_layers):
         out += [lin(f"l{layer}.{p}", d, d) for p in "qkv"]
         out += [LayerWorkIO(f"l{layer}.qk", "matmul", d // h, ctx, h, groups=h, x_elements=d, stationary=False),
@@ -58,6 +59,8 @@ def gpu_run(cfg: LLMConfig, baseline: str = "gpu-h100", batch: int = 1, prompt: 
     GPU preset (module doc); ``tile_conflicts`` 0 and ``utilization`` = compute time / time
     (the roofline's compute-bound fraction), for the same keys as the 3D simulator."""
     spec = load_baseline(baseline)
+    if not isinstance(spec, VonNeumannSpec):
+        raise ValueError(f"baseline {baseline!r} is not a GPU/CPU (von Neumann) preset")
     pre = price_baseline(decode_step_workload(cfg, batch * prompt, prompt / 2), spec, batch=batch * prompt)
     dec = price_baseline(decode_step_workload(cfg, batch, prompt + (generate - 1) / 2), spec, batch=batch)
     t_pre = sum(c.latency_ns for c in pre) * batch * prompt

@@ -86,7 +86,8 @@ class _Mapper:
               tiles_in: list[int] | None = None, dry: bool = False) -> list[int]:
         nv, nh = math.ceil(k / self.rows), math.ceil(n / self.cols)
         saved = (self.sum.copy(), self.wsum.copy()) if dry else None
-        tiles, tiers, used = np.zeros((nv, nh), np.int64), np.zeros((nv, nh), np.int64), []
+        tiles, tiers = np.zeros((nv, nh), np.int64), np.zeros((nv, nh), np.int64)
+        used: list[int] = []
         for b in range(nv * nh):
             if tiles_in is not None:
                 t = tiles_in[b % len(tiles_in)]

@@ -259,7 +259,9 @@ def simulate_run(cfg: LLMConfig, place: Placement, costs: UnitCosts, batch: int 
         first = len(g.res)
         s = b.step(seq, pos, prompt + step, after)
         if step + 1 < generate:
-            g.on_done[s] = lambda t2, seq=seq, step=step, s=s: start_step(seq, step + 1, s, t2)
+            def nxt(t2: int, seq: int = seq, step: int = step, s: int = s) -> None:
+                start_step(seq, step + 1, s, t2)
+            g.on_done[s] = nxt
         for o in range(first, len(g.res)):
             if g.npred[o] == 0:
                 ready(o)
