@@ -67,6 +67,7 @@ NOT_READ = {
     "cost": "energy/latency/area parameters of the cost model",
     "digital": "the chip's digital units: what running layers and ops digitally costs (aimc.cost.soc)",
     "pulsed": "the devices' response to update pulses, for on-chip training (aimc.train.onchip)",
+    "tiers": "3D stacking: how many arrays a tile holds and the LLM event simulator's timing (aimc.workloads.llm3d)",
 }
 
 
