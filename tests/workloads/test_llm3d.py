@@ -177,3 +177,18 @@ def test_moe_block_on_the_ideal_chip_equals_the_digital_moe():
     r = Router(8, 2, density=p, seed=0)
     pairs = {tuple(sorted(r(1, t, 0))) for t in range(200)}
     assert all(p[i, j] > 0 for i, j in pairs)
+
+
+def test_swiglu_and_grouped_query_attention():
+    cfg = LLMConfig(name="glu", d_model=512, n_heads=8, n_kv_heads=2, d_ff=512, n_layers=1, vocab_size=512,
+                    activation="swiglu")
+    p = map_model(cfg, _chip())
+    assert p.blocks["l0.k"][0].shape == (1, 1) and cfg.d_kv == 128 and "l0.ffn3" in p.blocks
+    chip = load("3d-nvm")
+    r = simulate_run(cfg, p, UnitCosts.from_chip(chip), prompt=3, generate=2, kv_cache=True)
+    assert r.counts["mvm"] == 4 * 8 + 2 and r.counts["silu"] == r.counts["mul"] == 4
+    kv_bytes = 2 * 128 * (3 + 4)  # steps with 3 then 4 positions, d_kv = 128 bytes per K and V
+    assert r.energy_breakdown_nJ["kv_dram"] == pytest.approx(kv_bytes * chip.digital.dram_pJ_per_byte * 1e-3)
+    assert load_model("mixtral-8x7b").total_params == 46_702_526_464
+    with pytest.raises(MappingError, match="does not fit"):
+        map_model(load_model("mixtral-8x7b"), chip)

@@ -30,6 +30,7 @@ def simulate_cmd(
     chip: str = typer.Option("3d-nvm", "--chip", help="A chip preset or YAML file with a tiers: section."),
     mapping: str = typer.Option("greedy_in_order", "--mapping",
                                 help="greedy_in_order | greedy_random | greedy_util | top2 | moe_separated."),
+    tiles: int | None = typer.Option(None, "--tiles", help="Override the chip's tile count (e.g. 175 for mixtral-8x7b)."),
     batch: int = typer.Option(1, "--batch", help="Sequences in flight."),
     prompt: int = typer.Option(16, "--prompt", help="Prompt tokens per sequence."),
     generate: int = typer.Option(16, "--generate", help="Tokens generated per sequence."),
@@ -46,7 +47,7 @@ def simulate_cmd(
     with user_errors():
         r = simulate(Path(model) if model.endswith(".json") else model, chip, mapping, batch=batch, prompt=prompt,
                      generate=generate, baseline=baseline, kv_cache=not no_kv_cache, attention=attention, seed=seed,
-                     costs=costs, pos_embedding_rows=pos_embedding)
+                     costs=costs, pos_embedding_rows=pos_embedding, n_tiles=tiles)
     if as_json:
         typer.echo(json.dumps(r))
         return

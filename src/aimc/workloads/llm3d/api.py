@@ -27,7 +27,8 @@ def simulate(model: str | Path | LLMConfig, chip: str | Path | ChipSpec = "3d-nv
              mapping: str = "greedy_in_order", batch: int = 1, prompt: int = 16, generate: int = 16,
              baseline: str | None = None, kv_cache: bool = True, attention: str = "real",
              split_ffn: bool = True, stack_embedding: bool = True, density: np.ndarray | None = None,
-             seed: int = 0, costs: str = "chip", pos_embedding_rows: int = 0) -> dict[str, Any]:
+             seed: int = 0, costs: str = "chip", pos_embedding_rows: int = 0,
+             n_tiles: int | None = None) -> dict[str, Any]:
     """Map ``model`` on a 3D ``chip`` with ``mapping``, simulate ``batch`` sequences of
     ``prompt`` + ``generate`` tokens and report one JSON-ready dict.
 
@@ -40,6 +41,7 @@ def simulate(model: str | Path | LLMConfig, chip: str | Path | ChipSpec = "3d-nv
         costs: ``chip`` (every op from the chip spec) or ``threedsim`` (threedsim's fixed
             per-op constants; ``attention="real"`` then prices attention from the chip).
         pos_embedding_rows: a positional-embedding table stored on the chip (threedsim's).
+        n_tiles: override the chip's tile count (e.g. 175 tiles of ``3d-nvm`` hold Mixtral 8x7B).
 
     Returns:
         ``tokens_per_s``, ``J_per_token``, ``area_mm2``, ``tile_conflicts``, ``utilization``
@@ -56,6 +58,10 @@ def simulate(model: str | Path | LLMConfig, chip: str | Path | ChipSpec = "3d-nv
     if costs not in ("chip", "threedsim"):
         raise ValueError(f"costs must be 'chip' or 'threedsim', got {costs!r}")
     cfg, spec = load_model(model), load(chip)
+    if n_tiles is not None:
+        if n_tiles < 1:
+            raise ValueError(f"n_tiles must be >= 1, got {n_tiles}")
+        spec = spec.model_copy(update={"n_tiles": int(n_tiles)})
     place = map_model(cfg, spec, mapping, split_ffn=split_ffn, stack_embedding=stack_embedding,
                       density=density if density is not None and np.ndim(density) == 2 else None, seed=seed,
                       pos_embedding_rows=pos_embedding_rows)

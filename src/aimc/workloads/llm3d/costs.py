@@ -38,7 +38,7 @@ __all__ = ["UnitCosts"]
 
 #: threedsim's fixed per-op costs (ns, nJ) (module doc).
 _THREEDSIM_OPS = {"layernorm": (50, 10.0), "relu": (1, 10.0), "gelu": (10, 10.0), "add": (10, 10.0),
-                  "sample": (10, 0.0)}
+                  "sample": (10, 0.0), "silu": (10, 10.0), "mul": (10, 10.0)}  # silu, mul: ASSUMED as gelu, add
 _CHIP_KIND = {"sample": "maxpool"}  # a streaming argmax over the logits: one compare per element
 
 
@@ -130,14 +130,15 @@ class UnitCosts:
         return max(1, math.ceil(n / self.op_per_ns[k])), n * self.op_pJ[k] * 1e-3
 
     def attention(self, n_q: int, seq_len: int, d_model: int, n_heads: int,
-                  kv_cache: bool) -> tuple[int, float, int, float]:
+                  kv_cache: bool, d_kv: int | None = None) -> tuple[int, float, int, float]:
         """``(ns, nJ, dram_ns, dram_nJ)`` of one layer's attention for ``n_q`` query tokens
-        over ``seq_len`` positions (module doc); the totals include the DRAM part."""
+        over ``seq_len`` positions (module doc; the cache holds ``2 * d_kv`` bytes per position,
+        ``d_kv = d_model`` unless grouped-query); the totals include the DRAM part."""
         if self.stub_attention:
             return 2, 2.0, 1, 1.0
         macs = 2 * n_q * seq_len * d_model
         soft = n_heads * n_q * seq_len
-        dram_bytes = 2 * seq_len * d_model * self.kv_bytes if kv_cache else 0.0  # read past + write new
+        dram_bytes = 2 * seq_len * (d_kv or d_model) * self.kv_bytes if kv_cache else 0.0  # read past + write new
         dram_ns = math.ceil(dram_bytes / self.dram_bytes_per_ns) if dram_bytes else 0
         dram_nJ = dram_bytes * self.dram_pJ_per_byte * 1e-3
         comp_ns = math.ceil(macs / self.macs_per_ns) + math.ceil(soft / self.op_per_ns["softmax"])

@@ -32,23 +32,25 @@ __all__ = ["decode_step_workload", "gpu_run"]
 def decode_step_workload(cfg: LLMConfig, batch: int, context: float) -> list[LayerWork]:
     """Per-token workload of one decoding step at ``batch`` with ``context`` cached
     positions (module doc)."""
-    d, h = cfg.d_model, cfg.n_heads
+    d, h, kv = cfg.d_model, cfg.n_heads, cfg.n_kv_heads or cfg.n_heads
     lin = lambda name, k, n, groups=1, n_mvm=1: LayerWorkIO(name, "linear", k, n, n_mvm, groups=groups,  # noqa: E731
                                                             x_elements=k * n_mvm)
     ctx = max(1, int(round(context)))
     out: list[LayerWork] = []
     for layer in range(cfg.n_layers):
-        out += [lin(f"l{layer}.{p}", d, d) for p in "qkv"]
-        out += [LayerWorkIO(f"l{layer}.qk", "matmul", d // h, ctx, h, groups=h, x_elements=d, stationary=False),
-                LayerWorkIO(f"l{layer}.av", "matmul", ctx, d // h, h, groups=h, x_elements=h * ctx, stationary=False)]
+        out += [lin(f"l{layer}.q", d, d), lin(f"l{layer}.k", d, cfg.d_kv), lin(f"l{layer}.v", d, cfg.d_kv)]
+        # K and V of kv heads (the cache) serve h query heads: h MVMs over kv stored matrices
+        out += [LayerWorkIO(f"l{layer}.qk", "matmul", d // h, ctx, h, groups=kv, x_elements=d, stationary=False),
+                LayerWorkIO(f"l{layer}.av", "matmul", ctx, d // h, h, groups=kv, x_elements=h * ctx, stationary=False)]
         out.append(lin(f"l{layer}.o", d, d))
         if cfg.is_moe_layer(layer):
             e, k = cfg.n_experts, cfg.top_k
             touched = math.ceil(e * (1.0 - (1.0 - k / e) ** batch) - 1e-9)
-            out += [lin(f"l{layer}.router", d, e), lin(f"l{layer}.experts.ffn1", d, cfg.d_ff, touched, k),
-                    lin(f"l{layer}.experts.ffn2", cfg.d_ff, d, touched, k)]
+            out += [lin(f"l{layer}.router", d, e)] + [lin(f"l{layer}.experts.{m}", d, cfg.d_ff, touched, k)
+                                                      for m in cfg.ffn_in]
+            out.append(lin(f"l{layer}.experts.ffn2", cfg.d_ff, d, touched, k))
         else:
-            out += [lin(f"l{layer}.ffn1", d, cfg.d_ff), lin(f"l{layer}.ffn2", cfg.d_ff, d)]
+            out += [lin(f"l{layer}.{m}", d, cfg.d_ff) for m in cfg.ffn_in] + [lin(f"l{layer}.ffn2", cfg.d_ff, d)]
     out.append(lin("lm_head", d, cfg.vocab_size))
     return out
 

@@ -180,7 +180,7 @@ def map_model(cfg: LLMConfig, chip: ChipSpec, strategy: str = "greedy_in_order",
         if cfg.is_moe_layer(layer):
             units += [names, [f"l{layer}.moe"]]
         else:
-            units += [names + [f"l{layer}.ffn1", f"l{layer}.ffn2"]]
+            units += [names + [f"l{layer}.{m}" for m in cfg.ffn_in] + [f"l{layer}.ffn2"]]
     units.append(["lm_head"])
     order = [u for group in units for u in group]
     if strategy == "greedy_random":
@@ -204,9 +204,13 @@ def _place_moe(m: _Mapper, cfg: LLMConfig, layer: int, strategy: str, split_ffn:
     m.place(f"l{layer}.router", d, e)
     name = lambda i, w: f"l{layer}.e{i}.{w}"  # noqa: E731
     if strategy == "moe_separated":
-        tiles_in = m.place(name(0, "ffn1"), d, f, util=u, repeated=e if split_ffn else 2 * e)
-        for i in range(1, e):
-            m.place(name(i, "ffn1"), d, f, util=u, tiles_in=tiles_in)
+        n_mat = len(cfg.ffn_in) + 1
+        tiles_in: list[int] = []
+        for w in cfg.ffn_in:  # each input matrix of all experts stacked on one set of tiles
+            stack = m.place(name(0, w), d, f, util=u, repeated=e if split_ffn else n_mat * e)
+            tiles_in = tiles_in or stack
+            for i in range(1, e):
+                m.place(name(i, w), d, f, util=u, tiles_in=stack if split_ffn else tiles_in)
         tiles_out = m.place(name(0, "ffn2"), f, d, util=u, repeated=e) if split_ffn else None
         for i in range(1 if split_ffn else 0, e):
             m.place(name(i, "ffn2"), f, d, util=u, tiles_in=tiles_out if split_ffn else tiles_in)
@@ -219,4 +223,6 @@ def _place_moe(m: _Mapper, cfg: LLMConfig, layer: int, strategy: str, split_ffn:
         order = _top2_order(dens)
     for i in order:
         tiles_in = m.place(name(i, "ffn1"), d, f, util=u)
+        for w in cfg.ffn_in[1:]:
+            m.place(name(i, w), d, f, util=u, tiles_in=None if split_ffn else tiles_in)
         m.place(name(i, "ffn2"), f, d, util=u, tiles_in=None if split_ffn else tiles_in)

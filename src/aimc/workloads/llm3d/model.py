@@ -40,7 +40,12 @@ class LLMConfig(BaseConfig):
         n_experts: experts per MoE layer (0: dense); ``top_k`` experts chosen per token.
         moe_every: a layer ``l`` is an MoE layer if ``l % moe_every == 0`` (threedsim's
             ``frequency``).
-        activation: ``relu`` or ``gelu`` (one digital op per FFN).
+        activation: ``relu`` or ``gelu`` (one digital op per FFN), or ``swiglu``
+            (``W2 (silu(W1 x) * W3 x)``, Shazeer 2020, as Llama/Mixtral: a third matrix ``ffn3``
+            and two digital ops, SiLU and a product).
+        n_kv_heads: key/value heads (grouped-query attention, Ainslie et al. 2023); ``None``
+            = ``n_heads``. ``k`` and ``v`` are ``d_model x d_kv`` with ``d_kv = d_model /
+            n_heads * n_kv_heads``, and so is each layer's KV cache per token.
     """
 
     name: str = "custom"
@@ -52,12 +57,15 @@ class LLMConfig(BaseConfig):
     n_experts: int = Field(0, ge=0, le=1 << 16)
     top_k: int = Field(1, ge=1, le=64)
     moe_every: int = Field(1, ge=1, le=1 << 12)
-    activation: Literal["relu", "gelu"] = "relu"
+    activation: Literal["relu", "gelu", "swiglu"] = "relu"
+    n_kv_heads: int | None = Field(None, ge=1, le=1 << 12)
 
     @model_validator(mode="after")
     def _check(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if self.n_kv_heads is not None and self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})")
         if self.n_experts and self.top_k > self.n_experts:
             raise ValueError(f"top_k ({self.top_k}) must be <= n_experts ({self.n_experts})")
         return self
@@ -65,6 +73,16 @@ class LLMConfig(BaseConfig):
     def is_moe_layer(self, layer: int) -> bool:
         """Whether ``layer`` holds experts."""
         return self.n_experts > 0 and layer % self.moe_every == 0
+
+    @property
+    def d_kv(self) -> int:
+        """Width of the key and value projections (module doc of ``n_kv_heads``)."""
+        return self.d_model // self.n_heads * (self.n_kv_heads or self.n_heads)
+
+    @property
+    def ffn_in(self) -> tuple[str, ...]:
+        """The FFN's input matrices: ``("ffn1",)`` or, for SwiGLU, ``("ffn1", "ffn3")``."""
+        return ("ffn1", "ffn3") if self.activation == "swiglu" else ("ffn1",)
 
     @property
     def total_params(self) -> int:
@@ -75,21 +93,25 @@ class LLMConfig(BaseConfig):
     def active_params(self) -> int:
         """Weights read per generated token: embedding row, attention, router, ``top_k``
         experts (or the dense FFN) and the LM head."""
-        d, total = self.d_model, self.d_model * self.vocab_size + self.d_model
-        for layer in range(self.n_layers):
-            total += 4 * d * d
-            if self.is_moe_layer(layer):
-                total += d * self.n_experts + self.top_k * 2 * d * self.d_ff
-            else:
-                total += 2 * d * self.d_ff
-        return total - self.d_model  # the embedding lookup reads one row
+        total = 0
+        for w in matrices(self):
+            n = w.in_features * w.out_features
+            if w.name == "embed":
+                n = self.d_model  # a lookup reads one row
+            elif ".e" in w.name:  # an expert: top_k of n_experts are read
+                n = n * self.top_k // self.n_experts
+            total += n
+        return total
 
 
 #: Built-in models. ``moe-small``/``dense-small``: an MoE and a dense model of equal active
 #: parameters (top-1 of 8 experts of width 2,048 vs one FFN of width 2,048; the router
 #: aside) that fit the ``3d-nvm`` preset; ``threedsim-readme``: threedsim's README example;
 #: ``threedsim-moe``: its test configuration (tests/mapping_tests/test_mapping_decoder_only.py);
-#: ``moe-25b``: an MoE that fills the 100 x 1,024-tier ``3d-nvm`` chip (~26 B weights).
+#: ``moe-25b``: an MoE that fills the 100 x 1,024-tier ``3d-nvm`` chip (~26 B weights);
+#: ``mixtral-8x7b``: Mixtral 8x7B's configuration (Jiang et al., arXiv:2401.04088, Table 1:
+#: dim 4096, 32 layers, head dim 128, 32 heads, 8 kv heads, hidden 14336, vocab 32000, 8
+#: experts, top 2; 46.7 B weights), needing a 175-tile chip of 1,024 tiers.
 MODELS: dict[str, LLMConfig] = {m.name: m for m in [
     LLMConfig(name="dense-small", d_model=512, n_heads=8, d_ff=2048, n_layers=8, vocab_size=8192),
     LLMConfig(name="moe-small", d_model=512, n_heads=8, d_ff=2048, n_layers=8, vocab_size=8192, n_experts=8, top_k=1),
@@ -99,6 +121,8 @@ MODELS: dict[str, LLMConfig] = {m.name: m for m in [
     LLMConfig(name="moe-25b", d_model=2048, n_heads=16, d_ff=8192, n_layers=24, vocab_size=32768,
               n_experts=31, top_k=1),
     LLMConfig(name="dense-25b-active", d_model=2048, n_heads=16, d_ff=8192, n_layers=24, vocab_size=32768),
+    LLMConfig(name="mixtral-8x7b", d_model=4096, n_heads=32, n_kv_heads=8, d_ff=14336, n_layers=32, vocab_size=32000,
+              n_experts=8, top_k=2, activation="swiglu"),
 ]}
 
 
@@ -127,17 +151,18 @@ def matrices(cfg: LLMConfig) -> list[LayerWorkIO]:
     """Every weight matrix of ``cfg`` (``in_features x out_features``), once, in model
     order; ``n_mvm`` is the reads per generated token (1 for active matrices, ``top_k /
     n_experts`` rounded up to 1 for an expert). Names: ``embed``, ``l{i}.q|k|v|o``,
-    ``l{i}.ffn1|ffn2`` or ``l{i}.router`` and ``l{i}.e{j}.ffn1|ffn2``, ``lm_head``."""
+    ``l{i}.ffn1|ffn2`` (SwiGLU: and ``ffn3``) or ``l{i}.router`` and ``l{i}.e{j}.ffn1|ffn2``,
+    ``lm_head``."""
     d, out = cfg.d_model, []
     lin = lambda name, k, n: LayerWorkIO(name, "linear", k, n, 1, x_elements=k)  # noqa: E731
     out.append(LayerWorkIO("embed", "linear", cfg.vocab_size, d, 1, x_elements=1))
     for layer in range(cfg.n_layers):
-        out += [lin(f"l{layer}.{p}", d, d) for p in "qkvo"]
+        out += [lin(f"l{layer}.q", d, d), lin(f"l{layer}.k", d, cfg.d_kv), lin(f"l{layer}.v", d, cfg.d_kv),
+                lin(f"l{layer}.o", d, d)]
+        experts = [f"l{layer}.e{e}." for e in range(cfg.n_experts)] if cfg.is_moe_layer(layer) else [f"l{layer}."]
         if cfg.is_moe_layer(layer):
             out.append(lin(f"l{layer}.router", d, cfg.n_experts))
-            for e in range(cfg.n_experts):
-                out += [lin(f"l{layer}.e{e}.ffn1", d, cfg.d_ff), lin(f"l{layer}.e{e}.ffn2", cfg.d_ff, d)]
-        else:
-            out += [lin(f"l{layer}.ffn1", d, cfg.d_ff), lin(f"l{layer}.ffn2", cfg.d_ff, d)]
+        for pre in experts:
+            out += [lin(pre + m, d, cfg.d_ff) for m in cfg.ffn_in] + [lin(pre + "ffn2", cfg.d_ff, d)]
     out.append(lin("lm_head", d, cfg.vocab_size))
     return out

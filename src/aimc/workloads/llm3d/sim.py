@@ -157,7 +157,7 @@ class _Builder:
             qkv[t] = [p for m in "qkv" for p in self.linear(f"l0.{m}", (seq, t), [(x0, False)])]
         final: tuple[int, bool] = (-1, False)
         for layer in range(cfg.n_layers):
-            ns, nj, dram_ns, dram_nJ = c.attention(len(positions), seq_len, d, cfg.n_heads, self.kv)
+            ns, nj, dram_ns, dram_nJ = c.attention(len(positions), seq_len, d, cfg.n_heads, self.kv, d_kv=cfg.d_kv)
             att = g.op(ATTENTION, 0, ns, (seq, 0), "attention", nj - dram_nJ)
             g.energy_nJ["kv_dram"] = g.energy_nJ.get("kv_dram", 0.0) + dram_nJ
             g.busy_ns["kv_dram"] = g.busy_ns.get("kv_dram", 0) + dram_ns
@@ -185,18 +185,24 @@ class _Builder:
         return digital(g, c, "sample", cfg.vocab_size, pr, logits, to_sample=True)
 
     def ffn(self, layer: int, pr: tuple[int, int], seq_len: int, a: tuple[int, bool]) -> list[tuple[int, bool]]:
-        g, c, cfg, act = self.g, self.c, self.cfg, self.cfg.activation
+        g, c, cfg = self.g, self.c, self.cfg
         if not cfg.is_moe_layer(layer):
-            h = digital(g, c, act, cfg.d_ff, pr, self.linear(f"l{layer}.ffn1", pr, [a]))
-            return self.linear(f"l{layer}.ffn2", pr, [(h, False)])
+            return self.linear(f"l{layer}.ffn2", pr, [(self.hidden(f"l{layer}.", pr, a), False)])
         assert self.router is not None
         gate = self.linear(f"l{layer}.router", pr, [a])
         outs: list[tuple[int, bool]] = []
         for e in self.router(seq_len, pr[1], layer):
-            h = digital(g, c, act, cfg.d_ff, pr, self.linear(f"l{layer}.e{e}.ffn1", pr, [a]))
-            y = self.linear(f"l{layer}.e{e}.ffn2", pr, [(h, False)])
+            y = self.linear(f"l{layer}.e{e}.ffn2", pr, [(self.hidden(f"l{layer}.e{e}.", pr, a), False)])
             outs = y if not outs else [(digital(g, c, "add", cfg.d_ff, pr, outs + y), False)]
         return outs + gate  # the gate values scale the experts' outputs: the residual add waits for them
+
+    def hidden(self, pre: str, pr: tuple[int, int], a: tuple[int, bool]) -> int:
+        """The FFN's hidden activation: ``act(W1 a)``, or SwiGLU's ``silu(W1 a) * W3 a``."""
+        g, c, f = self.g, self.c, self.cfg.d_ff
+        if self.cfg.activation != "swiglu":
+            return digital(g, c, self.cfg.activation, f, pr, self.linear(pre + "ffn1", pr, [a]))
+        s = digital(g, c, "silu", f, pr, self.linear(pre + "ffn1", pr, [a]))
+        return digital(g, c, "mul", f, pr, [(s, False)] + self.linear(pre + "ffn3", pr, [a]))
 
 
 def simulate_run(cfg: LLMConfig, place: Placement, costs: UnitCosts, batch: int = 1, prompt: int = 1,
