@@ -122,9 +122,12 @@ class _Mapper:
         return int(np.flatnonzero(w == w.min())[0])
 
 
-def _top2_order(density: np.ndarray) -> list[int]:
+def _top2_order(density: np.ndarray, per_sweep: int) -> list[int]:
     """Expert order for ``top2``: repeatedly the expert ``i`` maximising ``P(i) * sum_{j in S}
-    P[i, j]`` over the experts ``S`` of the current sweep (threedsim ``get_next_k``)."""
+    P[i, j]`` over the experts ``S`` of the current sweep (threedsim ``get_next_k``); a sweep
+    holds ``per_sweep`` experts, as many as fit side by side on the tiles (threedsim's
+    ``ceil(tiles / planar)``; its special pick of a least-likely expert for a sweep's
+    partial last slot and its tile offset are not reproduced)."""
     e = density.shape[0]
     p_i = density.sum(axis=1)
     order: list[int] = []
@@ -134,7 +137,7 @@ def _top2_order(density: np.ndarray) -> list[int]:
         score = [p_i[i] * (density[i, sweep].sum() if sweep else 1.0) for i in left]
         nxt = left[int(np.argmax(score))]
         order.append(nxt)
-        sweep = [nxt] if len(sweep) >= 8 else sweep + [nxt]
+        sweep = [] if len(sweep) + 1 >= per_sweep else sweep + [nxt]
     return order
 
 
@@ -220,7 +223,8 @@ def _place_moe(m: _Mapper, cfg: LLMConfig, layer: int, strategy: str, split_ffn:
         dens = np.asarray(density, dtype=float)
         if dens.shape != (e, e):
             raise MappingError(f"top2: density must be {e}x{e} (experts' co-activation), got {dens.shape}")
-        order = _top2_order(dens)
+        planar = (len(cfg.ffn_in) + (1 if split_ffn else 0)) * math.ceil(d / m.rows) * math.ceil(f / m.cols)
+        order = _top2_order(dens, max(1, math.ceil(m.n_tiles / planar)))
     for i in order:
         tiles_in = m.place(name(i, "ffn1"), d, f, util=u)
         for w in cfg.ffn_in[1:]:
