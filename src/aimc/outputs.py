@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["IF_EXISTS", "claim_output", "numbered", "write_atomic"]
+__all__ = ["IF_EXISTS", "claim_output", "numbered", "write_atomic", "write_text"]
 
 #: What :func:`claim_output` does when the file exists.
 IF_EXISTS = ("error", "number", "overwrite")
@@ -114,3 +114,22 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_text(path: str | os.PathLike, text: str, *, if_exists: str = "error",
+               hint: str = "pass if_exists='overwrite' to replace it or 'number' to write beside it") -> Path:
+    """Write ``text`` (UTF-8) under the policy of :func:`claim_output`, atomically: into a
+    temporary file beside it, then renamed over the name, so an error (or a crash) never
+    leaves a partial file under the real name.
+
+    Returns:
+        The path written (numbered when ``if_exists="number"`` and the name was taken).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = write_text(pathlib.Path(tempfile.mkdtemp()) / "plan.json", "{}")
+        >>> p.read_text()
+        '{}'
+    """
+    p = claim_output(path, if_exists=if_exists, hint=hint)
+    return write_atomic(p, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -203,7 +203,8 @@ def _converter_bits(spec: ChipSpec, per: Periphery) -> tuple[int, int]:
 
 def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: torch.Tensor | None = None,
              baseline: str | None = None, *, replicate: bool = True, batch: int = 1,
-             digital: Collection[str] | None = None, host_ops: Mapping[str, int] | None = None) -> CostReport:
+             digital: Collection[str] | None = None, host_ops: Mapping[str, int] | None = None,
+             tiles_placed: int | None = None) -> CostReport:
     """Energy, latency, throughput and area of one inference on an analog chip.
 
     Args:
@@ -223,6 +224,10 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
         host_ops: non-MVM work on the digital units, ``{op kind: elements per inference}``
             (kinds: :data:`aimc.chips.digital.HOST_OP_KINDS`, e.g. ``Graph.host_ops()``);
             reported as a last pseudo-layer ``host ops``.
+        tiles_placed: tiles one copy of the stationary layers occupies as a placement packs
+            them (:func:`aimc.compile.place.place` lets small blocks share a tile); decides
+            whether the model fits and how many replicas the spare tiles hold. ``None``: one
+            tile per block, ``sum(t_in * t_out * groups)``.
 
     Returns:
         A :class:`CostReport`.
@@ -262,7 +267,7 @@ def estimate(model_or_workload, chip: str | ChipSpec = "pcm-hermes", inputs: tor
     cols_w = lays[0].cols_w  # weight columns per tile
     tk, tn = (np.array([getattr(lay, a) for lay in lays], dtype=float) for a in ("t_in", "t_out"))
     tiles = np.where(stationary, tk * tn * groups, 0.0)
-    total_tiles = int(tiles.sum())
+    total_tiles = int(tiles.sum()) if tiles_placed is None else int(tiles_placed)
     fits = total_tiles <= spec.n_tiles
     reps = max(1, spec.n_tiles // total_tiles) if (replicate and fits and total_tiles) else 1
     reps_l = np.minimum(reps, n_mvm)
