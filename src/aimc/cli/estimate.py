@@ -23,8 +23,9 @@ __all__ = ["estimate_cmd"]
 
 
 def estimate_cmd(
-    model: str = typer.Argument(..., help="digits-cnn, fashion-cnn, mvm:ROWSxCOLS[xN], transformer[:D,H,FF,SEQ] "
-                                          "or a .safetensors checkpoint from `aimc train`."),
+    model: str = typer.Argument(..., help="digits-cnn, fashion-cnn, mvm:ROWSxCOLS[xN], transformer[:D,H,FF,SEQ], "
+                                          "a .safetensors checkpoint from `aimc train`, or a plan.json from "
+                                          "`aimc compile` (priced as placed and assigned; its chip)."),
     chip: str = typer.Option("pcm-hermes", help="Chip preset name (see `aimc chips`) or a YAML file."),
     baseline: Optional[str] = typer.Option(None, help="Also price a baseline: gpu-a100, gpu-h100, cpu-xeon, dimc-22nm (or a YAML file)."),
     batch: int = typer.Option(1, help="Batch size the baseline amortises weight reads over, >= 1."),
@@ -43,6 +44,10 @@ def estimate_cmd(
 
     if batch < 1:
         fail(f"--batch must be >= 1, got {batch}")
+    if model.endswith(".json"):
+        if baseline is not None or phases is not None or plot is not None:
+            fail("a plan is priced as compiled: --baseline, --phases and --plot apply to models, not plans")
+        return _estimate_plan(Path(model), as_json)
     with user_errors():
         if plot is not None:
             plot = output_file(plot, "", force, option="--plot")
@@ -76,3 +81,33 @@ def estimate_cmd(
                    highlight=False, soft_wrap=True)
     if plot is not None:
         console.print(f"plot saved to {plot}", highlight=False, soft_wrap=True)
+
+
+def _estimate_plan(path: Path, as_json: bool) -> None:
+    """Price a plan with the compiler's own pricing (:func:`aimc.compile.check.price_plan`)."""
+    from aimc.compile import load_plan
+    from aimc.compile.check import price_plan
+
+    with user_errors():
+        plan, chip = load_plan(path)
+        cost = price_plan(plan, chip)
+    layers = [{"name": lc.name, "energy_pJ": lc.total_pJ, "latency_ns": lc.latency_ns, "tiles": lc.tiles}
+              for lc in cost.layers]
+    if as_json:
+        typer.echo(json.dumps({"plan": str(path), "chip": chip.name, "energy_pJ": cost.energy_pJ,
+                               "latency_ns": cost.latency_ns, "throughput_inf_per_s": cost.throughput_inf_per_s,
+                               "area_mm2": cost.area_mm2, "rounds": len(cost.rounds),
+                               "reprogram_energy_pJ": cost.reprogram_energy_pJ,
+                               "reprogram_time_ns": cost.reprogram_time_ns, "breakdown": cost.breakdown,
+                               "layers": layers}))
+        return
+    table = Table(title=f"plan {path} ({plan.model.spec}, {plan.options.policy}) on {chip.name}: per inference")
+    for col in ("layer", "energy (pJ)", "latency (ns)", "tiles"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for d in layers:
+        table.add_row(d["name"], f"{d['energy_pJ']:.4g}", f"{d['latency_ns']:.4g}", str(d["tiles"]))
+    console.print(table)
+    console.print(f"total {cost.energy_pJ:.6g} pJ, latency {cost.latency_ns:.6g} ns, "
+                  f"{cost.throughput_inf_per_s:.4g} inferences/s, {len(cost.rounds)} round(s)"
+                  + (f", reprogramming {cost.reprogram_energy_pJ:.4g} pJ / {cost.reprogram_time_ns:.4g} ns"
+                     if len(cost.rounds) > 1 else ""), highlight=False, soft_wrap=True)

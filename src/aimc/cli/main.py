@@ -21,6 +21,11 @@ Commands:
     aimc train [--method hat|digital|hybrid|<on-chip>] [--init FILE] [--out FILE] [--force]
     aimc report RUN_DIR [--out DIR] [--force] [--no-png] [--threshold ACC]
     aimc sweep FILE [--out RUN_DIR] [--workers N] [--cluster tcp://HOST:PORT | --scheduler-file FILE]
+    aimc compile MODEL [--chip NAME] [--policy P] [--budget 1%] [--latency-us X]
+                 [--on-overflow fail|multiplex] [-o plan.json] [--force]
+    aimc plan show plan.json [--map PNG]
+    aimc run plan.json [--data test|calibration] [--seeds N] [--t 1s,1d,1y] [--json]
+    aimc estimate plan.json [--json]
 
 Bad input (unknown dataset or chip, ``--chips 0``, an existing ``--out`` without
 ``--force``, an unreadable checkpoint) prints one ``error: ...`` line to stderr and exits
@@ -40,12 +45,15 @@ import aimc
 from aimc.cli.baselines import baselines_cmd
 from aimc.cli.bench import bench_app
 from aimc.cli.chips import chips_app
+from aimc.cli.compile import compile_cmd
 from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
 from aimc.cli.llm3d import llm3d_app
 from aimc.cli.report import report_cmd
 from aimc.cli.sort import sort_app_cmd, sort_cmd
 from aimc.cli.sweep import sweep_cmd
+from aimc.cli.plan import plan_app
+from aimc.cli.run import run_cmd
 from aimc.cli.train import train
 
 app = typer.Typer(help="aimc: simulate neural networks on analog in-memory computing chips.",
@@ -77,6 +85,9 @@ app.command("sweep")(sweep_cmd)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chips_app, name="chips")
 app.add_typer(llm3d_app, name="llm3d")
+app.command("compile")(compile_cmd)
+app.command("run")(run_cmd)
+app.add_typer(plan_app, name="plan")
 
 
 if __name__ == "__main__":  # python -m aimc.cli.main

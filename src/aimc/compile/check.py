@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -37,10 +38,11 @@ from aimc.chips import ChipSpec
 from aimc.compile.partition import partition
 from aimc.compile.place import Placement
 from aimc.compile.plan import Plan, PlanError, read_plan
-from aimc.compile.pricing import price
+from aimc.compile.pricing import PlanCost, price
 from aimc.config import ConfigError
+from aimc.graph.workload import LayerWork
 
-__all__ = ["check_plan", "load_plan"]
+__all__ = ["check_model", "check_plan", "load_plan", "price_plan"]
 
 _BLOCK = ("layer", "group", "i_in", "j_out", "rows", "cols")
 _WHERE = ("round", "tile", "row", "col")
@@ -92,8 +94,7 @@ def check_plan(plan: Plan, source: str = "plan") -> ChipSpec:
             raise bad(f"placement.{f}[{k}]", f"is {got[f][k]}, the partition of layer "
                                              f"{names[int(blocks.layer[k])]!r} gives {int(getattr(blocks, f)[k])}")
     _check_where(plan, chip, got, names, bad)
-    placement = Placement(got["round"], got["tile"], got["row"], got["col"], list(pp.tiles_per_round))
-    cost = price(work, chip, {lp.name for lp in plan.layers if lp.assign == "digital"}, blocks, placement)
+    cost = price_plan(plan, chip)
     for f in ("energy_pJ", "latency_ns", "reprogram_energy_pJ"):
         want, have = float(getattr(cost, f)), float(getattr(plan.expected, f))
         if not math.isclose(want, have, rel_tol=1e-6, abs_tol=1e-9):
@@ -139,3 +140,35 @@ def _check_where(plan: Plan, chip: ChipSpec, got: dict[str, np.ndarray], names: 
     if diff.size and not (rnd.size == 0 and tpr.tolist() == [0]):
         r = int(diff[0])
         raise bad(f"placement.tiles_per_round[{r}]", f"is {int(tpr[r])}, the blocks of round {r} use {int(counts[r])}")
+
+
+def price_plan(plan: Plan, chip: ChipSpec) -> PlanCost:
+    """Energy and latency of a plan as it stands (its assignment and placement), from the
+    cost model: what ``aimc estimate plan.json`` prints and the compiler wrote."""
+    from aimc.compile.compiler import work_of
+
+    work = work_of(plan)
+    pp = plan.placement
+    blocks = partition(work, chip, [lp.assign == "analog" for lp in plan.layers])
+    placement = Placement(*(np.asarray(getattr(pp, f), dtype=np.int64) for f in _WHERE),
+                          list(pp.tiles_per_round) if len(pp.layer) else [])
+    return price(work, chip, {lp.name for lp in plan.layers if lp.assign == "digital"}, blocks, placement)
+
+
+def check_model(plan: Plan, work: Sequence[LayerWork], source: str = "plan") -> None:
+    """Check that ``work`` (the model as built now) is the graph the plan was compiled for.
+
+    Raises:
+        PlanError: the fingerprints differ; the message names the first layer that differs.
+    """
+    from aimc.compile.compiler import fingerprint, work_of
+
+    if fingerprint(work) == plan.model.fingerprint:
+        return
+    have = [(w.name, w.kind, w.in_features, w.out_features, w.groups, w.n_mvm) for w in work]
+    want = [(w.name, w.kind, w.in_features, w.out_features, w.groups, w.n_mvm) for w in work_of(plan)]
+    diff = next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), min(len(have), len(want)))
+    what = (f"layer {diff}: plan has {want[diff] if diff < len(want) else 'none'}, the model has "
+            f"{have[diff] if diff < len(have) else 'none'} (name, kind, in, out, groups, MVMs)")
+    raise PlanError(f"{source}: field 'model.fingerprint' does not match the model {plan.model.spec!r} as built "
+                    f"now; {what}. Recompile the model")

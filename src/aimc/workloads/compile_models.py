@@ -1,0 +1,138 @@
+"""The models ``aimc compile`` and ``aimc run`` take, with their data: :func:`load_model`.
+
+``MODEL`` is one of
+
+* ``digits-cnn``, ``digits-transformer`` (:mod:`aimc.workloads.transformer_models`),
+  ``fashion-cnn``: trained here in floating point with a fixed seed (digits: seconds;
+  Fashion-MNIST: about a minute) on the training images minus a held-out calibration
+  split (the last 360 digits / 2,000 Fashion-MNIST training images); ``aimc run``
+  measures on the test set;
+* a checkpoint from ``aimc train`` (``.safetensors``): its model and data set (calibration:
+  the last images of the training split it was trained on, so calibration there is
+  optimistic);
+* ``encoder:D_MODEL,HEADS,D_FF,BLOCKS``: an untrained encoder of that size (no data: for
+  the all-analog / energy policies and compile-time benchmarks);
+* the shape-only workloads of ``aimc estimate`` (``mvm:...``, ``transformer:...``): no
+  module, no data.
+
+Example:
+    >>> m = load_model("encoder:64,4,128,2", chip="pcm-hermes")
+    >>> m.module is not None, m.calibration is None, len(m.work)
+    (True, True, 14)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from aimc.chips import ChipSpec, load
+from aimc.graph.builders import extract_workload_io
+from aimc.graph.workload import LayerWork
+from aimc.train.digital import n_params, train_digital
+from aimc.workloads.models import digits_cnn, fashion_cnn
+from aimc.workloads.transformer_models import digits_transformer, encoder_classifier
+
+__all__ = ["LoadedModel", "MODELS", "load_model"]
+
+#: Trained models by name: ``(builder, dataset, epochs, lr, batch_size, calibration images)``.
+MODELS: dict[str, tuple[Callable[..., nn.Module], str, int, float, int, int]] = {
+    "digits-cnn": (digits_cnn, "digits", 30, 3e-3, 32, 360),
+    "digits-transformer": (digits_transformer, "digits", 60, 3e-3, 32, 360),
+    "fashion-cnn": (fashion_cnn, "fashion-mnist", 3, 1e-3, 128, 2000),
+}
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to compile.
+
+    Attributes:
+        spec: the MODEL argument; module: the digital model (None: shape-only workload);
+        work: its matrix layers; calibration, test: ``(x, y)`` or None; dataset: its name;
+        n_params: parameters.
+    """
+
+    spec: str
+    module: nn.Module | None
+    work: list[LayerWork]
+    calibration: Pair | None = None
+    test: Pair | None = None
+    dataset: str | None = None
+    n_params: int = 0
+
+
+def _split(dataset: str, n_cal: int, root: str | None) -> tuple[Pair, Pair, Pair]:
+    from aimc.workloads.data import load_dataset
+
+    x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=root)
+    return (x_tr[:-n_cal], y_tr[:-n_cal]), (x_tr[-n_cal:], y_tr[-n_cal:]), (x_te, y_te)
+
+
+def _measured(spec: str, module: nn.Module, x: torch.Tensor, **kw) -> LoadedModel:
+    module.eval()
+    return LoadedModel(spec, module, extract_workload_io(module, x[:8]), n_params=n_params(module), **kw)
+
+
+def _trained(spec: str, seed: int, root: str | None) -> LoadedModel:
+    build, dataset, epochs, lr, bs, n_cal = MODELS[spec]
+    train, cal, test = _split(dataset, n_cal, root)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # dropout-free models: only the initialisation draws
+        model = train_digital(build(seed=seed), *train, epochs=epochs, lr=lr, batch_size=bs, seed=seed)
+    return _measured(spec, model, cal[0], calibration=cal, test=test, dataset=dataset)
+
+
+def _checkpoint(path: Path, root: str | None) -> LoadedModel:
+    from aimc.nn.io import read_checkpoint
+    from aimc.workloads.checkpoints import INPUT_SHAPES, rebuild
+
+    built = rebuild(read_checkpoint(path))
+    if built.dataset not in INPUT_SHAPES:
+        raise ValueError(f"{path}: checkpoint run field 'dataset' is {built.dataset!r}; "
+                         f"allowed: {', '.join(INPUT_SHAPES)}")
+    n_cal = 360 if built.dataset == "digits" else 2000
+    _, cal, test = _split(built.dataset, n_cal, root)
+    return _measured(str(path), built.digital, cal[0], calibration=cal, test=test, dataset=built.dataset)
+
+
+def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, data_root: str | None = None
+               ) -> LoadedModel:
+    """Build (and train, or read) the model ``spec`` names, with its data (module doc).
+
+    Args:
+        spec: MODEL argument.
+        chip: the chip (sizes the default ``mvm:`` stream).
+        seed: training seed of the named models.
+        data_root: folder of Fashion-MNIST's files (default: the Debian package's).
+
+    Raises:
+        ValueError: unknown or malformed MODEL (the allowed forms listed);
+            FileNotFoundError: a missing checkpoint or data file.
+    """
+    if spec in MODELS:
+        return _trained(spec, seed, data_root)
+    m = re.fullmatch(r"encoder:(\d+),(\d+),(\d+),(\d+)", spec)
+    if m:
+        d, h, f, b = (int(g) for g in m.groups())
+        model = encoder_classifier(d, h, f, b, seed=seed)
+        x = torch.rand((1, 16, 64), generator=torch.Generator().manual_seed(0))  # (B, T, d_in)
+        return _measured(spec, model, x)
+    if spec.startswith(("mvm:", "transformer")):
+        from aimc.workloads.catalog import load_workload
+
+        return LoadedModel(spec, None, load_workload(spec, load(chip)))
+    path = Path(spec)
+    if path.suffix == ".onnx":
+        raise ValueError(f"MODEL {spec}: ONNX models need aimc.graph.capture, which this aimc does not have yet")
+    if path.suffix == ".safetensors" or path.exists():
+        return _checkpoint(path, data_root)
+    raise ValueError(f"unknown MODEL {spec!r}; allowed: {', '.join(MODELS)}, encoder:D_MODEL,HEADS,D_FF,BLOCKS, "
+                     "mvm:ROWSxCOLS[xN], transformer:D_MODEL,HEADS,D_FF,SEQ or a .safetensors checkpoint "
+                     "from `aimc train`")
