@@ -11,7 +11,8 @@ rest, the policies:
 * ``sensitivity``: measure each layer's accuracy drop when it alone runs analog (converted
   with :func:`aimc.convert`'s filter, programmed, drifted to ``t_s``, compensated; mean over
   ``seeds`` chips, on calibration data), then move layers to digital greedily, the
-  largest drop per unit of energy saved (digital minus analog energy of that layer) first,
+  largest drop per unit of energy saved (digital minus analog energy of that layer) first
+  (a layer whose digital units cost less than its tiles is digital from the start),
   until the estimated accuracy (floating point minus the summed drops of the analog
   layers) meets the budget; each estimate that meets it is verified by evaluating the
   whole assignment, and the greedy continues if the evaluation misses. The first
@@ -129,7 +130,7 @@ def _least_energy(work: Sequence[LayerWork], chip: ChipSpec, cost_of: Callable[[
         if cost.latency_ns <= bound_ns:
             break
         # move to the faster substrate: extra energy per ns saved (per-layer estimates)
-        d_lat = np.where(digital, l_d - l_a, l_a - l_d)  # latency change of flipping
+        d_lat = np.where(digital, l_a - l_d, l_d - l_a)  # latency change of flipping
         d_e = np.where(digital, e_a - e_d, e_d - e_a)
         ok = (d_lat < 0) & ~fixed & ~np.isin(names, moved)
         if not ok.any():
@@ -158,17 +159,23 @@ def _sensitivity(work: Sequence[LayerWork], chip: ChipSpec, options: CompileOpti
 
     fp = acc(set())[0]
     a = _start(work, "analog", "")
-    cand = [w.name for w in work if a.where[w.name] == "analog"]
+    stationary = [w.name for w in work if a.where[w.name] == "analog"]
+    e_a, e_d, _, _ = _layer_costs(work, chip)
+    saving = {w.name: float(e_d[i] - e_a[i]) for i, w in enumerate(work)}
+    for name in stationary:
+        if saving[name] <= 0:  # cheaper and exact in the digital units: no reason to go analog
+            a.where[name] = "digital"
+            a.reason[name] = f"digital units cheaper than its tiles (by {-saving[name]:.4g} pJ)"
+    cand = [n for n in stationary if a.where[n] == "analog"]
     for k, name in enumerate(cand):
         progress(f"sensitivity {k + 1}/{len(cand)}: {name}")
         a.sensitivity[name] = fp - float(np.mean(acc({name})))
-    e_a, e_d, _, _ = _layer_costs(work, chip)
-    saving = {w.name: float(e_d[i] - e_a[i]) for i, w in enumerate(work)}
-    # most sensitive per unit energy saved first; a layer cheaper digital goes first of all
-    order = sorted(cand, key=lambda n: -np.inf if saving[n] <= 0 else -max(a.sensitivity[n], 0.0) / saving[n])
-    analog = set(cand)
+    # the largest drop per unit of energy saved goes digital first
+    order = sorted(cand, key=lambda n: -max(a.sensitivity[n], 0.0) / saving[n])
     progress("all-analog accuracy")
-    accs = all_analog = acc(analog)
+    all_analog = acc(set(stationary))
+    analog = set(cand)
+    accs = all_analog if analog == set(stationary) else acc(analog)
     target, k = fp - budget, 0
     digital_order: list[str] = []
 
@@ -194,7 +201,7 @@ def _sensitivity(work: Sequence[LayerWork], chip: ChipSpec, options: CompileOpti
         else:
             a.where[name] = "digital"
             a.reason[name] = (f"kept digital ({digital_order.index(name) + 1}. most sensitive per energy saved: "
-                              f"drop {100 * s:.2f} points alone, saves {saving[name]:.4g} pJ analog)")
+                              f"drop {100 * s:.2f} points alone, analog would save {saving[name]:.4g} pJ)")
     plan_acc = AccuracyPlan(data=cal.data, n=len(cal.y), fp=fp, mean=float(np.mean(accs)), std=float(np.std(accs)),
                             t_s=options.t_s, seeds=len(seeds), all_analog=float(np.mean(all_analog)))
     return a, plan_acc

@@ -29,8 +29,8 @@ import aimc
 from aimc.chips import ChipSpec, load
 from aimc.compile.assign import Assignment, assign
 from aimc.compile.partition import Blocks, partition
-from aimc.compile.place import SHARING, Placement, place, utilisation
-from aimc.compile.plan import (AccuracyPlan, CompileOptions, Expected, LayerPlan, ModelRef, PlacementPlan, Plan,
+from aimc.compile.place import OVERFLOW, SHARING, Placement, place, utilisation
+from aimc.compile.plan import (POLICIES, AccuracyPlan, CompileOptions, Expected, LayerPlan, ModelRef, PlacementPlan, Plan,
                                SchedulePlan, Stage)
 from aimc.compile.pricing import PlanCost, price, price_work
 from aimc.graph.builders import is_stationary
@@ -163,6 +163,10 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
         ValueError: an unknown policy or a missing setting (naming it); PlacementError:
             the model does not fit and ``on_overflow="fail"``.
     """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
+    if on_overflow not in OVERFLOW:
+        raise ValueError(f"on_overflow must be one of {', '.join(OVERFLOW)}, got {on_overflow!r}")
     chip = load(chip)
     options = CompileOptions(policy=policy, budget=budget, latency_us=latency_us, on_overflow=on_overflow,  # type: ignore[arg-type]
                              t_s=t_s, seeds=seeds)

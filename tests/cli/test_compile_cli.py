@@ -1,0 +1,75 @@
+"""`aimc compile`, `aimc plan show`, `aimc run`, `aimc estimate plan.json`: the numbers
+agree, user errors are one line naming the field, and no partial plan is left behind."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_estimate_prices_a_plan_as_the_compiler_did(cli, tmp_path):
+    plan = tmp_path / "p.json"
+    cli.ok(["compile", "encoder:64,4,128,2", "--chip", "pcm-hermes", "-o", str(plan)])
+    d = json.loads(plan.read_text())
+    est = json.loads(cli.ok(["estimate", str(plan), "--json"]).stdout)
+    assert est["energy_pJ"] == d["expected"]["energy_pJ"] and est["latency_ns"] == d["expected"]["latency_ns"]
+    shown = cli.ok(["plan", "show", str(plan)]).stdout
+    assert "blocks.0.q" in shown and "round 0:" in shown
+
+
+def test_multiplex_shows_the_reprogramming(cli, tmp_path):
+    plan = tmp_path / "p.json"
+    msg = cli.error(["compile", "mvm:4096x4096", "--chip", "pcm-hermes", "-o", str(plan)])
+    assert "needs 256 tiles of 256x256, chip 'pcm-hermes' has 64" in msg and "--on-overflow multiplex" in msg
+    assert not plan.exists()  # nothing written on error
+    out = cli.ok(["compile", "mvm:4096x4096", "--on-overflow", "multiplex", "-o", str(plan)]).stdout
+    assert "in 4 round(s)" in out and "reprogramming" in out
+    d = json.loads(plan.read_text())
+    est = json.loads(cli.ok(["estimate", str(plan), "--json"]).stdout)
+    assert est["rounds"] == 4 and est["reprogram_energy_pJ"] == d["expected"]["reprogram_energy_pJ"] > 0
+
+
+def test_existing_output_is_kept_without_force(cli, tmp_path):
+    plan = tmp_path / "p.json"
+    plan.write_text("keep me")
+    assert "exists" in cli.error(["compile", "mvm:256x256", "-o", str(plan)])
+    assert plan.read_text() == "keep me"
+    cli.ok(["compile", "mvm:256x256", "-o", str(plan), "--force"])
+    assert json.loads(plan.read_text())["_version"] == 1
+
+
+def test_hand_edited_plan_is_refused_naming_the_field(cli, tmp_path):
+    plan = tmp_path / "p.json"
+    cli.ok(["compile", "mvm:512x512", "-o", str(plan)])
+    d = json.loads(plan.read_text())
+    d["placement"]["tile"][1] = 0  # two full tiles' blocks on one tile
+    plan.write_text(json.dumps(d))
+    for cmd in (["plan", "show", str(plan)], ["estimate", str(plan)], ["run", str(plan)]):
+        msg = cli.error(cmd)
+        assert "field 'placement.row[1]'" in msg and "disjoint rows and columns" in msg, msg
+
+
+@pytest.mark.parametrize("args, words", [
+    (["compile", "mvm:64x64", "--policy", "fastest"], "unknown policy 'fastest'"),
+    (["compile", "mvm:64x64", "--policy", "energy"], "--latency-us"),
+    (["compile", "mvm:64x64", "--policy", "sensitivity", "--budget", "1%"], "calibration data"),
+    (["compile", "mvm:64x64", "--budget", "lots"], "--budget must be like 1%"),
+    (["compile", "net.onnx"], "aimc.graph.capture"),
+    (["compile", "mvm:64x64", "--on-overflow", "spill"], "on_overflow must be one of fail, multiplex"),
+])
+def test_bad_compile_input(cli, tmp_path, args, words):
+    assert words in cli.error([*args, "-o", str(tmp_path / "p.json")])
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_run_of_a_shape_only_plan_says_why(cli, tmp_path):
+    plan = tmp_path / "p.json"
+    cli.ok(["compile", "mvm:64x64", "-o", str(plan)])
+    assert "no weights or no data" in cli.error(["run", str(plan)])
+
+
+def test_run_on_the_ideal_chip_is_floating_point(cli, tmp_path):
+    plan = tmp_path / "p.json"
+    cli.ok(["compile", "digits-cnn", "--chip", "ideal", "-o", str(plan)])
+    out = json.loads(cli.ok(["run", str(plan), "--seeds", "2", "--t", "1d", "--json"]).stdout)
+    assert out["rows"][0]["per_chip"] == [out["fp"], out["fp"]]  # exact reads: FP to the last sample
