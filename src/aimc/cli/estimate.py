@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -91,7 +91,7 @@ def _estimate_plan(path: Path, as_json: bool) -> None:
     with user_errors():
         plan, chip = load_plan(path)
         cost = price_plan(plan, chip)
-    layers = [{"name": lc.name, "energy_pJ": lc.total_pJ, "latency_ns": lc.latency_ns, "tiles": lc.tiles}
+    layers: list[dict[str, Any]] = [{"name": lc.name, "energy_pJ": lc.total_pJ, "latency_ns": lc.latency_ns, "tiles": lc.tiles}
               for lc in cost.layers]
     if as_json:
         typer.echo(json.dumps({"plan": str(path), "chip": chip.name, "energy_pJ": cost.energy_pJ,

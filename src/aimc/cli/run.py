@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -56,7 +56,7 @@ def run_cmd(
         seed_list = list(range(SEED_BASE, SEED_BASE + seeds))
         fp = evaluate(m.module, chip, set(), *pair, seeds=[0], times_s=[0.0])[0][0]
         accs = evaluate(m.module, chip, analog, *pair, seeds=seed_list, times_s=times)
-    rows = [{"t_s": ts, "label": time_label(ts), "mean": mean_std(a)[0], "std": mean_std(a)[1], "per_chip": a}
+    rows: list[dict[str, Any]] = [{"t_s": ts, "label": time_label(ts), "mean": mean_std(a)[0], "std": mean_std(a)[1], "per_chip": a}
             for ts, a in zip(times, accs)]
     if as_json:
         typer.echo(json.dumps({"plan": str(plan_file), "model": plan.model.spec, "chip": chip.name,

@@ -37,19 +37,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from aimc.chips import ChipSpec
 from aimc.compile.plan import POLICIES, AccuracyPlan, CompileOptions
 from aimc.compile.pricing import PlanCost, price_work
-from aimc.compile.simulate import evaluate
+from aimc.compile.simulate import Calibration, evaluate
 from aimc.graph.builders import is_stationary
 from aimc.graph.workload import LayerWork
-
-if TYPE_CHECKING:
-    from aimc.compile.compiler import Calibration
 
 __all__ = ["Assignment", "assign"]
 

@@ -150,8 +150,8 @@ def price_plan(plan: Plan, chip: ChipSpec) -> PlanCost:
     work = work_of(plan)
     pp = plan.placement
     blocks = partition(work, chip, [lp.assign == "analog" for lp in plan.layers])
-    placement = Placement(*(np.asarray(getattr(pp, f), dtype=np.int64) for f in _WHERE),
-                          list(pp.tiles_per_round) if len(pp.layer) else [])
+    rnd, tile, row, col = (np.asarray(getattr(pp, f), dtype=np.int64) for f in _WHERE)
+    placement = Placement(rnd, tile, row, col, list(pp.tiles_per_round) if len(pp.layer) else [])
     return price(work, chip, {lp.name for lp in plan.layers if lp.assign == "digital"}, blocks, placement)
 
 

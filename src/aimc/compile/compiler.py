@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
-import aimc
 from aimc.chips import ChipSpec, load
 from aimc.compile.assign import Assignment, assign
 from aimc.compile.partition import Blocks, partition
@@ -33,21 +30,11 @@ from aimc.compile.place import OVERFLOW, SHARING, Placement, place, utilisation
 from aimc.compile.plan import (POLICIES, AccuracyPlan, CompileOptions, Expected, LayerPlan, ModelRef, PlacementPlan, Plan,
                                SchedulePlan, Stage)
 from aimc.compile.pricing import PlanCost, price, price_work
+from aimc.compile.simulate import Calibration
 from aimc.graph.builders import is_stationary
 from aimc.graph.workload import LayerWork
 
 __all__ = ["Calibration", "compile_model", "fingerprint", "layout", "plan_cost", "work_of"]
-
-
-@dataclass
-class Calibration:
-    """What the ``sensitivity`` policy measures on: the digital ``model`` and labelled
-    calibration data ``x``, ``y`` (named ``data`` in the plan)."""
-
-    model: torch.nn.Module
-    x: torch.Tensor
-    y: torch.Tensor
-    data: str = "calibration"
 
 
 def fingerprint(work: Sequence[LayerWork]) -> str:
@@ -97,6 +84,14 @@ def _tiles_of_layer(blocks: Blocks, placement: Placement, n_layers: int) -> np.n
     return out
 
 
+def _aimc_version() -> str:
+    """The installed aimc's version (the core may not import the root package)."""
+    import sys
+
+    root = sys.modules.get("aimc")
+    return str(getattr(root, "__version__", "unknown"))
+
+
 def build_plan(work: Sequence[LayerWork], chip: ChipSpec, a: Assignment, options: CompileOptions, *,
                spec: str, n_params: int = 0, dataset: str | None = None,
                accuracy: AccuracyPlan | None = None) -> Plan:
@@ -130,7 +125,7 @@ def build_plan(work: Sequence[LayerWork], chip: ChipSpec, a: Assignment, options
                         utilisation_used=min(1.0, u_used), utilisation_chip=min(1.0, u_chip),
                         reprogram_energy_pJ=cost.reprogram_energy_pJ, reprogram_time_ns=cost.reprogram_time_ns,
                         breakdown=cost.breakdown, all_digital_energy_pJ=all_dig)
-    return Plan(aimc_version=aimc.__version__,
+    return Plan(aimc_version=_aimc_version(),
                 model=ModelRef(spec=spec, fingerprint=fingerprint(work), n_params=int(n_params), dataset=dataset),
                 chip=chip.to_dict(), options=options, layers=layers, placement=pp,
                 schedule=_schedule(cost, placement, blocks, work, digital), expected=expected, accuracy=accuracy)
@@ -168,8 +163,8 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
     if on_overflow not in OVERFLOW:
         raise ValueError(f"on_overflow must be one of {', '.join(OVERFLOW)}, got {on_overflow!r}")
     chip = load(chip)
-    options = CompileOptions(policy=policy, budget=budget, latency_us=latency_us, on_overflow=on_overflow,  # type: ignore[arg-type]
-                             t_s=t_s, seeds=seeds)
+    options = CompileOptions.model_validate(dict(policy=policy, budget=budget, latency_us=latency_us,
+                                                 on_overflow=on_overflow, t_s=t_s, seeds=seeds))
     work = list(work)
 
     def cost_of(digital: set[str]) -> PlanCost:

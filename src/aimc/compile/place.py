@@ -40,7 +40,7 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -147,6 +147,16 @@ def place(blocks: Blocks, chip: ChipSpec, on_overflow: Literal["fail", "multiple
     return _multiplex(blocks, chip)
 
 
+@dataclass
+class _Round:
+    """The round being filled: next free tile, and its shared tiles' used rows/columns."""
+
+    next: int = 0
+    ur: list[int] = field(default_factory=list)
+    uc: list[int] = field(default_factory=list)
+    bins: list[int] = field(default_factory=list)
+
+
 def _multiplex(blocks: Blocks, chip: ChipSpec) -> Placement:
     """Rounds of whole layers in order (first fit); a layer larger than the chip alone is
     chunked into rounds of whole output-block columns (or of input blocks)."""
@@ -155,26 +165,26 @@ def _multiplex(blocks: Blocks, chip: ChipSpec) -> Placement:
     excl = _exclusive(blocks, chip)
     bounds = np.flatnonzero(np.diff(blocks.layer, prepend=-1, append=-1))  # layer runs (blocks are grouped)
     tiles_per_round: list[int] = []
-    cur = {"next": 0, "ur": [], "uc": [], "bins": []}
+    cur = _Round()
 
     def close() -> None:
-        if cur["next"]:
-            tiles_per_round.append(cur["next"])
-        cur.update(next=0, ur=[], uc=[], bins=[])
+        nonlocal cur
+        if cur.next:
+            tiles_per_round.append(cur.next)
+        cur = _Round()
 
     def add(idx: np.ndarray) -> bool:
         """Put blocks ``idx`` into the current round if they fit; True on success."""
         ex, sm = idx[excl[idx]], idx[~excl[idx]]
-        ur, uc, bins = list(cur["ur"]), list(cur["uc"]), list(cur["bins"])
-        start = cur["next"] + ex.size
+        ur, uc, bins = list(cur.ur), list(cur.uc), list(cur.bins)
+        start = cur.next + ex.size
         t, r, c, nxt = _first_fit(blocks.rows[sm], blocks.cols[sm], chip.rows, chip.cols, ur, uc, bins, start)
         if nxt > T:
             return False
-        r_now = len(tiles_per_round)
-        rnd[idx] = r_now
-        tile[ex], row[ex], col[ex] = cur["next"] + np.arange(ex.size), 0, 0
+        rnd[idx] = len(tiles_per_round)
+        tile[ex], row[ex], col[ex] = cur.next + np.arange(ex.size), 0, 0
         tile[sm], row[sm], col[sm] = t, r, c
-        cur.update(next=nxt, ur=ur, uc=uc, bins=bins)
+        cur.next, cur.ur, cur.uc, cur.bins = nxt, ur, uc, bins
         return True
 
     for a, b in zip(bounds[:-1], bounds[1:]):

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -26,7 +27,18 @@ from aimc.chips import ChipSpec
 from aimc.nn.convert import compensate, convert, drift, program
 from aimc.train.digital import accuracy
 
-__all__ = ["analog_filter", "evaluate", "on_chip"]
+__all__ = ["Calibration", "analog_filter", "evaluate", "on_chip"]
+
+
+@dataclass
+class Calibration:
+    """What the ``sensitivity`` policy measures on: the digital ``model`` and labelled
+    calibration data ``x``, ``y`` (named ``data`` in the plan)."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    data: str = "calibration"
 
 
 def analog_filter(analog: set[str]):
