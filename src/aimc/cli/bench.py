@@ -149,3 +149,23 @@ def bench_mc_cmd(
     table.add_row(str(row["chips"]), f"{row['ms']:.1f}", f"{row['ms_one_chip']:.1f}", f"{row['ratio']:.2f}",
                   f"{100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f}")
     console.print(table)
+@bench_app.command("compile")
+def bench_compile_cmd(
+    model: str = typer.Option("encoder:1024,16,4096,8", help="MODEL of `aimc compile` (default: 100.9 M parameters)."),
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name or YAML file."),
+    policy: str = typer.Option("all-analog", help="all-analog, all-digital or energy (no simulation)."),
+    latency_us: Optional[float] = typer.Option(None, "--latency-us", help="energy policy: latency bound (µs)."),
+    threads: Optional[int] = typer.Option(None, help="Torch intra-op threads (default: OMP_NUM_THREADS or all cores)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Time building and compiling a large model (seconds; multiplexed if it does not fit)."""
+    from aimc.experiments.bench_compile import bench_compile
+
+    with user_errors():
+        row = bench_compile(model, chip, policy, latency_us=latency_us, threads=threads)
+    if _echo_json([row], as_json):
+        return
+    console.print(f"{row['model']} ({row['params'] / 1e6:.1f} M parameters, {row['layers']} layers, {row['blocks']} "
+                  f"blocks) on {row['chip']}: build {row['build_s']:.2f} s, compile {row['compile_s']:.2f} s, "
+                  f"JSON {row['json_s']:.2f} s, total {row['total_s']:.2f} s ({row['threads']} threads; "
+                  f"{row['tiles']} tiles in {row['rounds']} rounds)", highlight=False, soft_wrap=True)

@@ -24,6 +24,7 @@ Commands:
     aimc compile MODEL [--chip NAME] [--policy P] [--budget 1%] [--latency-us X]
                  [--on-overflow fail|multiplex] [-o plan.json] [--force]
     aimc plan show plan.json [--map PNG]
+    aimc plan schema
     aimc run plan.json [--data test|calibration] [--seeds N] [--t 1s,1d,1y] [--json]
     aimc estimate plan.json [--json]
 

@@ -70,3 +70,13 @@ def show(
     console.print(tile_map_text(plan, width), highlight=False, soft_wrap=True)
     if map_png is not None:
         console.print(f"tile map saved to {map_png}", highlight=False, soft_wrap=True)
+
+
+@plan_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of plan files (what `aimc compile` writes)."""
+    import json
+
+    from aimc.compile.plan import shipped_schema
+
+    typer.echo(json.dumps(shipped_schema(), indent=1))
