@@ -55,7 +55,7 @@ def on_chip(model: nn.Module, chip: ChipSpec | str, analog: set[str]) -> nn.Modu
     """A copy of ``model`` whose layers named in ``analog`` run on ``chip``'s tiles."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # layers outside the assignment stay digital on purpose
-        return convert(model, chip, filter=analog_filter(analog))  # type: ignore[return-value]
+        return convert(model, chip, filter=analog_filter(analog))
 
 
 def evaluate(model: nn.Module, chip: ChipSpec | str, analog: set[str], x: torch.Tensor, y: torch.Tensor,
