@@ -23,7 +23,7 @@ def test_multiplex_shows_the_reprogramming(cli, tmp_path):
     assert "needs 256 tiles of 256x256, chip 'pcm-hermes' has 64" in msg and "--on-overflow multiplex" in msg
     assert not plan.exists()  # nothing written on error
     out = cli.ok(["compile", "mvm:4096x4096", "--on-overflow", "multiplex", "-o", str(plan)]).stdout
-    assert "in 4 round(s)" in out and "reprogramming" in out
+    assert "in 4 round(s)" in out and "reprogramming" in out and "per inference" in out
     d = json.loads(plan.read_text())
     est = json.loads(cli.ok(["estimate", str(plan), "--json"]).stdout)
     assert est["rounds"] == 4 and est["reprogram_energy_pJ"] == d["expected"]["reprogram_energy_pJ"] > 0

@@ -18,6 +18,7 @@ from typing import Optional
 import typer
 
 from aimc.cli.common import console, err, fail, output_file, user_errors
+from aimc.cli.plan import summary_lines
 
 __all__ = ["compile_cmd", "parse_budget", "parse_time_s"]
 
@@ -101,19 +102,6 @@ def compile_cmd(
                              n_params=m.n_params, dataset=m.dataset,
                              progress=lambda s: err.print(s, highlight=False) if err.is_terminal else None)
         path = write_text(path, plan.to_json(), if_exists="overwrite")  # claimed above
-    e = plan.expected
-    n_an = sum(lp.assign == "analog" for lp in plan.layers)
-    console.print(f"{model} on {spec.name}, policy {policy}: {n_an}/{len(plan.layers)} layers analog, "
-                  f"{e.tiles_used} tiles of {spec.n_tiles} in {e.rounds} round(s), utilisation "
-                  f"{100 * e.utilisation_used:.1f} % of used tiles / {100 * e.utilisation_chip:.1f} % of the chip",
-                  highlight=False, soft_wrap=True)
-    console.print(f"energy {e.energy_pJ:.4g} pJ/inference (all digital {e.all_digital_energy_pJ:.4g} pJ), latency "
-                  f"{e.latency_ns:.4g} ns, bottleneck {plan.schedule.bottleneck} ({plan.schedule.bottleneck_ns:.4g} ns)"
-                  + (f", reprogramming {e.reprogram_energy_pJ:.4g} pJ and {e.reprogram_time_ns:.4g} ns per inference"
-                     if e.rounds > 1 else ""), highlight=False, soft_wrap=True)
-    if plan.accuracy is not None:
-        a = plan.accuracy
-        console.print(f"accuracy on {a.data} ({a.n}) at t = {a.t_s:g} s: FP {100 * a.fp:.2f} %, plan "
-                      f"{100 * a.mean:.2f} ± {100 * a.std:.2f} %, all-analog {100 * (a.all_analog or 0):.2f} % "
-                      f"({a.seeds} chips)", highlight=False, soft_wrap=True)
+    for line in summary_lines(plan):
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(f"plan written to {path}", highlight=False, soft_wrap=True)

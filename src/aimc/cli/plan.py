@@ -19,10 +19,31 @@ from rich.table import Table
 
 from aimc.cli.common import console, output_file, user_errors
 
-__all__ = ["plan_app"]
+__all__ = ["plan_app", "summary_lines"]
 
 plan_app = typer.Typer(help="Inspect deployment plans written by `aimc compile`.", no_args_is_help=True,
                        rich_markup_mode=None)
+
+
+def summary_lines(plan) -> list[str]:
+    """What a plan expects (and measured), in a few lines: tiles, energy, latency, accuracy."""
+    e = plan.expected
+    n_an = sum(lp.assign == "analog" for lp in plan.layers)
+    lines = [f"{plan.model.spec} on {plan.chip.get('name')}, policy {plan.options.policy}: {n_an}/{len(plan.layers)} "
+             f"layers analog, {e.tiles_used} tiles of {plan.chip.get('n_tiles')} in {e.rounds} round(s), "
+             f"{plan.placement.replicas} replica(s); utilisation {100 * e.utilisation_used:.1f} % of used tiles, "
+             f"{100 * e.utilisation_chip:.1f} % of the chip",
+             f"energy {e.energy_pJ:.4g} pJ/inference (all digital {e.all_digital_energy_pJ:.4g} pJ), latency "
+             f"{e.latency_ns:.4g} ns, {e.throughput_inf_per_s:.4g} inferences/s, bottleneck "
+             f"{plan.schedule.bottleneck} ({plan.schedule.bottleneck_ns:.4g} ns)"
+             + (f"; reprogramming {e.reprogram_energy_pJ:.4g} pJ and {e.reprogram_time_ns:.4g} ns per inference"
+                if e.rounds > 1 else "")]
+    if plan.accuracy is not None:
+        a = plan.accuracy
+        lines.append(f"accuracy on {a.data} ({a.n} samples) at t = {a.t_s:g} s over {a.seeds} chips: FP "
+                     f"{100 * a.fp:.2f} %, plan {100 * a.mean:.2f} ± {100 * a.std:.2f} %"
+                     + (f", all-analog {100 * a.all_analog:.2f} %" if a.all_analog is not None else ""))
+    return lines
 
 
 @plan_app.command("show")
@@ -55,18 +76,8 @@ def show(
         table.add_row(lp.name, shape, lp.assign, sens, str(lp.tiles), f"{lp.energy_pJ:.4g}", f"{lp.latency_ns:.4g}",
                       lp.reason)
     console.print(table)
-    e = plan.expected
-    console.print(f"energy {e.energy_pJ:.4g} pJ/inference (all digital {e.all_digital_energy_pJ:.4g} pJ), latency "
-                  f"{e.latency_ns:.4g} ns, {e.throughput_inf_per_s:.4g} inferences/s, bottleneck "
-                  f"{plan.schedule.bottleneck} ({plan.schedule.bottleneck_ns:.4g} ns); {e.tiles_used} tiles in "
-                  f"{e.rounds} round(s), {plan.placement.replicas} replica(s); utilisation "
-                  f"{100 * e.utilisation_used:.1f} % of used tiles, {100 * e.utilisation_chip:.1f} % of the chip"
-                  + (f"; reprogramming {e.reprogram_energy_pJ:.4g} pJ, {e.reprogram_time_ns:.4g} ns per inference"
-                     if e.rounds > 1 else ""), highlight=False, soft_wrap=True)
-    if plan.accuracy is not None:
-        a = plan.accuracy
-        console.print(f"accuracy ({a.data}, {a.n} samples, t = {a.t_s:g} s, {a.seeds} chips): FP {100 * a.fp:.2f} %, "
-                      f"plan {100 * a.mean:.2f} ± {100 * a.std:.2f} %", highlight=False, soft_wrap=True)
+    for line in summary_lines(plan):
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(tile_map_text(plan, width), highlight=False, soft_wrap=True)
     if map_png is not None:
         console.print(f"tile map saved to {map_png}", highlight=False, soft_wrap=True)
