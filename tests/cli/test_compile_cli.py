@@ -13,8 +13,10 @@ def test_estimate_prices_a_plan_as_the_compiler_did(cli, tmp_path):
     d = json.loads(plan.read_text())
     est = json.loads(cli.ok(["estimate", str(plan), "--json"]).stdout)
     assert est["energy_pJ"] == d["expected"]["energy_pJ"] and est["latency_ns"] == d["expected"]["latency_ns"]
-    shown = cli.ok(["plan", "show", str(plan)]).stdout
+    png = tmp_path / "map.png"
+    shown = cli.ok(["plan", "show", str(plan), "--map", str(png)]).stdout
     assert "blocks.0.q" in shown and "round 0:" in shown
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_multiplex_shows_the_reprogramming(cli, tmp_path):
