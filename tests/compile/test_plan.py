@@ -144,3 +144,12 @@ def test_malformed_plans_fail_cleanly(plan_dict, tmp_path, data):
         load_plan(p)
     except PlanError as e:
         assert str(p) in str(e) and "field '" in str(e) or "expected a mapping" in str(e), str(e)
+
+
+def test_run_time_fingerprint_names_the_first_difference(plan):
+    from aimc.compile.check import check_model
+
+    check_model(plan, WORK)  # the model as compiled
+    other = [*WORK[:1], LayerWork("fc1", "linear", 300, 65, 1), *WORK[2:]]
+    with pytest.raises(PlanError, match=r"field 'model.fingerprint' .* layer 1: plan has \('fc1', 'linear', 300, 64"):
+        check_model(plan, other)
