@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -39,23 +39,21 @@ from aimc.compile.place import Placement
 from aimc.cost import components as C
 from aimc.cost.estimator import CostReport, estimate
 from aimc.cost.layer_cost import LayerCost
-from aimc.graph.builders import LayerWorkIO
 from aimc.graph.workload import LayerWork
 
 __all__ = ["PlanCost", "price", "price_work", "round_workloads"]
 
 
-def _fields(w: LayerWork) -> dict:
-    return {f: getattr(w, f) for f in w.__dataclass_fields__}
-
-
 def price_work(work: Sequence[LayerWork], chip: ChipSpec, digital: set[str], *, tiles_placed: int | None = None,
-               replicate: bool = True) -> CostReport:
-    """Price ``work`` on ``chip`` with the layers named in ``digital`` run in the chip's
-    digital units (``digital_mac_pJ`` per MAC, ``digital_macs_per_ns``), the others on
-    its tiles. The one place where an assignment meets the cost model."""
-    priced = [LayerWorkIO(**{**_fields(w), "stationary": False}) if w.name in digital else w for w in work]
-    return estimate(priced, chip, tiles_placed=tiles_placed, replicate=replicate)
+               replicate: bool = True, host_ops: Mapping[str, int] | None = None) -> CostReport:
+    """Price ``work`` on ``chip`` with the layers named in ``digital`` run on the chip's
+    digital units (its ``digital:`` section: MACs, weight fetches, activations between
+    cores; :mod:`aimc.cost.soc`), the others on its tiles, and ``host_ops`` (non-MVM work,
+    ``{op kind: elements}``) on the host. The one place where an assignment meets the
+    cost model."""
+    names = [w.name for w in work if w.name in digital]
+    return estimate(list(work), chip, tiles_placed=tiles_placed, replicate=replicate, digital=names,
+                    host_ops=host_ops)
 
 
 @dataclass
