@@ -162,10 +162,12 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
         raise ValueError(f"unknown policy {policy!r}; allowed: {', '.join(POLICIES)}")
     if on_overflow not in OVERFLOW:
         raise ValueError(f"on_overflow must be one of {', '.join(OVERFLOW)}, got {on_overflow!r}")
+    work = list(work)
+    if not work:
+        raise ValueError(f"{spec}: the model has no matrix layer to compile (nn.Linear, nn.Conv*, recurrent layers)")
     chip = load(chip)
     options = CompileOptions.model_validate(dict(policy=policy, budget=budget, latency_us=latency_us,
                                                  on_overflow=on_overflow, t_s=t_s, seeds=seeds))
-    work = list(work)
 
     def cost_of(digital: set[str]) -> PlanCost:
         return plan_cost(work, chip, digital, on_overflow)

@@ -221,6 +221,8 @@ def read_plan(path: str | Path) -> Plan:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise PlanError(f"plan {path} is not JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise PlanError(f"plan {path} is not a plan: JSON nested too deeply") from None
     try:
         return Plan.from_dict(data, source=f"plan {path}")
     except ConfigError as e:

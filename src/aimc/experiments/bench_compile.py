@@ -4,7 +4,7 @@ policy: no simulation), split into building the model and compiling it.
 Example:
     >>> row = bench_compile("encoder:64,4,128,1", chip="pcm-hermes", threads=1)
     >>> row["params"], row["layers"], row["rounds"]
-    (54282, 8, 1)
+    (39434, 8, 1)
 """
 from __future__ import annotations
 
