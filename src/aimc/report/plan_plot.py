@@ -7,7 +7,7 @@ Example:
     >>> plan = compile_model([LayerWork("a", "linear", 300, 64, 1), LayerWork("b", "linear", 64, 10, 1)],
     ...                      load("pcm-hermes"), spec="x")
     >>> print(tile_map_text(plan, width=8).splitlines()[1])
-    round 0: A A B . . . . .
+    round 0: A A + + + + + +
 """
 from __future__ import annotations
 
