@@ -56,7 +56,7 @@ def test_hand_edited_plan_is_refused_naming_the_field(cli, tmp_path):
     (["compile", "mvm:64x64", "--policy", "energy"], "--latency-us"),
     (["compile", "mvm:64x64", "--policy", "sensitivity", "--budget", "1%"], "calibration data"),
     (["compile", "mvm:64x64", "--budget", "lots"], "--budget must be like 1%"),
-    (["compile", "net.onnx"], "aimc.graph.capture"),
+    (["compile", "missing.onnx"], "ONNX file missing.onnx not found"),
     (["compile", "mvm:64x64", "--on-overflow", "spill"], "on_overflow must be one of fail, multiplex"),
 ])
 def test_bad_compile_input(cli, tmp_path, args, words):
@@ -75,3 +75,28 @@ def test_run_on_the_ideal_chip_is_floating_point(cli, tmp_path):
     cli.ok(["compile", "digits-cnn", "--chip", "ideal", "-o", str(plan)])
     out = json.loads(cli.ok(["run", str(plan), "--seeds", "2", "--t", "1d", "--json"]).stdout)
     assert out["rows"][0]["per_chip"] == [out["fp"], out["fp"]]  # exact reads: FP to the last sample
+
+
+def test_an_onnx_model_compiles_with_its_host_ops(cli, tmp_path):
+    import torch
+
+    from aimc.workloads.models import digits_cnn
+
+    onnx_file = tmp_path / "cnn.onnx"
+    torch.onnx.export(digits_cnn(seed=0).eval(), (torch.rand(1, 1, 8, 8),), str(onnx_file), dynamo=False)
+    plan = tmp_path / "p.json"
+    cli.ok(["compile", str(onnx_file), "--chip", "pcm-hermes", "-o", str(plan)])
+    d = json.loads(plan.read_text())
+    assert [lp["name"] for lp in d["layers"]] == ["0", "3", "7"]  # the module paths, through ONNX
+    # ReLU outputs and max-pool inputs: 16 x 8 x 8 (first block) + 32 x 4 x 4 (second)
+    assert d["host_ops"] == {"relu": 16 * 64 + 32 * 16, "maxpool": 16 * 64 + 32 * 16}
+    est = json.loads(cli.ok(["estimate", str(plan), "--json"]).stdout)
+    assert est["energy_pJ"] == d["expected"]["energy_pJ"] and "host ops" in [x["name"] for x in est["layers"]]
+    assert [s["substrate"] for s in d["schedule"]["stages"]][-1] == "digital"
+
+
+def test_a_malformed_onnx_file_is_one_line_and_no_plan(cli, tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf")
+    msg = cli.error(["compile", str(bad), "-o", str(tmp_path / "p.json")])
+    assert "bad.onnx" in msg and not (tmp_path / "p.json").exists()

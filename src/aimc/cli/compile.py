@@ -64,7 +64,7 @@ def parse_time_s(text: str) -> float:
 
 def compile_cmd(
     model: str = typer.Argument(..., help="digits-cnn, digits-transformer, fashion-cnn, a .safetensors checkpoint "
-                                          "from `aimc train`, encoder:D,H,FF,BLOCKS (untrained), or a shape-only "
+                                          "from `aimc train`, an .onnx file, encoder:D,H,FF,BLOCKS (untrained), or a shape-only "
                                           "workload of `aimc estimate` (mvm:..., transformer:...)."),
     chip: str = typer.Option("pcm-hermes", help="Chip preset name (see `aimc chips`) or a YAML file."),
     policy: str = typer.Option("all-analog", help="all-analog, all-digital, sensitivity (needs --budget) or "
@@ -99,7 +99,7 @@ def compile_cmd(
                if m.module is not None and m.calibration is not None else None)
         plan = compile_model(m.work, spec, policy, spec=model, budget=b, latency_us=latency_us,
                              on_overflow=on_overflow, calibration=cal, t_s=t_s, seeds=seeds,
-                             n_params=m.n_params, dataset=m.dataset,
+                             n_params=m.n_params, dataset=m.dataset, host_ops=m.host_ops,
                              progress=lambda s: err.print(s, highlight=False) if err.is_terminal else None)
         path = write_text(path, plan.to_json(), if_exists="overwrite")  # claimed above
     for line in summary_lines(plan):

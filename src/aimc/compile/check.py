@@ -152,7 +152,8 @@ def price_plan(plan: Plan, chip: ChipSpec) -> PlanCost:
     blocks = partition(work, chip, [lp.assign == "analog" for lp in plan.layers])
     rnd, tile, row, col = (np.asarray(getattr(pp, f), dtype=np.int64) for f in _WHERE)
     placement = Placement(rnd, tile, row, col, list(pp.tiles_per_round) if len(pp.layer) else [])
-    return price(work, chip, {lp.name for lp in plan.layers if lp.assign == "digital"}, blocks, placement)
+    return price(work, chip, {lp.name for lp in plan.layers if lp.assign == "digital"}, blocks, placement,
+                 plan.host_ops or None)
 
 
 def check_model(plan: Plan, work: Sequence[LayerWork], source: str = "plan") -> None:

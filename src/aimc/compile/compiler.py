@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -52,10 +52,11 @@ def layout(work: Sequence[LayerWork], chip: ChipSpec, digital: set[str],
     return blocks, place(blocks, chip, on_overflow)  # type: ignore[arg-type]
 
 
-def plan_cost(work: Sequence[LayerWork], chip: ChipSpec, digital: set[str], on_overflow: str = "fail") -> PlanCost:
+def plan_cost(work: Sequence[LayerWork], chip: ChipSpec, digital: set[str], on_overflow: str = "fail",
+              host_ops: Mapping[str, int] | None = None) -> PlanCost:
     """Partition, place and price one assignment."""
     blocks, placement = layout(work, chip, digital, on_overflow)
-    return price(work, chip, digital, blocks, placement)
+    return price(work, chip, digital, blocks, placement, host_ops)
 
 
 def work_of(plan: Plan) -> list[LayerWork]:
@@ -70,7 +71,8 @@ def work_of(plan: Plan) -> list[LayerWork]:
 def _schedule(cost: PlanCost, placement: Placement, blocks: Blocks, work: Sequence[LayerWork],
               digital: set[str]) -> SchedulePlan:
     rounds = [i for i, r in enumerate(cost.rounds) for _ in r.layers]
-    stages = [Stage(round=r, layer=lc.name, substrate="digital" if lc.name in digital else "analog",
+    on_host = digital | {"host ops"}  # the cost model's pseudo-layer of the graph's host ops
+    stages = [Stage(round=r, layer=lc.name, substrate="digital" if lc.name in on_host else "analog",
                     latency_ns=lc.latency_ns) for r, lc in zip(rounds, cost.layers)]
     worst = max(stages, key=lambda s: s.latency_ns)
     return SchedulePlan(stages=stages, bottleneck=worst.layer, bottleneck_ns=worst.latency_ns)
@@ -94,11 +96,11 @@ def _aimc_version() -> str:
 
 def build_plan(work: Sequence[LayerWork], chip: ChipSpec, a: Assignment, options: CompileOptions, *,
                spec: str, n_params: int = 0, dataset: str | None = None,
-               accuracy: AccuracyPlan | None = None) -> Plan:
+               accuracy: AccuracyPlan | None = None, host_ops: Mapping[str, int] | None = None) -> Plan:
     """Lay out, price and schedule an assignment ``a`` into a :class:`Plan`."""
     digital = {w.name for w in work if a.where[w.name] == "digital"}
     blocks, placement = layout(work, chip, digital, options.on_overflow)
-    cost = price(work, chip, digital, blocks, placement)
+    cost = price(work, chip, digital, blocks, placement, host_ops)
     tiles = _tiles_of_layer(blocks, placement, len(work))
     by_name: dict[str, list[float]] = {}
     for lc in cost.layers:
@@ -118,7 +120,7 @@ def build_plan(work: Sequence[LayerWork], chip: ChipSpec, a: Assignment, options
                        round=placement.round.tolist(), tile=placement.tile.tolist(), row=placement.row.tolist(),
                        col=placement.col.tolist())
     u_used, u_chip = utilisation(blocks, placement, chip)
-    all_dig = price_work(work, chip, {w.name for w in work}).energy_pJ
+    all_dig = price_work(work, chip, {w.name for w in work}, host_ops=host_ops).energy_pJ
     expected = Expected(energy_pJ=cost.energy_pJ, latency_ns=cost.latency_ns,
                         throughput_inf_per_s=cost.throughput_inf_per_s, area_mm2=cost.area_mm2,
                         tiles_used=int(sum(placement.tiles_per_round)), rounds=max(1, placement.n_rounds),
@@ -127,7 +129,7 @@ def build_plan(work: Sequence[LayerWork], chip: ChipSpec, a: Assignment, options
                         breakdown=cost.breakdown, all_digital_energy_pJ=all_dig)
     return Plan(aimc_version=_aimc_version(),
                 model=ModelRef(spec=spec, fingerprint=fingerprint(work), n_params=int(n_params), dataset=dataset),
-                chip=chip.to_dict(), options=options, layers=layers, placement=pp,
+                chip=chip.to_dict(), options=options, layers=layers, host_ops=dict(host_ops or {}), placement=pp,
                 schedule=_schedule(cost, placement, blocks, work, digital), expected=expected, accuracy=accuracy)
 
 
@@ -135,7 +137,7 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
                   spec: str = "model", budget: float | None = None, latency_us: float | None = None,
                   on_overflow: str = "fail", calibration: Calibration | None = None, t_s: float = 86400.0,
                   seeds: int = 3, n_params: int = 0, dataset: str | None = None,
-                  progress: Callable[[str], None] | None = None) -> Plan:
+                  progress: Callable[[str], None] | None = None, host_ops: Mapping[str, int] | None = None) -> Plan:
     """Compile a model's workload onto ``chip`` with an assignment ``policy``.
 
     Args:
@@ -152,6 +154,8 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
         t_s: time since programming at which accuracy is measured (drift), seconds.
         seeds: chips (programming seeds) per accuracy measurement.
         n_params, dataset: recorded in the plan.
+        host_ops: the model's non-MVM work on the host, ``{op kind: elements}``
+            (:meth:`aimc.graph.Graph.host_ops`), priced with the plan and kept in it.
         progress: called with a short description of each step.
 
     Raises:
@@ -170,10 +174,11 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
                                                  on_overflow=on_overflow, t_s=t_s, seeds=seeds))
 
     def cost_of(digital: set[str]) -> PlanCost:
-        return plan_cost(work, chip, digital, on_overflow)
+        return plan_cost(work, chip, digital, on_overflow, host_ops)
 
     a, acc = assign(policy, work, chip, cost_of, options, calibration, progress)
-    return build_plan(work, chip, a, options, spec=spec, n_params=n_params, dataset=dataset, accuracy=acc)
+    return build_plan(work, chip, a, options, spec=spec, n_params=n_params, dataset=dataset, accuracy=acc,
+                      host_ops=host_ops)
 
 
 def options_dict(plan: Plan) -> dict[str, Any]:

@@ -168,13 +168,17 @@ class AccuracyPlan(BaseConfig):
 
 class Plan(BaseConfig):
     """A compiled model (module doc). ``chip`` is the full chip spec as a dict
-    (:meth:`aimc.chips.ChipSpec.to_dict`), validated when the plan is checked."""
+    (:meth:`aimc.chips.ChipSpec.to_dict`), validated when the plan is checked;
+    ``host_ops``: the graph's non-MVM work on the host, ``{op kind: elements per
+    inference}`` (:meth:`aimc.graph.Graph.host_ops`; empty when the model was not
+    captured as a graph)."""
 
     aimc_version: str
     model: ModelRef
     chip: dict[str, Any]
     options: CompileOptions
     layers: list[LayerPlan] = Field(min_length=1)
+    host_ops: dict[str, int] = Field(default_factory=dict)
     placement: PlacementPlan
     schedule: SchedulePlan
     expected: Expected

@@ -142,14 +142,17 @@ def round_workloads(work: Sequence[LayerWork], blocks: Blocks, placement: Placem
 
 
 def price(work: Sequence[LayerWork], chip: ChipSpec, digital: set[str], blocks: Blocks,
-          placement: Placement) -> PlanCost:
-    """Energy and latency of one inference of the placed model (module doc)."""
+          placement: Placement, host_ops: Mapping[str, int] | None = None) -> PlanCost:
+    """Energy and latency of one inference of the placed model (module doc); ``host_ops``
+    (the graph's non-MVM work, ``{op kind: elements}``) run on the host, priced with the
+    first round."""
     parts = round_workloads(work, blocks, placement, chip.mapping.slices)
     if len(parts) == 1:
-        rep = price_work(parts[0], chip, digital, tiles_placed=sum(placement.tiles_per_round))
+        rep = price_work(parts[0], chip, digital, tiles_placed=sum(placement.tiles_per_round), host_ops=host_ops)
         return PlanCost([rep], layers=list(rep.layers))
     reports = [price_work(p, chip, {w.name for w in p if w.name in digital}, replicate=False,
-                          tiles_placed=t) for p, t in zip(parts, placement.tiles_per_round)]
+                          tiles_placed=t, host_ops=host_ops if r == 0 else None)
+               for r, (p, t) in enumerate(zip(parts, placement.tiles_per_round))]
     c = chip.cost or CostConfig(sources=DEFAULT_SOURCES)
     devices = float(blocks.cells.sum()) * 2 * c.devices_per_polarity
     e = float(C.programming_energy_pJ(devices, c.program_pulses, c.program_pulse_pJ))

@@ -12,6 +12,8 @@
   optimistic);
 * ``encoder:D_MODEL,HEADS,D_FF,BLOCKS``: an untrained encoder of that size (no data: for
   the all-analog / energy policies and compile-time benchmarks);
+* an ONNX file (``.onnx``): captured into the op graph (:func:`aimc.graph.capture`),
+  priced with its host operations (softmax, norms, element-wise); no data;
 * the shape-only workloads of ``aimc estimate`` (``mvm:...``, ``transformer:...``): no
   module, no data.
 
@@ -23,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +58,8 @@ class LoadedModel:
     Attributes:
         spec: the MODEL argument; module: the digital model (None: shape-only workload);
         work: its matrix layers; calibration, test: ``(x, y)`` or None; dataset: its name;
-        n_params: parameters.
+        n_params: parameters; host_ops: its non-MVM work (``{op kind: elements}``, from
+        the captured op graph; empty for models measured by hooks).
     """
 
     spec: str
@@ -66,6 +69,7 @@ class LoadedModel:
     test: Pair | None = None
     dataset: str | None = None
     n_params: int = 0
+    host_ops: dict[str, int] = field(default_factory=dict)
 
 
 def _split(dataset: str, n_cal: int, root: str | None) -> tuple[Pair, Pair, Pair]:
@@ -102,6 +106,21 @@ def _checkpoint(path: Path, root: str | None) -> LoadedModel:
     return _measured(str(path), built.digital, cal[0], calibration=cal, test=test, dataset=built.dataset)
 
 
+def _onnx(path: Path) -> LoadedModel:
+    """An ONNX file through the op graph (:func:`aimc.graph.capture`): its MVM layers, its
+    host ops, and a PyTorch module running it whose MVM layers are named as the graph's
+    nodes (so :func:`aimc.convert`'s filter can pick them). No data set: the all-analog,
+    all-digital and energy policies."""
+    from aimc.graph import capture
+
+    if not path.exists():
+        raise FileNotFoundError(f"ONNX file {path} not found")
+    graph = capture(str(path))
+    module = graph.to_module().eval()
+    n = sum(int(graph.weights[t].numel()) for nd in graph.mvm_nodes() for t in (nd.weight, nd.bias) if t)
+    return LoadedModel(str(path), module, list(graph.workload()), n_params=n, host_ops=graph.host_ops())
+
+
 def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, data_root: str | None = None
                ) -> LoadedModel:
     """Build (and train, or read) the model ``spec`` names, with its data (module doc).
@@ -129,8 +148,8 @@ def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, da
 
         return LoadedModel(spec, None, load_workload(spec, load(chip)))
     path = Path(spec)
-    if path.suffix == ".onnx":
-        raise ValueError(f"MODEL {spec}: ONNX models need aimc.graph.capture, which this aimc does not have yet")
+    if path.suffix.lower() == ".onnx":
+        return _onnx(path)
     if path.suffix == ".safetensors" or path.exists():
         return _checkpoint(path, data_root)
     raise ValueError(f"unknown MODEL {spec!r}; allowed: {', '.join(MODELS)}, encoder:D_MODEL,HEADS,D_FF,BLOCKS, "
