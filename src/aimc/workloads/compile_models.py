@@ -24,6 +24,7 @@ Example:
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,8 +80,22 @@ def _split(dataset: str, n_cal: int, root: str | None) -> tuple[Pair, Pair, Pair
     return (x_tr[:-n_cal], y_tr[:-n_cal]), (x_tr[-n_cal:], y_tr[-n_cal:]), (x_te, y_te)
 
 
-def _measured(spec: str, module: nn.Module, x: torch.Tensor, **kw) -> LoadedModel:
+def _measured(spec: str, module: nn.Module, x: torch.Tensor, graph: bool = True, **kw) -> LoadedModel:
+    """The model's workload: from its op graph (:func:`aimc.graph.capture`: every MVM,
+    activation x activation products included, and the host ops), named by module path
+    as the module's layers; ``graph=False`` (very large models, where ``torch.export``
+    takes minutes) or a model capture refuses: measured by hooks, matrix layers only."""
+    from aimc.graph import CaptureError, capture
+
     module.eval()
+    if graph:
+        try:
+            g = capture(module, x[:8])
+            return LoadedModel(spec, module, list(g.workload(x[:8])), n_params=n_params(module),
+                               host_ops=g.host_ops(), **kw)
+        except CaptureError as e:
+            logging.getLogger("aimc").warning("%s: op-graph capture failed (%s); measuring its layers by hooks",
+                                              spec, e)
     return LoadedModel(spec, module, extract_workload_io(module, x[:8]), n_params=n_params(module), **kw)
 
 
@@ -142,7 +157,7 @@ def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, da
         d, h, f, b = (int(g) for g in m.groups())
         model = encoder_classifier(d, h, f, b, seed=seed)
         x = torch.rand((1, 16, 64), generator=torch.Generator().manual_seed(0))  # (B, T, d_in)
-        return _measured(spec, model, x)
+        return _measured(spec, model, x, graph=False)
     if spec.startswith(("mvm:", "transformer")):
         from aimc.workloads.catalog import load_workload
 
