@@ -57,10 +57,15 @@ class LoadedModel:
     """A model ready to compile.
 
     Attributes:
-        spec: the MODEL argument; module: the digital model (None: shape-only workload);
-        work: its matrix layers; calibration, test: ``(x, y)`` or None; dataset: its name;
-        n_params: parameters; host_ops: its non-MVM work (``{op kind: elements}``, from
-        the captured op graph; empty for models measured by hooks).
+        spec: the MODEL argument.
+        module: the digital model (None: shape-only workload).
+        work: its matrix layers.
+        calibration: ``(x, y)`` the sensitivity policy measures on, or None.
+        test: ``(x, y)`` that ``aimc run`` measures on, or None.
+        dataset: the data set's name.
+        n_params: parameters.
+        host_ops: its non-MVM work as ``{op kind: elements}`` from the captured op graph
+            (empty for models measured by hooks).
     """
 
     spec: str
