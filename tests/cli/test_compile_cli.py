@@ -100,3 +100,33 @@ def test_a_malformed_onnx_file_is_one_line_and_no_plan(cli, tmp_path):
     bad.write_bytes(b"not a protobuf")
     msg = cli.error(["compile", str(bad), "-o", str(tmp_path / "p.json")])
     assert "bad.onnx" in msg and not (tmp_path / "p.json").exists()
+
+
+def test_pytorch_and_its_onnx_export_give_the_same_plan_and_outputs(cli, tmp_path):
+    """Issue 11's first row: `aimc export` + `aimc compile X.onnx --dataset digits` gives the
+    plan of `aimc compile digits-cnn` (all but the model's name), and on the ideal chip
+    `aimc run` of either is floating point, sample for sample."""
+    onnx_file, p_torch, p_onnx = tmp_path / "cnn.onnx", tmp_path / "t.json", tmp_path / "o.json"
+    cli.ok(["export", "digits-cnn", "-o", str(onnx_file)])
+    assert "exists" in cli.error(["export", "digits-cnn", "-o", str(onnx_file)])  # kept without --force
+    cli.ok(["compile", "digits-cnn", "--chip", "ideal", "-o", str(p_torch)])
+    cli.ok(["compile", str(onnx_file), "--dataset", "digits", "--chip", "ideal", "-o", str(p_onnx)])
+    a, b = json.loads(p_torch.read_text()), json.loads(p_onnx.read_text())
+    assert a["model"].pop("spec") == "digits-cnn" and b["model"].pop("spec") == str(onnx_file)
+    assert a == b
+    runs = [json.loads(cli.ok(["run", str(p), "--seeds", "2", "--t", "1d", "--json"]).stdout) for p in (p_torch, p_onnx)]
+    assert runs[0]["fp"] == runs[1]["fp"] > 0.9
+    assert runs[1]["rows"][0]["per_chip"] == [runs[0]["fp"]] * 2
+
+
+def test_dataset_is_for_onnx_files_and_must_fit_the_input(cli, tmp_path):
+    assert "--dataset is for ONNX files" in cli.error(["compile", "digits-cnn", "--dataset", "digits",
+                                                       "-o", str(tmp_path / "p.json")])
+    import torch
+
+    onnx_file = tmp_path / "mlp.onnx"
+    torch.onnx.export(torch.nn.Linear(5, 3).eval(), (torch.rand(1, 5),), str(onnx_file), dynamo=False)
+    msg = cli.error(["compile", str(onnx_file), "--dataset", "digits", "-o", str(tmp_path / "p.json")])
+    assert "shape (5,) per sample" in msg and "(1, 8, 8)" in msg
+    assert "not known" in cli.error(["compile", str(onnx_file), "--dataset", "cifar", "-o", str(tmp_path / "p.json")])
+    assert not (tmp_path / "p.json").exists()

@@ -80,6 +80,8 @@ def compile_cmd(
                                                                 "if taken)."),
     force: bool = typer.Option(False, "--force", help="Overwrite -o if it exists."),
     data_root: Optional[Path] = typer.Option(None, help="Folder of the data files (fashion-mnist)."),
+    dataset: Optional[str] = typer.Option(None, help="An .onnx MODEL's data set (digits or fashion-mnist): "
+                                                     "calibration for sensitivity, test images for `aimc run`."),
 ) -> None:
     """Compile a model onto a chip: assignment, partition, placement, schedule; write a JSON plan."""
     from aimc.chips import load
@@ -94,7 +96,7 @@ def compile_cmd(
         b = parse_budget(budget) if budget is not None else None
         t_s = parse_time_s(t)
         spec = load(chip)
-        m = load_model(model, spec, data_root=str(data_root) if data_root else None)
+        m = load_model(model, spec, data_root=str(data_root) if data_root else None, dataset=dataset)
         cal = (Calibration(m.module, *m.calibration, data=f"{m.dataset} calibration split")
                if m.module is not None and m.calibration is not None else None)
         plan = compile_model(m.work, spec, policy, spec=model, budget=b, latency_us=latency_us,

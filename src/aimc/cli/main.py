@@ -22,7 +22,8 @@ Commands:
     aimc report RUN_DIR [--out DIR] [--force] [--no-png] [--threshold ACC]
     aimc sweep FILE [--out RUN_DIR] [--workers N] [--cluster tcp://HOST:PORT | --scheduler-file FILE]
     aimc compile MODEL [--chip NAME] [--policy P] [--budget 1%] [--latency-us X]
-                 [--on-overflow fail|multiplex] [-o plan.json] [--force]
+                 [--on-overflow fail|multiplex] [--dataset digits] [-o plan.json] [--force]
+    aimc export MODEL -o model.onnx [--force]
     aimc plan show plan.json [--map PNG]
     aimc plan schema
     aimc run plan.json [--data test|calibration] [--seeds N] [--t 1s,1d,1y] [--json]
@@ -49,6 +50,7 @@ from aimc.cli.chips import chips_app
 from aimc.cli.compile import compile_cmd
 from aimc.cli.demo import demo
 from aimc.cli.estimate import estimate_cmd
+from aimc.cli.export import export_cmd
 from aimc.cli.llm3d import llm3d_app
 from aimc.cli.report import report_cmd
 from aimc.cli.sort import sort_app_cmd, sort_cmd
@@ -79,6 +81,7 @@ app.command()(demo)
 app.command()(train)
 app.command("baselines")(baselines_cmd)
 app.command("estimate")(estimate_cmd)
+app.command("export")(export_cmd)
 app.command("sort")(sort_cmd)
 app.command("sort-app")(sort_app_cmd)
 app.command("report")(report_cmd)

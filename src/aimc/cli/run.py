@@ -46,7 +46,9 @@ def run_cmd(
         if not times:
             raise ValueError("--t: give at least one time")
         plan, chip = load_plan(plan_file)
-        m = load_model(plan.model.spec, chip, data_root=str(data_root) if data_root else None)
+        onnx = plan.model.spec.lower().endswith(".onnx")
+        m = load_model(plan.model.spec, chip, data_root=str(data_root) if data_root else None,
+                       dataset=plan.model.dataset if onnx else None)
         check_model(plan, m.work, source=f"plan {plan_file}")
         pair = m.test if data == "test" else m.calibration
         if m.module is None or pair is None:

@@ -13,7 +13,10 @@
 * ``encoder:D_MODEL,HEADS,D_FF,BLOCKS``: an untrained encoder of that size (no data: for
   the all-analog / energy policies and compile-time benchmarks);
 * an ONNX file (``.onnx``): captured into the op graph (:func:`aimc.graph.capture`),
-  priced with its host operations (softmax, norms, element-wise); no data;
+  priced with its host operations (softmax, norms, element-wise); with ``dataset``
+  (``digits`` or ``fashion-mnist``, the images it was trained on) it gets the same
+  calibration and test splits as the named models, so ``sensitivity`` and ``aimc run``
+  work on it (:func:`export_onnx` writes a named model's ONNX file);
 * the shape-only workloads of ``aimc estimate`` (``mvm:...``, ``transformer:...``): no
   module, no data.
 
@@ -25,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +44,7 @@ from aimc.train.digital import n_params, train_digital
 from aimc.workloads.models import digits_cnn, fashion_cnn
 from aimc.workloads.transformer_models import digits_transformer, encoder_classifier
 
-__all__ = ["LoadedModel", "MODELS", "load_model"]
+__all__ = ["LoadedModel", "MODELS", "N_CAL", "export_onnx", "load_model"]
 
 #: Trained models by name: ``(builder, dataset, epochs, lr, batch_size, calibration images)``.
 MODELS: dict[str, tuple[Callable[..., nn.Module], str, int, float, int, int]] = {
@@ -121,16 +125,21 @@ def _checkpoint(path: Path, root: str | None) -> LoadedModel:
     if built.dataset not in INPUT_SHAPES:
         raise ValueError(f"{path}: checkpoint run field 'dataset' is {built.dataset!r}; "
                          f"allowed: {', '.join(INPUT_SHAPES)}")
-    n_cal = 360 if built.dataset == "digits" else 2000
-    _, cal, test = _split(built.dataset, n_cal, root)
+    _, cal, test = _split(built.dataset, N_CAL[built.dataset], root)
     return _measured(str(path), built.digital, cal[0], calibration=cal, test=test, dataset=built.dataset)
 
 
-def _onnx(path: Path) -> LoadedModel:
+#: Calibration images held out of each data set's training split.
+N_CAL = {"digits": 360, "fashion-mnist": 2000}
+
+
+def _onnx(path: Path, dataset: str | None = None, root: str | None = None) -> LoadedModel:
     """An ONNX file through the op graph (:func:`aimc.graph.capture`): its MVM layers, its
     host ops, and a PyTorch module running it whose MVM layers are named as the graph's
-    nodes (so :func:`aimc.convert`'s filter can pick them). No data set: the all-analog,
-    all-digital and energy policies."""
+    nodes (so :func:`aimc.convert`'s filter can pick them). Without ``dataset``: no data
+    (the all-analog, all-digital and energy policies); with it: the data set's calibration
+    and test splits, and input statistics measured on calibration images as for the
+    named models (so the same model from PyTorch and from ONNX compiles to the same plan)."""
     from aimc.graph import capture
 
     if not path.exists():
@@ -138,11 +147,51 @@ def _onnx(path: Path) -> LoadedModel:
     graph = capture(str(path))
     module = graph.to_module().eval()
     n = sum(int(graph.weights[t].numel()) for nd in graph.mvm_nodes() for t in (nd.weight, nd.bias) if t)
-    return LoadedModel(str(path), module, list(graph.workload()), n_params=n, host_ops=graph.host_ops())
+    if dataset is None:
+        return LoadedModel(str(path), module, list(graph.workload()), n_params=n, host_ops=graph.host_ops())
+    if dataset not in N_CAL:
+        raise ValueError(f"--dataset {dataset!r} is not known; allowed: {', '.join(N_CAL)}")
+    _, cal, test = _split(dataset, N_CAL[dataset], root)
+    shape = graph.values[graph.inputs[0]][1:]
+    if tuple(cal[0].shape[1:]) != tuple(shape):
+        raise ValueError(f"{path}: input {graph.inputs[0]!r} has shape {tuple(shape)} per sample, but {dataset} "
+                         f"images are {tuple(cal[0].shape[1:])}")
+    return LoadedModel(str(path), module, list(graph.workload(cal[0][:8])), calibration=cal, test=test,
+                       dataset=dataset, n_params=n, host_ops=graph.host_ops())
 
 
-def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, data_root: str | None = None
-               ) -> LoadedModel:
+def export_onnx(spec: str, path: str | os.PathLike, seed: int = 0, data_root: str | None = None,
+                if_exists: str = "error") -> Path:
+    """Write the model ``spec`` names (trained as :func:`load_model` trains it) as an ONNX
+    file at batch 1 (``torch.onnx.export``'s dynamo exporter; needs ``onnxscript``),
+    atomically: an existing ``path`` is refused unless ``if_exists="overwrite"``, and is
+    replaced only once the new file is complete (:mod:`aimc.outputs`).
+
+    Example (a few seconds: the model is trained first):
+        >>> import tempfile, pathlib
+        >>> p = export_onnx("digits-cnn", pathlib.Path(tempfile.mkdtemp()) / "cnn.onnx")  # doctest: +SKIP
+    """
+    import warnings
+
+    from aimc.outputs import claim_output, write_atomic
+
+    out = claim_output(path, if_exists=if_exists, hint="choose another name or pass --force")
+    m = load_model(spec, seed=seed, data_root=data_root)
+    if m.module is None or m.calibration is None:
+        raise ValueError(f"MODEL {spec!r} has no trained weights to export; give a named model or a checkpoint")
+    x, module = m.calibration[0][:1], m.module.eval()
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (x,), str(tmp), dynamo=True, verbose=False)
+
+    return write_atomic(out, write)
+
+
+def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, data_root: str | None = None,
+               dataset: str | None = None) -> LoadedModel:
     """Build (and train, or read) the model ``spec`` names, with its data (module doc).
 
     Args:
@@ -150,11 +199,14 @@ def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, da
         chip: the chip (sizes the default ``mvm:`` stream).
         seed: training seed of the named models.
         data_root: folder of Fashion-MNIST's files (default: the Debian package's).
+        dataset: the data set of an ONNX file (the other models know theirs).
 
     Raises:
         ValueError: unknown or malformed MODEL (the allowed forms listed);
             FileNotFoundError: a missing checkpoint or data file.
     """
+    if dataset is not None and not spec.lower().endswith(".onnx"):
+        raise ValueError(f"--dataset is for ONNX files; MODEL {spec!r} knows its data set")
     if spec in MODELS:
         return _trained(spec, seed, data_root)
     m = re.fullmatch(r"encoder:(\d+),(\d+),(\d+),(\d+)", spec)
@@ -169,7 +221,7 @@ def load_model(spec: str, chip: ChipSpec | str = "pcm-hermes", seed: int = 0, da
         return LoadedModel(spec, None, load_workload(spec, load(chip)))
     path = Path(spec)
     if path.suffix.lower() == ".onnx":
-        return _onnx(path)
+        return _onnx(path, dataset, data_root)
     if path.suffix == ".safetensors" or path.exists():
         return _checkpoint(path, data_root)
     raise ValueError(f"unknown MODEL {spec!r}; allowed: {', '.join(MODELS)}, encoder:D_MODEL,HEADS,D_FF,BLOCKS, "
