@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
 from aimc.tiles.faults import apply_faults
-from aimc.tiles.fused import dac_prepass, fused_noise_adc
+from aimc.tiles.fused import dac_prepass, fused_noise_adc, variance_matmul
 from aimc.tiles.irdrop import apply_ir_drop
 from aimc.tiles.layout import TileLayout, significance, slice_parts
 from aimc.tiles.periphery import Periphery
@@ -256,7 +256,7 @@ def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, 
     if not bool(torch.isfinite(amax).all()):
         return None, None, scale
     y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
-    var = torch.bmm(sq, rm.var) if noisy and sq is not None and rm.var is not None else None  # (T, B, S*out), bf16
+    var = variance_matmul(sq, rm.var) if noisy and sq is not None and rm.var is not None else None  # (T, B, S*out)
     if not fold:
         return (*finish_read(y, var, rm, chip, generator), scale)
     return (*finish_read(y, var, rm, chip, generator, scale, out_scale, bias), scale)
