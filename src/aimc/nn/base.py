@@ -239,6 +239,13 @@ class AnalogLayerMixin(_ModuleBase):
         self._cache = (key, rm)
         return rm
 
+    def read_cache_bytes(self) -> int:
+        """Bytes held by the cached read matrices (0 when none are cached)."""
+        if self._cache is None:
+            return 0
+        rm = self._cache[1]
+        return sum(t.numel() * t.element_size() for t in (rm.w, rm.var, rm.post) if t is not None)
+
     def _generator(self, device: torch.device) -> torch.Generator:
         """The read-noise stream: seeded from ``read_seed`` and the time since programming,
         so reads at different times draw independent noise (a drift-compensation read at t
