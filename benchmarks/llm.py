@@ -28,11 +28,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hat-steps", type=int, default=40)
     ap.add_argument("--chips", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--hat-batch", type=int, default=4)
+    ap.add_argument("--hat-seq", type=int, default=128)
     ap.add_argument("--no-alone", action="store_true", help="ablation: skip the 'alone' rows")
     args = ap.parse_args(argv)
     kw = {} if args.tokens is None else {"tokens": args.tokens}
     if args.what == "table":
-        out = llm.llm_table(chip=args.chip, hat_steps=args.hat_steps, threads=args.threads, **kw)
+        out = llm.llm_table(chip=args.chip, hat_steps=args.hat_steps, hat_batch=args.hat_batch, hat_seq=args.hat_seq,
+                            threads=args.threads, **kw)
     elif args.what == "ablation":
         out = llm.llm_ablation(chip=args.chip, alone=not args.no_alone, threads=args.threads, **kw)
     else:
