@@ -1,6 +1,7 @@
 """Hugging Face transformers on analog tiles (issue 12, item 1): tiny randomly initialised
 Llama and BERT models, built offline, run end to end; the real SmolLM2 tests are slow."""
 import bz2
+import json
 import csv
 import warnings
 
@@ -209,3 +210,22 @@ def _quiet_convert_any(model, chip):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # 2,916 tiles on a 64-tile chip: said, not an error
         return aimc.convert(model, chip)
+
+
+def test_bench_llm_cli_prints_one_json_object_and_refuses_a_bad_model(tmp_path):
+    from typer.testing import CliRunner
+
+    from aimc.cli.main import app
+
+    _llama().save_pretrained(tmp_path / "tiny")
+    runner = CliRunner()
+    res = runner.invoke(app, ["bench", "llm", "--model", str(tmp_path / "tiny"), "--tokens", "3", "--prompt", "4",
+                              "--repeats", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    r = json.loads(lines[-1])
+    assert len(lines) == 1 and {"tokens_per_s", "fp_tokens_per_s", "ratio"} <= set(r)
+    assert r["ratio"] == pytest.approx(r["tokens_per_s"] / r["fp_tokens_per_s"])
+    assert r["tiles_needed"] == 2 * 7 + 1 and r["memory_ratio"] > 1
+    res = runner.invoke(app, ["bench", "llm", "--model", str(tmp_path / "nothing"), "--json"])
+    assert res.exit_code == 2 and res.stderr.strip().startswith("error: ") and "nothing" in res.stderr

