@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from aimc.experiments import llm
 
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         out = llm.llm_table(chip=args.chip, hat_steps=args.hat_steps, hat_batch=args.hat_batch, hat_seq=args.hat_seq,
                             threads=args.threads, **kw)
     elif args.what == "ablation":
-        out = llm.llm_ablation(chip=args.chip, alone=not args.no_alone, threads=args.threads, **kw)
+        out = llm.llm_ablation(chip=args.chip, alone=not args.no_alone, threads=args.threads,
+                               progress=lambda row: print(json.dumps(row), file=sys.stderr, flush=True), **kw)
     else:
         out = llm.minilm_drift(chip=args.chip, chips=args.chips, threads=args.threads)
     print(json.dumps(out, indent=1))

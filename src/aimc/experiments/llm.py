@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, cast
+from typing import Any, Callable, cast
 
 import torch
 from torch import nn
@@ -223,7 +223,7 @@ def _set_chip(analog: nn.Module, spec: ChipSpec, exact_weights: bool, no_drift: 
 
 def llm_ablation(model: nn.Module | None = None, tokenizer: Any = None, chip: str = "pcm-hermes", tokens: int = 512,
                  window: int = 256, t_s: float = 86_400.0, seed: int = 0, alone: bool = True,
-                 threads: int | None = 1) -> dict[str, Any]:
+                 threads: int | None = 1, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Perplexity of the analog model with each non-ideality of :data:`ABLATIONS` off in
     turn (``"off"``), and, with ``alone``, with each one alone on an otherwise ideal chip
     (``"alone"``), plus the FP and full-chip rows and :func:`activation_stats`.
@@ -231,7 +231,9 @@ def llm_ablation(model: nn.Module | None = None, tokenizer: Any = None, chip: st
     One chip is programmed (``seed``) and every configuration reads the same devices:
     periphery, read noise and IR drop switch with the chip spec the layers read through;
     programming noise off puts each device at its target; drift off sets the devices'
-    drift exponents to 0."""
+    drift exponents to 0. ``progress(row)`` is called with each row as it is measured.
+    The configurations run in order of what they explain: the full chip, the output noise
+    off and alone, then the rest off in turn, everything off, the rest alone."""
     with num_threads(threads):
         if model is None:
             model, tokenizer = llm.load_smollm2()
@@ -242,11 +244,13 @@ def llm_ablation(model: nn.Module | None = None, tokenizer: Any = None, chip: st
         analog, times = deploy(model, full, seed, t_s)
         out.update(times)
         saved = {n: (m.g_uS, m.drift_state) for n, m in analog_layers(analog)}
-        configs: list[tuple[str, str, set[str]]] = [("full", "all on", set())]
-        configs += [("off", k, {k}) for k in ABLATIONS]
+        configs: list[tuple[str, str, set[str]]] = [("full", "all on", set()), ("off", "out_noise", {"out_noise"})]
+        if alone:
+            configs += [("alone", "out_noise", set(ABLATIONS) - {"out_noise"})]
+        configs += [("off", k, {k}) for k in ABLATIONS if k != "out_noise"]
         if alone:
             configs += [("none", "all off", set(ABLATIONS))]
-            configs += [("alone", k, set(ABLATIONS) - {k}) for k in ABLATIONS]
+            configs += [("alone", k, set(ABLATIONS) - {k}) for k in ABLATIONS if k != "out_noise"]
         rows = []
         for group, key, off in configs:
             periphery = tuple(sorted(off - {"prog_noise", "drift"}))
@@ -255,6 +259,8 @@ def llm_ablation(model: nn.Module | None = None, tokenizer: Any = None, chip: st
             r = llm.perplexity(analog, ids, window=window, reference=fp["argmax"])
             rows.append({"group": group, "non_ideality": key, "perplexity": r["perplexity"],
                          "top1_agreement": r["top1_agreement"], "seconds": time.perf_counter() - t0})
+            if progress is not None:
+                progress(rows[-1])
         del analog
         out["rows"] = rows
         out["activations"] = activation_stats(model, ids[:, :window], chip)
