@@ -31,8 +31,8 @@ from aimc.nn.convert import analog_layers
 from aimc.workloads import llm
 from aimc.workloads.llm_distill import DISTILL_HAT, distill, self_generated_text
 
-__all__ = ["ABLATIONS", "ablated_chip", "deploy", "model_bytes", "activation_stats", "llm_table", "llm_ablation",
-           "minilm_drift", "bench_llm"]
+__all__ = ["ABLATIONS", "ablated_chip", "deploy", "model_bytes", "activation_stats", "rtn_rows", "llm_table",
+           "llm_ablation", "minilm_drift", "bench_llm"]
 
 #: Non-idealities the ablation switches, and what switching one off means.
 ABLATIONS: dict[str, str] = {
@@ -163,6 +163,23 @@ def _ppl_row(name: str, model: nn.Module, ids: torch.Tensor, window: int, ref: t
     r = llm.perplexity(model, ids, window=window, reference=ref)
     return {"model": name, "perplexity": r["perplexity"], "tokens": r["tokens"],
             "top1_agreement": r.get("top1_agreement"), **extra, "_argmax": r["argmax"]}
+
+
+def rtn_rows(model: nn.Module | None = None, tokenizer: Any = None, tokens: int = 512, window: int = 256,
+             groups: tuple[int, ...] = (64, 32), bits: int = 4, threads: int | None = 1) -> list[dict[str, Any]]:
+    """FP and ``bits``-bit round-to-nearest rows (one per group size) of the table alone
+    (no chip, minutes instead of hours)."""
+    with num_threads(threads):
+        if model is None:
+            model, tokenizer = llm.load_smollm2()
+        ids = llm.token_ids(tokenizer, llm.movie_review_snippets(), tokens)
+        rows = [_ppl_row("FP", model, ids, window, None)]
+        ref = rows[0]["_argmax"]
+        rows += [_ppl_row(f"{bits}-bit RTN (group {g})", llm.rtn_quantize(model, bits, g), ids, window, ref)
+                 for g in groups]
+    for r in rows:
+        r.pop("_argmax")
+    return rows
 
 
 def llm_table(model: nn.Module | None = None, tokenizer: Any = None, chip: str = "pcm-hermes", tokens: int = 2048,
