@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -93,7 +93,7 @@ def _convert(model: nn.Module, chip: ChipSpec | str) -> nn.Module:
     :func:`bench_llm`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return cast(nn.Module, aimc.convert(model, chip))
+        return aimc.convert(model, chip)
 
 
 def deploy(model: nn.Module, chip: ChipSpec | str, seed: int = 0, t_s: float = 86_400.0,

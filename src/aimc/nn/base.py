@@ -225,7 +225,7 @@ class AnalogLayerMixin(_ModuleBase):
         every read, and again after an optimizer step or a ``weight.data`` assignment.
         """
         w = self.analog_weight()
-        key = (w.device, w.dtype, float(self.t_s), self.is_programmed)
+        key: tuple = (w.device, w.dtype, float(self.t_s), self.is_programmed)
         if not self.is_programmed:
             key += (self.weight.data_ptr(), self.weight._version)
         if self._cache is not None and self._cache[0] == key:

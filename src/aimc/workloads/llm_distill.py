@@ -101,6 +101,6 @@ def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor, steps: i
         student.eval()
         if hat is not None:
             enable_hat(student, None)
-        for p in params:
-            p.requires_grad_(False)
+        for q in params:
+            q.requires_grad_(False)
     return losses
