@@ -165,15 +165,22 @@ def _ppl_row(name: str, model: nn.Module, ids: torch.Tensor, window: int, ref: t
             "top1_agreement": r.get("top1_agreement"), **extra, "_argmax": r["argmax"]}
 
 
+def _fp_rows(model: nn.Module | None, tokenizer: Any, tokens: int,
+             window: int) -> tuple[nn.Module, torch.Tensor, list[dict[str, Any]]]:
+    """The model (SmolLM2 when None), the first ``tokens`` tokens of the movie-review text
+    and the FP row."""
+    if model is None:
+        model, tokenizer = llm.load_smollm2()
+    ids = llm.token_ids(tokenizer, llm.movie_review_snippets(), tokens)
+    return model, ids, [_ppl_row("FP", model, ids, window, None)]
+
+
 def rtn_rows(model: nn.Module | None = None, tokenizer: Any = None, tokens: int = 512, window: int = 256,
              groups: tuple[int, ...] = (64, 32), bits: int = 4, threads: int | None = 1) -> list[dict[str, Any]]:
     """FP and ``bits``-bit round-to-nearest rows (one per group size) of the table alone
     (no chip, minutes instead of hours)."""
     with num_threads(threads):
-        if model is None:
-            model, tokenizer = llm.load_smollm2()
-        ids = llm.token_ids(tokenizer, llm.movie_review_snippets(), tokens)
-        rows = [_ppl_row("FP", model, ids, window, None)]
+        model, ids, rows = _fp_rows(model, tokenizer, tokens, window)
         ref = rows[0]["_argmax"]
         rows += [_ppl_row(f"{bits}-bit RTN (group {g})", llm.rtn_quantize(model, bits, g), ids, window, ref)
                  for g in groups]
@@ -191,10 +198,7 @@ def llm_table(model: nn.Module | None = None, tokenizer: Any = None, chip: str =
     global drift compensation; HAT fine-tunes on ``hat_steps * hat_batch`` sequences of
     ``hat_seq`` tokens that the FP model generated itself."""
     with num_threads(threads):
-        if model is None:
-            model, tokenizer = llm.load_smollm2()
-        ids = llm.token_ids(tokenizer, llm.movie_review_snippets(), tokens)
-        rows = [_ppl_row("FP", model, ids, window, None)]
+        model, ids, rows = _fp_rows(model, tokenizer, tokens, window)
         ref = rows[0]["_argmax"]
         analog, times = deploy(model, chip, seed, t_s)
         rows.append(_ppl_row(f"{chip}, no HAT", analog, ids, window, ref, **times))
