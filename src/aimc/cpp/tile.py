@@ -209,6 +209,49 @@ std::vector<torch::Tensor> dac_prepass(torch::Tensor x, c10::optional<torch::Ten
   return {codes, sq, amax, used};
 }
 
+// Small-batch tile matmul: out[t, b, n] = sum_r x[t, b, r] * w[t, r, n], fp32 accumulation
+// over r in ascending order (products rounded, no FMA); x and w each float32 or bfloat16.
+// For few input vectors (token-by-token decoding) a matmul streams w once and is bound by
+// memory: this reads each w row once per block of 2048 columns for all B vectors and skips
+// the rows whose input is zero (the padding rows of a layer's last tile).
+template <typename XT, typename WT>
+void small_bmm_impl(const XT* __restrict xp, const WT* __restrict wp, float* __restrict op, int64_t T, int64_t B,
+                    int64_t R, int64_t N) {
+  constexpr int64_t NC = 2048;
+  const int64_t nch = (N + NC - 1) / NC;
+  at::parallel_for(0, T * nch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t = blk / nch, n0 = (blk % nch) * NC, len = std::min<int64_t>(NC, N - n0);
+      for (int64_t r = 0; r < R; ++r) {
+        const WT* __restrict row = wp + (t * R + r) * N + n0;
+        for (int64_t b = 0; b < B; ++b) {
+          const float c = to_f<XT>(xp[(t * B + b) * R + r]);
+          if (c == 0.0f) continue;
+          float* __restrict o = op + (t * B + b) * N + n0;
+          for (int64_t n = 0; n < len; ++n) o[n] += c * to_f<WT>(row[n]);
+        }
+      }
+    }
+  });
+}
+
+torch::Tensor small_bmm(torch::Tensor x, torch::Tensor w) {
+  TORCH_CHECK(x.dim() == 3 && w.dim() == 3 && x.size(0) == w.size(0) && x.size(2) == w.size(1),
+              "small_bmm: x (T, B, R) and w (T, R, N) expected");
+  auto xc = x.contiguous(), wc = w.contiguous();
+  const int64_t T = xc.size(0), B = xc.size(1), R = xc.size(2), N = wc.size(2);
+  auto out = torch::zeros({T, B, N}, torch::dtype(torch::kFloat));
+  float* op = out.data_ptr<float>();
+  const bool xb = xc.scalar_type() == at::kBFloat16, wb = wc.scalar_type() == at::kBFloat16;
+  TORCH_CHECK((xb || xc.scalar_type() == at::kFloat) && (wb || wc.scalar_type() == at::kFloat),
+              "small_bmm: float32 or bfloat16 tensors expected");
+  if (xb && wb) small_bmm_impl(xc.data_ptr<at::BFloat16>(), wc.data_ptr<at::BFloat16>(), op, T, B, R, N);
+  else if (xb) small_bmm_impl(xc.data_ptr<at::BFloat16>(), wc.data_ptr<float>(), op, T, B, R, N);
+  else if (wb) small_bmm_impl(xc.data_ptr<float>(), wc.data_ptr<at::BFloat16>(), op, T, B, R, N);
+  else small_bmm_impl(xc.data_ptr<float>(), wc.data_ptr<float>(), op, T, B, R, N);
+  return out;
+}
+
 // The kernel's standard normals z[i] for i in [start, start + n) (tests and diagnostics).
 torch::Tensor normal_stream(int64_t seed, int64_t start, int64_t n) {
   TORCH_CHECK(start >= 0 && n >= 0, "start and n must be >= 0");
@@ -246,4 +289,4 @@ std::vector<torch::Tensor> sincos_turns24_t(torch::Tensor k) {
 }
 """
 
-FUNCTIONS = ("fused_noise_adc", "dac_prepass", "normal_stream", "log_approx_t", "sincos_turns24_t")
+FUNCTIONS = ("fused_noise_adc", "dac_prepass", "small_bmm", "normal_stream", "log_approx_t", "sincos_turns24_t")

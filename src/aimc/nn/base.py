@@ -217,9 +217,18 @@ class AnalogLayerMixin(_ModuleBase):
         self._read_gen = None
 
     def _read_matrices(self) -> ReadMatrices:
+        """The read matrices of the tiles now (:func:`aimc.tiles.read_matrices`), cached.
+
+        Programmed: keyed on the time since programming (the chip no longer follows
+        ``weight``). Unprogrammed (weights read as if written exactly): also keyed on the
+        weight's storage and in-place version counter, so they are encoded once, not on
+        every read, and again after an optimizer step or a ``weight.data`` assignment.
+        """
         w = self.analog_weight()
-        key = (w.device, w.dtype, float(self.t_s), self.is_programmed)
-        if self._cache is not None and self._cache[0] == key and self.is_programmed:
+        key: tuple = (w.device, w.dtype, float(self.t_s), self.is_programmed)
+        if not self.is_programmed:
+            key += (self.weight.data_ptr(), self.weight._version)
+        if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         if self.is_programmed:
             tiles = ProgrammedTiles(self.layout, DeviceState(self.g_uS, self.drift_state), self.out_scale)
@@ -229,6 +238,13 @@ class AnalogLayerMixin(_ModuleBase):
         rm = read_matrices(tiles, self.chip, float(self.t_s))
         self._cache = (key, rm)
         return rm
+
+    def read_cache_bytes(self) -> int:
+        """Bytes held by the cached read matrices (0 when none are cached)."""
+        if self._cache is None:
+            return 0
+        rm = self._cache[1]
+        return sum(t.numel() * t.element_size() for t in (rm.w, rm.var, rm.post) if t is not None)
 
     def _generator(self, device: torch.device) -> torch.Generator:
         """The read-noise stream: seeded from ``read_seed`` and the time since programming,

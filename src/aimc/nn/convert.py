@@ -25,7 +25,8 @@ from aimc.nn.kernel_attention import KernelAttentionConfig, use_kernel_attention
 from aimc.nn.report import ConversionReport, conversion_report
 from aimc.nn.table import CONVERSIONS, conversion_target
 
-__all__ = ["CONVERSIONS", "convert", "conversion_target", "program", "drift", "compensate", "analog_layers"]
+__all__ = ["CONVERSIONS", "convert", "conversion_target", "program", "drift", "compensate", "analog_layers",
+           "tile_capacity_note"]
 
 class _FromDigital(Protocol):
     """An analog class of :data:`CONVERSIONS`: ``from_digital(layer, chip)`` builds its copy."""
@@ -133,13 +134,37 @@ def convert(
     elif root is None:
         visit(new, "")
     notes = _no_fast_paths(new)
+    capacity = tile_capacity_note(new, chip)
+    notes += [capacity] if capacity else []
     rep = conversion_report(new, filtered=filtered, notes=notes)
     kept = [r for r in rep.digital_mvm if r.name not in filtered]
     if kept:
         warnings.warn("convert: matrix layers stay digital: " + "; ".join(
             f"{r.name or '<model>'} ({r.kind}: {r.detail})" for r in kept)
             + ". Print aimc.convert(..., report=True)[1] for the full summary.", UserWarning, stacklevel=2)
+    if capacity:
+        warnings.warn("convert: " + capacity, UserWarning, stacklevel=2)
     return (new, rep) if report else new
+
+
+def tile_capacity_note(model: nn.Module, chip: ChipSpec) -> str | None:
+    """A sentence when the analog layers of ``model`` need more tiles than ``chip`` has
+    (``chip.n_tiles``), else None. Each layer takes ``layout.n_tiles`` tiles of its own
+    (no two layers share a tile); a tied layer counts once.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     big = convert(torch.nn.Linear(2048, 8192), "ideal")  # 8 x 32 tiles of 256 x 256
+        >>> tile_capacity_note(big, load("ideal"))[:34], len(caught)
+        ('the model needs 256 tiles on ideal', 1)
+    """
+    needed = sum(layer.layout.n_tiles for _, layer in analog_layers(model))
+    if needed <= chip.n_tiles:
+        return None
+    return (f"the model needs {needed} tiles on {chip.name} ({chip.rows} x {chip.cols}), more than the chip's "
+            f"n_tiles = {chip.n_tiles} ({needed / chip.n_tiles:.1f}x): simulated as if the chip had them all "
+            "(a real chip would re-program tiles between layers, or needs a spec with more tiles)")
 
 
 def _no_fast_paths(model: nn.Module) -> list[str]:

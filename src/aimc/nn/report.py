@@ -112,9 +112,20 @@ def digital_reason(module: nn.Module) -> tuple[str, bool]:
         return f"convertible to {target.__name__} but not converted (convert's filter, or not converted)", True
     if isinstance(module, nn.modules.conv._ConvTransposeNd):
         return "3-d transposed convolution: no analog version (its col2im overlap-add is 2-d only)", True
-    if any(p.dim() >= 2 for p in own):
+    mats = [n for n, p in module.named_parameters(recurse=False) if p.dim() >= 2]
+    if mats and _is_attention(module):
+        return (f"unsupported attention variant: no analog version of {type(module).__name__}, its projection "
+                f"matrices ({', '.join(mats)}) stay digital (map them to nn.Linear or add a CONVERSIONS entry)"), True
+    if mats:
         return "no analog version of this layer type: its matrix weights stay digital", True
     return "element-wise (no matrix-vector product)", False
+
+
+def _is_attention(module: nn.Module) -> bool:
+    """An attention block by its class name (``...Attention``, ``...Attn``, as torch's,
+    Hugging Face's and most research code name them)."""
+    name = type(module).__name__.lower()
+    return "attention" in name or name.endswith("attn")
 
 
 def _analog_row(name: str, layer: AnalogLayerMixin) -> LayerReport:

@@ -34,6 +34,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -43,7 +44,7 @@ import torch.nn.functional as F
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
 from aimc.tiles.faults import apply_faults
-from aimc.tiles.fused import dac_prepass, fused_noise_adc
+from aimc.tiles.fused import dac_prepass, fused_noise_adc, variance_matmul
 from aimc.tiles.irdrop import apply_ir_drop
 from aimc.tiles.layout import TileLayout, significance, slice_parts
 from aimc.tiles.periphery import Periphery
@@ -148,7 +149,7 @@ def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator,
     die's fault codes ``(S, 2, T, rows, out)`` after fault-aware mapping
     (:mod:`aimc.tiles.faults`), put on the programmed devices.
     """
-    st = chip.device.program(enc.g_target_uS, generator)
+    st = _program_blocks(enc.g_target_uS, chip, generator)
     if faults is not None:
         st = apply_faults(st, faults, chip)
     unused = ~enc.used.view(1, 1, *enc.used.shape, 1)  # (1, 1, T, rows, 1)
@@ -157,33 +158,64 @@ def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator,
     return ProgrammedTiles(enc.layout, st, enc.scale)
 
 
+#: Devices per block of the element-wise physics in :func:`program_tiles` and
+#: :func:`read_matrices` (4 MB of float32): a block's temporaries stay in the CPU caches,
+#: and a large layer never holds whole-layer temporaries.
+BLOCK_DEVICES = 1 << 20
+
+
+def _program_blocks(g_target_uS: torch.Tensor, chip: ChipSpec, generator: torch.Generator) -> DeviceState:
+    """``chip.device.program`` of the targets, in blocks of :data:`BLOCK_DEVICES` devices
+    (flat order) drawn one after the other from ``generator``: one call for a layer of at
+    most one block; a larger layer's devices draw the same distributions from the same
+    seed in another order than one call would."""
+    n = g_target_uS.numel()
+    if n <= BLOCK_DEVICES:
+        return chip.device.program(g_target_uS, generator)
+    flat = g_target_uS.reshape(-1)
+    g, d = torch.empty_like(flat), torch.empty_like(flat)
+    for i in range(0, n, BLOCK_DEVICES):
+        st = chip.device.program(flat[i: i + BLOCK_DEVICES], generator)
+        g[i: i + BLOCK_DEVICES], d[i: i + BLOCK_DEVICES] = st.g_uS, st.drift
+    return DeviceState(g.view_as(g_target_uS), d.view_as(g_target_uS))
+
+
 def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMatrices:
     """Precompute the effective weights and read-noise variances at time ``t_s``.
 
     Drift (or retention), IR drop and the read-noise statistics change only with time,
-    so they are computed once here, not on every MVM. Tiles of ``C`` chips stacked by
+    so they are computed once here, not on every MVM: in blocks of whole output tiles
+    (about :data:`BLOCK_DEVICES` devices each; IR drop couples only the cells of one
+    tile), written into the two result matrices, with the same arithmetic per element as
+    one pass over the layer. Tiles of ``C`` chips stacked by
     :func:`aimc.tiles.multichip.stack_tiles` (state ``(S, 2, C, T, R, out)``) give ``w``
     and ``var`` with a leading chip dimension, ``(C, T, R, S*out)``.
     """
     dev, lay = chip.device, tiles.layout
     dg = dev.g_max_uS - dev.g_min_uS
-    g = dev.at_time(tiles.state, t_s)  # (S, 2, [C,] T, R, out)
-    ge = apply_ir_drop(g, lay, chip)
-    S, T, n_out = g.shape[0], g.shape[-3], g.shape[-1]
-
-    def to_tiles(a: torch.Tensor) -> torch.Tensor:  # (S, [C,] T, R, out) -> ([C,] T, R, S*out)
-        return a.movedim(0, -2).flatten(-2).contiguous()
-
+    gs = tiles.state.g_uS
+    S, T, n_out = gs.shape[0], gs.shape[-3], gs.shape[-1]
+    lead = tuple(gs.shape[2:-1])  # ([C,] T, R)
     per = Periphery.of(chip)
     unit = per.codes_per_unit  # output codes per (weight unit x input code)
-    w = to_tiles((ge[:, 0] - ge[:, 1]) * (unit / dg))
-    var = None
-    if chip.noise.read_noise:
-        sd = dev.read_noise_std_uS(tiles.state, t_s, g)  # 1/f amplitude from the programmed state
+    w = torch.empty(*lead, S, n_out, dtype=gs.dtype, device=gs.device)  # ([C,] T, R, S, out)
+    var: torch.Tensor | None = None
+    per_column = 2 * S * math.prod(lead)
+    step = max(1, BLOCK_DEVICES // (per_column * lay.cols_w)) * lay.cols_w  # whole tiles per block
+    for c0 in range(0, n_out, step):
+        c1 = min(n_out, c0 + step)
+        st = DeviceState(gs[..., c0:c1], tiles.state.drift[..., c0:c1])
+        g = dev.at_time(st, t_s)  # (S, 2, [C,] T, R, c1 - c0)
+        ge = apply_ir_drop(g, TileLayout(lay.in_features, c1 - c0, lay.rows, lay.cols, lay.slices), chip)
+        w[..., c0:c1] = ((ge[:, 0] - ge[:, 1]) * (unit / dg)).movedim(0, -2)  # ([C,] T, R, S, c)
+        sd = dev.read_noise_std_uS(st, t_s, g) if chip.noise.read_noise else None  # 1/f amplitude: programmed state
         if sd is not None:
-            var = to_tiles((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).to(torch.bfloat16)
+            if var is None:
+                var = torch.empty(*lead, S, n_out, dtype=torch.bfloat16, device=w.device)
+            var[..., c0:c1] = ((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).movedim(0, -2)
     post = (tiles.scale * per.out_unit).permute(1, 0, 2).reshape(T, 1, S * n_out).contiguous()
-    return ReadMatrices(lay, w, var, per.out_var_codes, post, per.adc_max)
+    return ReadMatrices(lay, w.flatten(-2), None if var is None else var.flatten(-2), per.out_var_codes, post,
+                        per.adc_max)
 
 
 def full_scale(chip: ChipSpec, input_range: float | None, name: str) -> float | None:
@@ -256,7 +288,7 @@ def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, 
     if not bool(torch.isfinite(amax).all()):
         return None, None, scale
     y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
-    var = torch.bmm(sq, rm.var) if noisy and sq is not None and rm.var is not None else None  # (T, B, S*out), bf16
+    var = variance_matmul(sq, rm.var) if noisy and sq is not None and rm.var is not None else None  # (T, B, S*out)
     if not fold:
         return (*finish_read(y, var, rm, chip, generator), scale)
     return (*finish_read(y, var, rm, chip, generator, scale, out_scale, bias), scale)

@@ -57,7 +57,8 @@ import torch.nn.functional as F
 from aimc import cpp
 from aimc.physics.periphery import adc_codes_, dac_codes, max_code
 
-__all__ = ["dac_prepass", "fallback_dac_prepass", "fused_noise_adc", "available", "fallback_noise_adc"]
+__all__ = ["dac_prepass", "fallback_dac_prepass", "fused_noise_adc", "available", "fallback_noise_adc",
+           "variance_matmul", "SMALL_BATCH"]
 
 
 def available() -> bool:
@@ -106,6 +107,30 @@ def dac_prepass(x: torch.Tensor, scale: torch.Tensor | None, bits: int | None, t
     codes, sq, amax, used = mod.dac_prepass(x, scale, -1 if levels is None else int(levels), int(tiles), int(rows),
                                             bool(squares))
     return codes, (sq if squares else None), amax, used
+
+
+#: Input vectors up to which :func:`variance_matmul` uses the small-batch kernel.
+SMALL_BATCH = 8
+
+
+def variance_matmul(sq: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """Read-noise variances of the tile outputs, ``sq`` (T, B, R) @ ``var`` (T, R, N), both
+    bfloat16, accumulated in float32: bfloat16 (torch's batched matmul) for many input
+    vectors, float32 from the compiled small-batch kernel for up to :data:`SMALL_BATCH`
+    (token-by-token decoding, where torch's bfloat16 matmul has no fast path on most CPUs
+    and took twice as long as the float32 weight matmul; the kernel streams ``var`` once
+    and skips the padding rows, whose inputs are 0).
+
+    Example:
+        >>> sq = torch.ones(1, 2, 3, dtype=torch.bfloat16)
+        >>> variance_matmul(sq, torch.full((1, 3, 4), 0.5, dtype=torch.bfloat16)).float().tolist()
+        [[[1.5, 1.5, 1.5, 1.5], [1.5, 1.5, 1.5, 1.5]]]
+    """
+    if sq.shape[1] <= SMALL_BATCH and sq.device.type == "cpu":
+        mod = cpp.load()
+        if mod is not None:
+            return mod.small_bmm(sq, var)
+    return torch.bmm(sq, var)
 
 
 def fallback_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float, post: torch.Tensor,
