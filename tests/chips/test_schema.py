@@ -21,7 +21,8 @@ from aimc.config import ConfigError
 
 #: Loader errors that are cross-field rules, outside what the schema states.
 CROSS_FIELD = ("must equal g_max_uS / on_off_ratio", "must be below g_max_uS", "p_stuck_on + p_stuck_off",
-               "op_pJ and op_elements_per_ns", "give both", "pwm_ref_bits applies", "moved to the chip's digital")
+               "op_pJ and op_elements_per_ns", "give both", "pwm_ref_bits applies", "moved to the chip's digital",
+               "is out of its range here")
 
 runner = CliRunner()
 

@@ -55,3 +55,22 @@ def test_soc_presets_conform_to_the_schema_and_state_digital_units(name):
     chip = validate(str(_PRESETS / f"{name}.yaml"))
     assert chip.digital is not None and chip.digital.sources
     assert any("ASSUMED" in s for s in chip.digital.sources)
+
+
+def test_first_order_ir_drop_out_of_its_range_is_refused_naming_the_fields():
+    """eps = 1e-6 r g_max (rows^2 + cols^2) / 2 > 0.5: the expansion is meaningless (the
+    tetramem-mx100 range with 1 ohm segments gives 272); pcm-hermes (0.20) is accepted."""
+    import pytest
+
+    from aimc.chips import load
+    from aimc.config import ConfigError
+
+    base = load("tetramem-mx100").to_dict()
+    base["ir_drop"] = {"mode": "first_order", "r_wire_ohm": 1.0}
+    with pytest.raises((ConfigError, ValueError)) as err:
+        type(load("ideal")).from_dict(base, "t.yaml")
+    msg = str(err.value)
+    assert "ir_drop.mode 'first_order' is out of its range" in msg and "272" in msg and "exact" in msg
+    base["ir_drop"] = {"mode": "exact", "r_wire_ohm": 1.0}
+    assert type(load("ideal")).from_dict(base, "t.yaml").ir_drop.mode == "exact"
+    assert load("pcm-hermes").ir_drop.mode == "first_order"

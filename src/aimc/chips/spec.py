@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import Field, SerializeAsAny, field_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from aimc.config import BaseConfig, ConfigError
 from aimc.chips.cost_params import CostConfig
@@ -143,6 +143,10 @@ class IRDropConfig(BaseConfig):
     r_wire_ohm: float = Field(0.0, ge=0.0, le=1e4)
 
 
+#: Largest first-order IR-drop expansion parameter a chip may use (see ``ChipSpec``).
+FIRST_ORDER_MAX_EPS = 0.5
+
+
 class ChipSpec(BaseConfig):
     """A chip: array geometry, device model, peripherals, noise, mapping and wires.
 
@@ -223,6 +227,22 @@ class ChipSpec(BaseConfig):
     def n_arrays(self) -> int:
         """Crossbar arrays on the chip: ``n_tiles`` times the tiers per tile (1 if planar)."""
         return self.n_tiles * (self.tiers.n_tiers if self.tiers is not None else 1)
+
+    @model_validator(mode="after")
+    def _first_order_ir_drop_in_range(self) -> "ChipSpec":
+        """The first-order IR-drop formula (:func:`aimc.physics.circuit.effective_conductance_first_order`)
+        is an expansion in ``eps = 1e-6 r g_max (rows^2 + cols^2) / 2`` (its relative
+        correction at full conductance); beyond ``eps = 0.5`` it is meaningless (conductances
+        can come out negative), so such a chip must use the exact solver."""
+        if self.ir_drop.mode != "first_order":
+            return self
+        eps = 1e-6 * self.ir_drop.r_wire_ohm * self.device.g_max_uS * (self.rows**2 + self.cols**2) / 2
+        if eps > FIRST_ORDER_MAX_EPS:
+            raise ValueError(f"ir_drop.mode 'first_order' is out of its range here: 1e-6 * r_wire_ohm * g_max_uS * "
+                             f"(rows^2 + cols^2) / 2 = {eps:.3g} > {FIRST_ORDER_MAX_EPS} (r_wire_ohm "
+                             f"{self.ir_drop.r_wire_ohm}, g_max_uS {self.device.g_max_uS}, {self.rows}x{self.cols}); "
+                             "use ir_drop.mode 'exact' or a smaller r_wire_ohm")
+        return self
 
     @property
     def is_ideal(self) -> bool:
