@@ -127,3 +127,26 @@ def test_json_schema_includes_the_pulsed_section():
     props = schema["$defs"][ref]["properties"]
     assert props["kind"]["enum"] == ["constant_step", "soft_bounds", "linear_step", "exp_step"]
     assert {"dw_min", "w_max", "w_min", "up_down", "dw_min_dtod", "dw_min_std", "w_bound_dtod"} <= set(props)
+
+
+@pytest.mark.parametrize("name", names())
+def test_every_preset_deploys_a_layer_that_still_computes_after_a_day(name):
+    """Each preset programs, drifts a day, compensates and reads a layer whose outputs
+    follow the digital ones (a preset whose reads lose the signal, e.g. through first-order
+    IR drop out of its range, fails here rather than in `aimc demo`)."""
+    import torch
+
+    import aimc
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 16)
+    x = torch.randn(32, 64)
+    analog = aimc.convert(lin, name)
+    aimc.program(analog, seed=0)
+    aimc.drift(analog, 86_400.0)
+    aimc.compensate(analog)
+    with torch.no_grad():
+        y, ref = analog(x), lin(x)
+    assert torch.isfinite(y).all()
+    cos = torch.nn.functional.cosine_similarity(y.flatten(), ref.flatten(), dim=0)
+    assert cos > 0.9, f"{name}: cosine {cos:.3f} to the digital outputs"
