@@ -114,6 +114,8 @@ class TinyLM(nn.Module):
     """Decoder LM (module doc): dense FFNs of width ``hidden`` if ``n_experts`` is 0, else
     MoE FFNs of ``n_experts`` experts of width ``hidden`` with ``top_k`` active."""
 
+    mask: torch.Tensor
+
     def __init__(self, vocab: int, d: int, n_layers: int, n_heads: int, hidden: int, context: int,
                  n_experts: int = 0, top_k: int = 1, seed: int | None = None):
         super().__init__()
@@ -135,9 +137,8 @@ class TinyLM(nn.Module):
         if T > self.context:
             raise ValueError(f"TinyLM: sequence length {T} exceeds the context {self.context}")
         x = self.tok(ids) + self.pos(torch.arange(T, device=ids.device))
-        mask: torch.Tensor = self.mask
         for blk in self.blocks:
-            x = blk(x, mask[:T, :T])
+            x = blk(x, self.mask[:T, :T])
         return self.head(self.ln(x)).transpose(1, 2)
 
 
