@@ -22,6 +22,7 @@ from torch import nn
 from aimc.chips import ChipSpec, load
 from aimc.nn.base import AnalogLayerMixin, check_time_s
 from aimc.nn.kernel_attention import KernelAttentionConfig, use_kernel_attention
+from aimc.nn.moe import AnalogTopKRouter, moe_routers, router_problem
 from aimc.nn.report import ConversionReport, conversion_report
 from aimc.nn.table import CONVERSIONS, conversion_target
 
@@ -43,13 +44,16 @@ def analog_layers(model: nn.Module) -> Iterator[tuple[str, AnalogLayerMixin]]:
 
 @overload
 def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
-            report: Literal[False] = False, attention: str | KernelAttentionConfig = "softmax") -> nn.Module: ...
+            report: Literal[False] = False, attention: str | KernelAttentionConfig = "softmax",
+            router: Literal["digital", "analog"] = "digital") -> nn.Module: ...
 @overload
 def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
-            report: Literal[True], attention: str | KernelAttentionConfig = "softmax") -> tuple[nn.Module, ConversionReport]: ...
+            report: Literal[True], attention: str | KernelAttentionConfig = "softmax",
+            router: Literal["digital", "analog"] = "digital") -> tuple[nn.Module, ConversionReport]: ...
 @overload
 def convert(model: nn.Module, chip: ChipSpec | str, *, filter: Callable[[str, nn.Module], bool] | None = None,
-            report: bool, attention: str | KernelAttentionConfig = "softmax") -> nn.Module | tuple[nn.Module, ConversionReport]: ...
+            report: bool, attention: str | KernelAttentionConfig = "softmax",
+            router: Literal["digital", "analog"] = "digital") -> nn.Module | tuple[nn.Module, ConversionReport]: ...
 def convert(
     model: nn.Module,
     chip: ChipSpec | str,
@@ -57,6 +61,7 @@ def convert(
     filter: Callable[[str, nn.Module], bool] | None = None,
     report: bool = False,
     attention: str | KernelAttentionConfig = "softmax",
+    router: Literal["digital", "analog"] = "digital",
 ) -> nn.Module | tuple[nn.Module, ConversionReport]:
     """Return a copy of ``model`` whose matrix-vector layers run on ``chip``'s tiles.
 
@@ -64,7 +69,9 @@ def convert(
     its analog version: ``nn.Linear`` (and subclasses such as attention's
     ``NonDynamicallyQuantizableLinear``), ``nn.Conv1d/2d/3d`` (groups=1),
     ``nn.MultiheadAttention`` (projections on tiles, ``Q K^T``/softmax/``P V`` digital),
-    ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (input-hidden and hidden-hidden matrices on tiles).
+    ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (input-hidden and hidden-hidden matrices on tiles),
+    mixture-of-experts blocks (:mod:`aimc.nn.moe`: experts as analog FFNs, Hugging Face's
+    fused 3-D experts included; the router as ``router`` says).
     A module used under several names is converted once and stays shared. Torch's fused
     transformer fast paths never bypass the analog layers: ``nn.TransformerEncoder`` copies
     get ``use_nested_tensor = False``, an ``nn.TransformerEncoderLayer`` takes its plain
@@ -87,10 +94,15 @@ def convert(
             first replaces it by kernel-approximated attention
             (:func:`~aimc.nn.kernel_attention.use_kernel_attention`), whose frozen random
             projection then goes on tiles with the other projections.
+        router: ``digital`` (default): MoE routers (:func:`aimc.nn.moe.moe_routers`) stay
+            digital, so routing is exact (a router is tiny and a noisy logit flips a
+            token's expert); ``analog``: routers go on tiles and route by the chip's logits.
 
     Returns:
         The analog copy, or ``(copy, report)`` with ``report=True``.
     """
+    if router not in ("digital", "analog"):
+        raise ValueError(f"convert: router must be 'digital' or 'analog', got {router!r}")
     chip = load(chip)
     if isinstance(attention, KernelAttentionConfig) or attention == "kernel":
         new = use_kernel_attention(model, attention if isinstance(attention, KernelAttentionConfig) else None)
@@ -100,8 +112,20 @@ def convert(
         raise ValueError(f"convert: attention must be 'softmax', 'kernel' or a KernelAttentionConfig, got {attention!r}")
     done: dict[int, nn.Module] = {}  # id(original child) -> its analog version (tied modules)
     filtered: dict[str, str] = {}
+    reasons: dict[str, str] = {}
+    routers = moe_routers(new)
 
     def convert_one(qual: str, m: nn.Module) -> nn.Module | None:
+        if qual in routers:
+            if router == "digital":
+                filtered[qual] = "MoE router kept digital (convert's router='digital', the default): exact routing"
+                return m
+            if conversion_target(m) is None:  # an HF router with a raw weight
+                why, _ = router_problem(m)
+                if why is not None:
+                    reasons[qual] = f"MoE router variant not supported: {why}"
+                    return m
+                return AnalogTopKRouter.from_digital(m, chip)
         target = conversion_target(m)
         if target is None:
             return None
@@ -136,7 +160,7 @@ def convert(
     notes = _no_fast_paths(new)
     capacity = tile_capacity_note(new, chip)
     notes += [capacity] if capacity else []
-    rep = conversion_report(new, filtered=filtered, notes=notes)
+    rep = conversion_report(new, filtered=filtered, notes=notes, reasons=reasons)
     kept = [r for r in rep.digital_mvm if r.name not in filtered]
     if kept:
         warnings.warn("convert: matrix layers stay digital: " + "; ".join(

@@ -29,6 +29,7 @@ from typing import Any
 from torch import nn
 
 from aimc.nn.base import AnalogLayerMixin
+from aimc.nn.moe import fused_experts_problem, is_fused_experts
 from aimc.nn.table import CONVERSIONS, conversion_target
 
 __all__ = ["LayerReport", "ConversionReport", "conversion_report", "digital_reason"]
@@ -107,6 +108,8 @@ def digital_reason(module: nn.Module) -> tuple[str, bool]:
         return f"digital parameters of {type(module).__name__} (biases added after the analog reads)", False
     if isinstance(module, nn.modules.conv._ConvNd) and module.groups != 1:
         return f"groups={module.groups}: block-diagonal weights; only groups=1 maps onto tiles", True
+    if is_fused_experts(module):
+        return f"MoE experts kept digital: {fused_experts_problem(module) or 'not converted'}", True
     target = conversion_target(module)
     if target is not None:
         return f"convertible to {target.__name__} but not converted (convert's filter, or not converted)", True
@@ -139,12 +142,14 @@ def _analog_row(name: str, layer: AnalogLayerMixin) -> LayerReport:
 
 
 def conversion_report(model: nn.Module, *, filtered: dict[str, str] | None = None,
-                      notes: list[str] | None = None) -> ConversionReport:
+                      notes: list[str] | None = None, reasons: dict[str, str] | None = None) -> ConversionReport:
     """Describe where ``model``'s parameters compute (see module doc).
 
     Args:
         model: any module, converted or not.
         filtered: ``{name: reason}`` of layers ``convert``'s filter kept digital.
+        reasons: ``{name: reason}`` of matrix layers kept digital for a reason found
+            while converting (e.g. an MoE router variant not supported).
         notes: extra lines printed under the table.
     """
     filtered = filtered or {}
@@ -169,6 +174,8 @@ def conversion_report(model: nn.Module, *, filtered: dict[str, str] | None = Non
             continue
         if name in filtered:
             reason, mvm = filtered[name], True
+        elif reasons and name in reasons:
+            reason, mvm = reasons[name], True
         else:
             reason, mvm = digital_reason(m)
         rows.append(LayerReport(name, type(m).__name__, False, 0, sum(p.numel() for p in own), reason + tied, mvm))

@@ -1,6 +1,7 @@
 """A PyTorch mixture-of-experts feed-forward block (the functional model the 3D simulator
-times), built from ``nn.Linear`` so that :func:`aimc.nn.convert` puts its router and its
-experts' FFNs on analog tiles; gating (softmax, top-k, renormalisation) stays digital.
+times), built from ``nn.Linear`` so that :func:`aimc.nn.convert` puts its experts' FFNs on analog
+tiles (and its router too with ``router="analog"``; by default :mod:`aimc.nn.moe` keeps
+MoE routers digital); gating (softmax, top-k, renormalisation) stays digital.
 
 ``y = sum_{i in topk(softmax(W_r x))} g_i * FFN_i(x)`` with ``g`` the top-k softmax
 probabilities renormalised to sum 1 (Mixtral's gating; Jiang et al., arXiv:2401.04088),
