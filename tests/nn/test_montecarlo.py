@@ -121,3 +121,32 @@ def test_errors_name_the_problem():
         mvm_chips(torch.full((2, 4), float("nan")), cr, chip)
     with pytest.raises(ValueError, match="other weights"):
         stack_tiles([tiles[0], program_tiles(encode(2 * torch.eye(2, 4), chip), chip, torch.Generator())])
+
+
+@pytest.mark.parametrize("kernel,stride,pads,dil,scale", [
+    ((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 0.0),      # padded, dynamic full scale (patch abs-max)
+    ((3, 2), (2, 1), (0, 2, 1, 0), (1, 2), 0.0),      # strides, dilation, uneven padding
+    ((1, 5), (1, 2), (0, 0, 2, 2), (1, 1), 1.5),      # 1-d as height 1, fixed full scale
+])
+@pytest.mark.parametrize("var_dtype", [None, torch.float32, torch.bfloat16])
+def test_chips_patch_read_equals_the_single_chip_patch_read_exactly(kernel, stride, pads, dil, scale, var_dtype):
+    """Each chip's partial sums, variances and scales from the chips' patch read are those
+    of the single-chip patch read bit for bit (same codes, same per-lane sums)."""
+    from aimc import cpp
+    C, B, Cin, H, W, T, R, N = 3, 2, 3, 5, 9, 2, 16, 11
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(C * B, Cin, H, W, generator=gen)
+    x[1, :, :2] = 0.0  # some all-zero patches: scale 1
+    I = Cin * kernel[0] * kernel[1]
+    T = -(-I // R)
+    w = torch.randn(C, T, R, N, generator=gen)
+    vw = None if var_dtype is None else torch.rand(C, T, R, N, generator=gen).to(var_dtype)
+    args = (list(kernel), list(stride), list(pads), list(dil), 127, scale)
+    y, var, s = cpp.load().conv_patch_read_chips(x, w, vw, *args)
+    P = y.shape[1] // C
+    for c in range(C):
+        yc, vc, sc = cpp.load().conv_patch_read(x[c * B:(c + 1) * B], w[c], None if vw is None else vw[c], *args)
+        assert torch.equal(y[:, c * P:(c + 1) * P], yc)
+        assert torch.equal(s[c * P:(c + 1) * P], sc)
+        if vw is not None:
+            assert torch.equal(var[:, c * P:(c + 1) * P], vc)

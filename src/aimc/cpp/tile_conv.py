@@ -244,6 +244,141 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   });
   return {y, var, s_out};
 }
+
+// The patch read of C chips at once: x (C*Bi, Cin, H, W) chip-major, w/vw (C, T, R, N) ->
+// y/var (T, C*P, N), s (C*P,) with P = Bi*Ho*Wo pixels per chip (rows chip-major). The
+// same codes (operations of conv_patch_read) and the same per-tile sums, but segments of
+// PX pixels run along the flattened (image, oh, ow) of one chip, so narrow outputs (Wo < PX)
+// fill every vector lane; (chip, segment) pairs in parallel.
+std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor w, c10::optional<torch::Tensor> vw,
+                                                 std::vector<int64_t> kernel, std::vector<int64_t> stride,
+                                                 std::vector<int64_t> pads, std::vector<int64_t> dilation,
+                                                 int64_t levels, double scale) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4,
+              "x must be a float32 CPU tensor (C*B, Cin, H, W)");
+  TORCH_CHECK(kernel.size() == 2 && stride.size() == 2 && dilation.size() == 2 && pads.size() == 4,
+              "kernel, stride, dilation need 2 entries and pads 4 (top, bottom, left, right)");
+  TORCH_CHECK(w.dim() == 4, "w must be (chips, T, R, N)");
+  const bool has_var = vw.has_value() && vw->defined();
+  if (has_var) TORCH_CHECK(vw->sizes() == w.sizes(), "vw must have w's shape");
+  x = x.contiguous();
+  const int64_t NC = w.size(0), T = w.size(1), R = w.size(2), N = w.size(3);
+  const int64_t BT = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  TORCH_CHECK(BT % NC == 0, "x's ", BT, " images do not split into ", NC, " chips");
+  const int64_t Bi = BT / NC;
+  const int64_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1], dh = dilation[0], dw = dilation[1];
+  const int64_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3];
+  const int64_t Ho = (H + pt + pb - dh * (kh - 1) - 1) / sh + 1, Wo = (W + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+  TORCH_CHECK(Ho > 0 && Wo > 0, "the kernel does not fit the padded input");
+  const int64_t K = kh * kw, I = C * K, HWo = Ho * Wo, P = Bi * HWo, PT = NC * P;
+  TORCH_CHECK(T * R >= I && T * R - R < I, "w's tiles (", T, " x ", R, " rows) do not hold ", I, " patch elements");
+  const int64_t Np = (N + NB - 1) / NB * NB;
+  auto wp = at::constant_pad_nd(w.to(at::kFloat), {0, Np - N}).contiguous();  // (NC, T, R, Np)
+#ifdef AIMC_CONV_BF16
+  const bool bf16 = has_var && vw->scalar_type() == at::kBFloat16;
+#else
+  const bool bf16 = false;
+#endif
+  at::Tensor vp = has_var && !bf16 ? at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous() : at::Tensor();
+  const int64_t R2 = (R + 1) / 2;
+  std::vector<uint32_t> vpair(bf16 ? NC * T * R2 * Np : 0, 0u);  // (NC, T, R2, Np)
+  if (bf16) {
+    auto vc = vw->contiguous();
+    const uint16_t* vb = reinterpret_cast<const uint16_t*>(vc.data_ptr<at::BFloat16>());
+    for (int64_t ct = 0; ct < NC * T; ++ct)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t n = 0; n < N; ++n)
+          vpair[(ct * R2 + r / 2) * Np + n] |= (uint32_t)vb[(ct * R + r) * N + n] << (16 * (r % 2));
+  }
+  auto y = at::empty({T, PT, N}, x.options());
+  at::Tensor var = has_var ? at::empty({T, PT, N}, x.options()) : at::Tensor();
+  auto s_out = at::empty({PT}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* wpp = wp.data_ptr<float>();
+  const float* vpp = has_var && !bf16 ? vp.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  float* vap = has_var ? var.data_ptr<float>() : nullptr;
+  float* sp = s_out.data_ptr<float>();
+  const float fixed = (float)scale, lv = (float)levels;
+  const v16 one = v16{} + 1.f;
+  const int64_t nseg = (P + PX - 1) / PX;
+  at::parallel_for(0, NC * nseg, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> q(I * PX), ay(NB * PX), av(NB * PX);
+    std::vector<uint32_t> q2(bf16 ? R2 * PX : 0);
+    const float* base[PX];
+    int64_t hb[PX], wb[PX];
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t c = item / nseg, p0 = c * P + (item % nseg) * PX, nl = std::min<int64_t>(PX, c * P + P - p0);
+      for (int64_t l = 0; l < PX; ++l) {
+        const int64_t p = p0 + std::min(l, nl - 1), b = p / HWo, oh = (p % HWo) / Wo, ow = p % Wo;
+        base[l] = xp + b * C * H * W;
+        hb[l] = oh * sh - pt;
+        wb[l] = ow * sw - pl;
+      }
+      // raw patch elements, element-major q[k * PX + lane] (0 outside the input and past nl)
+      for (int64_t ci = 0; ci < C; ++ci)
+        for (int64_t i = 0; i < kh; ++i)
+          for (int64_t j = 0; j < kw; ++j) {
+            float* __restrict qk = q.data() + ((ci * kh + i) * kw + j) * PX;
+            for (int64_t l = 0; l < PX; ++l) {
+              const int64_t h = hb[l] + i * dh, wc = wb[l] + j * dw;
+              qk[l] = (l < nl && h >= 0 && h < H && wc >= 0 && wc < W) ? base[l][(ci * H + h) * W + wc] : 0.f;
+            }
+          }
+      v16 sv;
+      if (fixed > 0.f) {
+        sv = v16{} + fixed;
+      } else {
+        v16 m = v16{};
+        for (int64_t k = 0; k < I; ++k) {
+          v16 v;
+          std::memcpy(&v, q.data() + k * PX, sizeof(v16));
+          v = v < 0.f ? -v : v;
+          m = v > m ? v : m;
+        }
+        sv = m > 0.f ? m : one;
+      }
+      float sl[PX];
+      std::memcpy(sl, &sv, sizeof(v16));
+      for (int64_t l = 0; l < nl; ++l) sp[p0 + l] = sl[l];
+      for (int64_t k = 0; k < I; ++k) {
+        v16 v;
+        std::memcpy(&v, q.data() + k * PX, sizeof(v16));
+        v = v / sv;
+        v = v < -one ? -one : v;
+        v = v > one ? one : v;
+        if (levels > 0) v = round_even(v * lv);
+        std::memcpy(q.data() + k * PX, &v, sizeof(v16));
+      }
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t k0 = t * R, len = std::min<int64_t>(R, I - k0), ct = c * T + t;
+#ifdef AIMC_CONV_BF16
+        if (bf16) square_pairs_bf16(q.data() + k0 * PX, len, q2.data());
+#endif
+        for (int64_t n0 = 0; n0 < N; n0 += NB) {
+          const int64_t nc = std::min<int64_t>(NB, N - n0);
+          if (has_var && !bf16) {
+            tile_block<true>(q.data() + k0 * PX, len, wpp + ct * R * Np, vpp + ct * R * Np, Np, n0, ay.data(), av.data());
+          } else {
+            tile_block<false>(q.data() + k0 * PX, len, wpp + ct * R * Np, nullptr, Np, n0, ay.data(), nullptr);
+#ifdef AIMC_CONV_BF16
+            if (bf16) var_block_bf16(q2.data(), (len + 1) / 2, vpair.data() + ct * R2 * Np, Np, n0, av.data());
+#endif
+          }
+          float* __restrict yo = yp + (t * PT + p0) * N + n0;
+          for (int64_t l = 0; l < nl; ++l)
+            for (int64_t n = 0; n < nc; ++n) yo[l * N + n] = ay[n * PX + l];
+          if (has_var) {
+            float* __restrict vo = vap + (t * PT + p0) * N + n0;
+            for (int64_t l = 0; l < nl; ++l)
+              for (int64_t n = 0; n < nc; ++n) vo[l * N + n] = av[n * PX + l];
+          }
+        }
+      }
+    }
+  });
+  return {y, var, s_out};
+}
 """
 
-FUNCTIONS = ("conv_patch_read",)
+FUNCTIONS = ("conv_patch_read", "conv_patch_read_chips")

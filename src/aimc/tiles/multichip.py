@@ -288,20 +288,29 @@ def _patch_read(x: torch.Tensor, Bi: int, cr: ChipsRead, chip: ChipSpec, geo: Co
         out_scale = out_scale.detach().to(torch.float32).expand(lay.out_features).contiguous()
     if bias is not None:
         bias = bias.detach().to(torch.float32).expand(lay.out_features).contiguous()
-    outs = []
-    for c in range(cr.n_chips):
-        y, var, amax = cpp.load().conv_patch_read(
-            xin[c * Bi: (c + 1) * Bi], full.w[c], None if fvar is None else fvar[c], list(k), list(st), list(p4),
-            list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)
-        rm = cr.chip(c)
-        rs = amax if gain is None else amax * gain[c].float()
-        o, sat = finish_read(y, var if noisy else None, rm, chip, generator, rs, out_scale, bias)
-        if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):
-            cols = im2col(x[c * Bi: (c + 1) * Bi].detach(), geo)
-            sc = out_scale if gain is None else (gain[c] if out_scale is None else gain[c] * out_scale)
-            bound_manage_(o, sat, lambda idx: cols[idx], amax, rm, chip, generator, True, sc, bias)
-        outs.append(o)
-    return torch.cat(outs)
+    C, L = cr.n_chips, Bi * prod(conv_out_shape(x, geo))
+    g = _group(C, L * full.w.shape[1] * full.w.shape[-1] * (2 if noisy else 1))
+    out = None
+    for c0 in range(0, C, g):  # a group of chips per call: the partial sums stay cache-sized
+        c1 = min(C, c0 + g)
+        y, var, amax = cpp.load().conv_patch_read_chips(
+            xin[c0 * Bi: c1 * Bi], full.w[c0:c1], None if fvar is None else fvar[c0:c1], list(k), list(st), list(p4),
+            list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)  # (T, (c1-c0)*L, N)
+        rs = amax if gain is None else amax * gain[c0:c1].detach().float().repeat_interleave(L)
+        o, sat = finish_read(y, var if noisy else None, cr.rm, chip, generator, rs, out_scale, bias)
+        if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):  # rare: re-read per chip
+            for kc in sat.view(c1 - c0, L).any(dim=1).nonzero().flatten().tolist():
+                blk, c = slice(kc * L, (kc + 1) * L), c0 + kc
+                cols = im2col(x[c * Bi: (c + 1) * Bi].detach(), geo)
+                sc = out_scale if gain is None else (gain[c] if out_scale is None else gain[c] * out_scale)
+                bound_manage_(o[blk], sat[blk], lambda idx: cols[idx], amax[blk], cr.chip(c), chip, generator, True,
+                              sc, bias)
+        if out is None:
+            out = o if g >= C else o.new_empty(C * L, o.shape[1])
+        if g < C:
+            out[c0 * L: c1 * L] = o
+    assert out is not None
+    return out
 
 
 def conv_mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, geo: ConvGeometry,
