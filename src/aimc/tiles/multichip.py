@@ -164,6 +164,14 @@ def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices
     codes, sq, _, used = dac_prepass(one, None if scale is None else scale[:1], chip.dac.bits, lay.t_in, rows, noisy)
     t_of, r_of, ar = idx // rows, idx % rows, torch.arange(k, device=idx.device)
     T, N = rm.w.shape[0], rm.w.shape[-1]
+    if T == 1:  # one tile: each chip's rows of w, already chip-major
+        y1 = (codes[0, 0, 0] * rm.w[0].index_select(1, idx)).view(1, g * k, N)
+        var1 = None
+        if rm.var is not None and sq is not None:
+            var1 = (sq[0, 0, 0].float() * rm.var[0].index_select(1, idx).float()).to(rm.var.dtype).view(1, g * k, N)
+        rs = used.expand(g * k) if row_scale is None else used * row_scale
+        out, sat = finish_read(y1, var1, rm, chip, generator, rs)
+        return out, sat, used.expand(g * k)
     y = rm.w.new_zeros(T, k, g, N)
     y[t_of, ar] = codes[0, 0, 0] * rm.w[t_of, :, r_of]  # (k, g, N)
     var = None
