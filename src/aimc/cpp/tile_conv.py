@@ -249,7 +249,8 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
 // y/var (T, C*P, N), s (C*P,) with P = Bi*Ho*Wo pixels per chip (rows chip-major). The
 // same codes (operations of conv_patch_read) and the same per-tile sums, but segments of
 // PX pixels run along the flattened (image, oh, ow) of one chip, so narrow outputs (Wo < PX)
-// fill every vector lane; (chip, segment) pairs in parallel.
+// fill every vector lane; the input is zero-padded once, so gathering a patch element for
+// the 16 lanes needs no bounds checks; (chip, segment) pairs in parallel.
 std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor w, c10::optional<torch::Tensor> vw,
                                                  std::vector<int64_t> kernel, std::vector<int64_t> stride,
                                                  std::vector<int64_t> pads, std::vector<int64_t> dilation,
@@ -261,7 +262,6 @@ std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor 
   TORCH_CHECK(w.dim() == 4, "w must be (chips, T, R, N)");
   const bool has_var = vw.has_value() && vw->defined();
   if (has_var) TORCH_CHECK(vw->sizes() == w.sizes(), "vw must have w's shape");
-  x = x.contiguous();
   const int64_t NC = w.size(0), T = w.size(1), R = w.size(2), N = w.size(3);
   const int64_t BT = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   TORCH_CHECK(BT % NC == 0, "x's ", BT, " images do not split into ", NC, " chips");
@@ -293,7 +293,10 @@ std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor 
   auto y = at::empty({T, PT, N}, x.options());
   at::Tensor var = has_var ? at::empty({T, PT, N}, x.options()) : at::Tensor();
   auto s_out = at::empty({PT}, x.options());
-  const float* xp = x.data_ptr<float>();
+  // zero-padded input (padding reads as 0): the patch gather needs no bounds checks
+  const int64_t Hp = H + pt + pb, Wp = W + pl + pr;
+  auto xpad = at::constant_pad_nd(x, {pl, pr, pt, pb}).contiguous();
+  const float* xp = xpad.data_ptr<float>();
   const float* wpp = wp.data_ptr<float>();
   const float* vpp = has_var && !bf16 ? vp.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
@@ -302,29 +305,26 @@ std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor 
   const float fixed = (float)scale, lv = (float)levels;
   const v16 one = v16{} + 1.f;
   const int64_t nseg = (P + PX - 1) / PX;
+  std::vector<int64_t> koff(I);  // offset of patch element k from its patch's top-left corner
+  for (int64_t ci = 0; ci < C; ++ci)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j) koff[(ci * kh + i) * kw + j] = (ci * Hp + i * dh) * Wp + j * dw;
   at::parallel_for(0, NC * nseg, 1, [&](int64_t i0, int64_t i1) {
     std::vector<float> q(I * PX), ay(NB * PX), av(NB * PX);
     std::vector<uint32_t> q2(bf16 ? R2 * PX : 0);
-    const float* base[PX];
-    int64_t hb[PX], wb[PX];
+    int64_t base[PX];
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t c = item / nseg, p0 = c * P + (item % nseg) * PX, nl = std::min<int64_t>(PX, c * P + P - p0);
-      for (int64_t l = 0; l < PX; ++l) {
+      for (int64_t l = 0; l < PX; ++l) {  // lanes past nl repeat the last pixel (computed, never stored)
         const int64_t p = p0 + std::min(l, nl - 1), b = p / HWo, oh = (p % HWo) / Wo, ow = p % Wo;
-        base[l] = xp + b * C * H * W;
-        hb[l] = oh * sh - pt;
-        wb[l] = ow * sw - pl;
+        base[l] = b * C * Hp * Wp + oh * sh * Wp + ow * sw;
       }
-      // raw patch elements, element-major q[k * PX + lane] (0 outside the input and past nl)
-      for (int64_t ci = 0; ci < C; ++ci)
-        for (int64_t i = 0; i < kh; ++i)
-          for (int64_t j = 0; j < kw; ++j) {
-            float* __restrict qk = q.data() + ((ci * kh + i) * kw + j) * PX;
-            for (int64_t l = 0; l < PX; ++l) {
-              const int64_t h = hb[l] + i * dh, wc = wb[l] + j * dw;
-              qk[l] = (l < nl && h >= 0 && h < H && wc >= 0 && wc < W) ? base[l][(ci * H + h) * W + wc] : 0.f;
-            }
-          }
+      // raw patch elements, element-major q[k * PX + lane]
+      for (int64_t k = 0; k < I; ++k) {
+        const float* __restrict src = xp + koff[k];
+        float* __restrict qk = q.data() + k * PX;
+        for (int64_t l = 0; l < PX; ++l) qk[l] = src[base[l]];
+      }
       v16 sv;
       if (fixed > 0.f) {
         sv = v16{} + fixed;
