@@ -36,8 +36,8 @@ from aimc.nn.base import check_time_s
 from aimc.nn.convert import program_generators
 from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles.conv import ConvGeometry
-from aimc.tiles.crossbar import Encoded, encode
-from aimc.tiles.multichip import ChipsRead, chips_read_matrices, conv_mvm_chips, mvm_chips, stack_tiles
+from aimc.tiles.crossbar import ProgrammedTiles, encode
+from aimc.tiles.multichip import ChipsRead, chips_read_matrices, conv_mvm_chips, mvm_chips, program_tiles_chips
 
 __all__ = ["ChipBatch"]
 
@@ -48,12 +48,12 @@ _GDC_CHUNK = 4096  # one-hot calibration vectors per chip per read (as one chip'
 class _LayerChips:
     """The ``C`` chips of one analog layer: stacked tiles, read seeds, drift compensation."""
 
-    def __init__(self, layer: Any, draws: list) -> None:
+    def __init__(self, layer: Any, tiles: ProgrammedTiles, read_seeds: list[int]) -> None:
         self.layer = layer
-        self.tiles = stack_tiles([t for t, _ in draws])  # state (S, 2, C, T, R, out)
-        self.n_chips = len(draws)
+        self.tiles = tiles  # state (S, 2, C, T, R, out)
+        self.n_chips = len(read_seeds)
         seed = 0
-        for _, s in draws:  # one read stream for the batch, from every chip's read seed
+        for s in read_seeds:  # one read stream for the batch, from every chip's read seed
             seed = (seed * 0x9E3779B97F4A7C15 + int(s)) & _MASK63
         self.read_seed = seed
         dev = layer.weight.device
@@ -137,17 +137,16 @@ class ChipBatch:
                 raise ValueError(f"ChipBatch: {name or '<model>'} is a sequence-first attention; chip batches "
                                  "need batch-first inputs (batch_first=True)")
         self.model, self.seeds = model, seeds
-        per_layer: dict[int, list] = {}
-        layers: dict[int, Any] = {}
-        encoded: dict[int, Encoded] = {}
-        for s in seeds:
-            for layer, gen in program_generators(model, s, "ChipBatch"):
-                if id(layer) not in encoded:
-                    with torch.no_grad():
-                        encoded[id(layer)] = encode(layer.analog_weight(), layer.chip)
-                per_layer.setdefault(id(layer), []).append(layer.program_draws(gen, encoded[id(layer)]))
-                layers[id(layer)] = layer
-        self.layers = [_LayerChips(layers[k], per_layer[k]) for k in layers]
+        self.layers = []
+        # every chip's stream advanced in step, layer by layer: chip c's draws come in the
+        # order of aimc.program(model, seeds[c]) (layer.program_draws: tiles, then read seed)
+        streams = [program_generators(model, s, "ChipBatch") for s in seeds]
+        for per_chip in zip(*streams):
+            layer, gens = per_chip[0][0], [g for _, g in per_chip]
+            with torch.no_grad():
+                tiles = program_tiles_chips(encode(layer.analog_weight(), layer.chip), layer.chip, gens)
+            read_seeds = [int(torch.randint(0, 2**62, (1,), generator=g, device=g.device)) for g in gens]
+            self.layers.append(_LayerChips(layer, tiles, read_seeds))
         self.t_s = 0.0
 
     @property

@@ -17,7 +17,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import torch
 from pydantic import Field, model_validator
@@ -74,6 +74,15 @@ class DeviceModel(BaseConfig):
     def program(self, g_target_uS: torch.Tensor, generator: torch.Generator) -> DeviceState:
         """Write target conductances; returns the programmed state (noise drawn once)."""
         raise NotImplementedError
+
+    def program_chips(self, g_target_uS: torch.Tensor, generators: Sequence[torch.Generator]) -> DeviceState:
+        """The same targets written on ``len(generators)`` chips, chip ``c`` drawing from
+        ``generators[c]`` exactly as :meth:`program` does -> state ``(C, *shape)``, chip
+        ``c`` bit-identical to ``program(g_target_uS, generators[c])``. Models override it
+        to compute what depends on the targets alone once for all chips (a model that
+        overrides :meth:`program` must override this too)."""
+        states = [self.program(g_target_uS, gen) for gen in generators]
+        return DeviceState(torch.stack([s.g_uS for s in states]), torch.stack([s.drift for s in states]))
 
     def at_time(self, state: DeviceState, t_s: float) -> torch.Tensor:
         """Conductance ``t_s`` seconds after programming (deterministic given the state)."""

@@ -132,6 +132,21 @@ class PCM(DeviceModel):
         g = (g_target_uS + self.prog_noise_std_uS(g_target_uS) * z).clamp(min=0.0)
         return DeviceState(g, self.sample_drift_exponent(g_target_uS, generator))
 
+    def program_chips(self, g_target_uS, generators):
+        """:meth:`program` on ``C`` chips: the noise std and drift statistics of the targets
+        once, each chip's two normal draws from its own generator in :meth:`program`'s
+        order, then the same elementwise float operations (bit-identical per chip)."""
+        if type(self).program is not PCM.program or type(self).sample_drift_exponent is not PCM.sample_drift_exponent:
+            return super().program_chips(g_target_uS, generators)
+        std = self.prog_noise_std_uS(g_target_uS)
+        mu, sd = self.drift_mean_std(g_target_uS)
+        z = torch.empty(len(generators), 2, *g_target_uS.shape, device=g_target_uS.device, dtype=g_target_uS.dtype)
+        for c, gen in enumerate(generators):
+            torch.randn(g_target_uS.shape, generator=gen, out=z[c, 0])
+            torch.randn(g_target_uS.shape, generator=gen, out=z[c, 1])
+        g = (g_target_uS + std * z[:, 0]).clamp(min=0.0)
+        return DeviceState(g, ((mu + sd * z[:, 1]).clamp(min=0.0)) * self.drift_scale)
+
     def at_time(self, state, t_s):
         return power_law_drift(state.g_uS, state.drift, t_s, self.t0_s)
 

@@ -54,11 +54,11 @@ from aimc.physics.devices import DeviceState
 from aimc import cpp
 from aimc.physics.periphery import max_code
 from aimc.tiles.conv import ConvGeometry, _fused_usable, _pad, conv_out_shape, im2col
-from aimc.tiles.crossbar import (ProgrammedTiles, ReadMatrices, bound_manage_, finish_read, full_scale,
+from aimc.tiles.crossbar import (Encoded, ProgrammedTiles, ReadMatrices, bound_manage_, finish_read, full_scale,
                                  read_matrices)
 from aimc.tiles.fused import dac_prepass
 
-__all__ = ["ChipsRead", "stack_tiles", "chips_read_matrices", "mvm_chips", "conv_mvm_chips"]
+__all__ = ["ChipsRead", "stack_tiles", "program_tiles_chips", "chips_read_matrices", "mvm_chips", "conv_mvm_chips"]
 
 
 @dataclass
@@ -102,6 +102,21 @@ def stack_tiles(tiles: Sequence[ProgrammedTiles]) -> ProgrammedTiles:
     g = torch.stack([t.state.g_uS for t in tiles], dim=2)
     d = torch.stack([t.state.drift for t in tiles], dim=2)
     return ProgrammedTiles(first.layout, DeviceState(g, d), first.scale)
+
+
+def program_tiles_chips(enc: Encoded, chip: ChipSpec, generators: Sequence[torch.Generator]) -> ProgrammedTiles:
+    """:func:`~aimc.tiles.crossbar.program_tiles` on ``len(generators)`` chips at once ->
+    state ``(S, 2, C, T, R, out)``, chip ``c`` bit-identical to
+    ``program_tiles(enc, chip, generators[c])`` (the device model's
+    :meth:`~aimc.physics.devices.DeviceModel.program_chips`: statistics of the targets once)."""
+    if not generators:
+        raise ValueError("program_tiles_chips: no chips")
+    st = chip.device.program_chips(enc.g_target_uS, generators)  # (C, S, 2, T, R, out)
+    g, d = st.g_uS.movedim(0, 2), st.drift.movedim(0, 2)
+    unused = ~enc.used.view(1, 1, 1, *enc.used.shape, 1)
+    if bool(unused.any()):
+        g, d = g.masked_fill(unused, 0.0), d.masked_fill(unused, 0.0)
+    return ProgrammedTiles(enc.layout, DeviceState(g.contiguous(), d.contiguous()), enc.scale)
 
 
 def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ChipsRead:
