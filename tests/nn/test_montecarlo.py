@@ -45,9 +45,16 @@ def test_chip_c_has_the_conductances_of_program_with_its_seed():
             assert torch.equal(lc.tiles.scale, layer.out_scale)
 
 
-@pytest.mark.parametrize("t_s", [0.0, 86400.0])
-def test_noise_free_batched_read_equals_single_chip(t_s):
+def bound_managed():
+    """Noise-free HERMES with a low ADC bound and bound management: outputs saturate and
+    are re-read (per chip, by the single-chip bound management)."""
     spec = quiet()
+    return spec.replace(adc=spec.adc.replace(bound=2.0, bound_management=True))
+
+
+@pytest.mark.parametrize("t_s,make", [(0.0, quiet), (86400.0, quiet), (86400.0, bound_managed)])
+def test_noise_free_batched_read_equals_single_chip(t_s, make):
+    spec = make()
     analog = aimc.convert(cnn(), spec)
     x = torch.rand(5, 1, 6, 6)
     chips = ChipBatch(analog, SEEDS)

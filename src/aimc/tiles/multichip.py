@@ -7,10 +7,13 @@ batched pass, the same semantics as :func:`aimc.tiles.crossbar.mvm` (DAC, per-ti
 partial sums, read and output noise, per-column ADC, digital sum over tiles, bound
 management):
 
-* **programming**: each chip is programmed by :func:`~aimc.tiles.crossbar.program_tiles`
-  with its own generator, exactly as a single chip (same seed, same conductances);
-  :func:`stack_tiles` stacks the states to ``(S, 2, C, T, R, out)``. The digital scales
-  come from the weights alone (:func:`~aimc.tiles.crossbar.encode`), so all chips share them;
+* **programming**: :func:`program_tiles_chips` programs ``C`` chips at once, chip ``c``
+  drawing from its own generator exactly as :func:`~aimc.tiles.crossbar.program_tiles`
+  does for a single chip (same seed, same conductances, bit for bit); what depends on the
+  targets alone (PCM's programming-noise std and drift statistics) is computed once.
+  :func:`stack_tiles` stacks separately programmed chips instead. The state is
+  ``(S, 2, C, T, R, out)``; the digital scales come from the weights alone
+  (:func:`~aimc.tiles.crossbar.encode`), so all chips share them;
 * **read matrices**: :func:`~aimc.tiles.crossbar.read_matrices` of the stacked state
   (drift, IR drop, read-noise variances for all chips at once), laid out as
   ``(T, C, R', S*out)`` for the batched matmul. ``R'`` is ``rows``, or ``in_features``
@@ -20,8 +23,11 @@ management):
   chip ``c``'s), one DAC pre-pass over all rows, one batched matmul
   ``(T, C, B, R') @ (T, C, R', N)`` (and one more for the noise variances), and one fused
   noise/ADC/sum pass over ``(T, C*B, N)`` (:func:`~aimc.tiles.crossbar.finish_read`) with
-  a per-row scale that carries each chip's gain (drift compensation). A convolution is
-  read through its im2col rows (the chips' patches are different after the first layer).
+  a per-row scale that carries each chip's gain (drift compensation). A convolution on
+  CPU goes through the compiled patch read of a group of chips per call
+  (``conv_patch_read_chips``: each chip's patches against its own matrices, 16 pixels per
+  vector along a chip's flattened output pixels, the single-chip kernel's sums bit for
+  bit); elsewhere through its im2col rows.
 
 The read noise is drawn from one counter-based stream per pass (seeded from
 ``generator``), so chip ``c``'s noise depends on the pass it is read in; its conductances
@@ -205,6 +211,41 @@ def _rows_per_chip(n: int, C: int, name: str) -> int:
     return n // C
 
 
+def _digital(v: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """A per-column digital scale or bias as the fused pass takes it: float32 (n,)."""
+    return None if v is None else v.detach().to(torch.float32).expand(n).contiguous()
+
+
+def _groups(C: int, g: int, B: int, read: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
+    """Outputs (C*B, out) of ``read(c0, c1)`` (chips ``c0..c1-1``, ``B`` rows each) over
+    groups of ``g`` chips."""
+    out = None
+    for c0 in range(0, C, g):
+        c1 = min(C, c0 + g)
+        o = read(c0, c1)
+        if out is None:
+            out = o if g >= C else o.new_empty(C * B, o.shape[1])
+        if g < C:
+            out[c0 * B: c1 * B] = o
+    assert out is not None
+    return out
+
+
+def _bound_manage_chips(o: torch.Tensor, sat: torch.Tensor | None, c0: int, c1: int, B: int,
+                        rows_of: Callable[[int], torch.Tensor], used: torch.Tensor, cr: ChipsRead, chip: ChipSpec,
+                        generator: torch.Generator | None, gain: torch.Tensor | None,
+                        out_scale: torch.Tensor | None, bias: torch.Tensor | None) -> None:
+    """Re-read (in place) the saturated rows of chips ``c0..c1-1`` in ``o`` (``B`` rows each)
+    by bound management, one chip at a time (rare); ``rows_of(c)`` gives chip ``c``'s inputs."""
+    if sat is None or chip.adc.bm_max_iter <= 0 or not bool(sat.any()):
+        return
+    for k in sat.view(c1 - c0, B).any(dim=1).nonzero().flatten().tolist():
+        blk, c = slice(k * B, (k + 1) * B), c0 + k
+        sc = out_scale if gain is None else (gain[c] if out_scale is None else gain[c] * out_scale)
+        xs = rows_of(c)
+        bound_manage_(o[blk], sat[blk], lambda idx: xs[idx], used[blk], cr.chip(c), chip, generator, True, sc, bias)
+
+
 def _read(rows_of: Callable[[int, int], torch.Tensor], B: int, cr: ChipsRead, chip: ChipSpec,
           generator: torch.Generator | None, name: str, input_range: float | None, gain: torch.Tensor | None,
           out_scale: torch.Tensor | None, bias: torch.Tensor | None, onehot: torch.Tensor | None = None
@@ -215,14 +256,10 @@ def _read(rows_of: Callable[[int, int], torch.Tensor], B: int, cr: ChipsRead, ch
     rm, C = cr.rm, cr.n_chips
     lay = rm.layout
     fs = full_scale(chip, input_range, name)
-    if out_scale is not None:
-        out_scale = out_scale.detach().to(torch.float32).expand(lay.out_features).contiguous()
-    if bias is not None:
-        bias = bias.detach().to(torch.float32).expand(lay.out_features).contiguous()
+    out_scale, bias = _digital(out_scale, lay.out_features), _digital(bias, lay.out_features)
     g = _group(C, B * lay.t_in * (cr.rows + rm.w.shape[-1]))
-    out = None
-    for c0 in range(0, C, g):
-        c1 = min(C, c0 + g)
+
+    def read(c0: int, c1: int) -> torch.Tensor:
         n = (c1 - c0) * B
         scale = None if fs is None else torch.full((n,), fs, device=rm.w.device)
         row = None if gain is None else gain[c0:c1].detach().float().repeat_interleave(B)
@@ -230,25 +267,16 @@ def _read(rows_of: Callable[[int, int], torch.Tensor], B: int, cr: ChipsRead, ch
                            rm.code_max)
         if onehot is not None and out_scale is None and bias is None:
             o, sat, used = _onehot_pass(onehot, scale, sub, c1 - c0, cr.rows, chip, generator, row)
-            x = None
         else:
             x = rows_of(c0, c1).detach()
             o, sat, used = _pass(x, scale, sub, c1 - c0, cr.rows, chip, generator, row, out_scale, bias)
         if o is None:
             raise ValueError(f"{name}: input contains NaN or Inf")
-        if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):  # rare: re-read per chip
-            for k in sat.view(c1 - c0, B).any(dim=1).nonzero().flatten().tolist():
-                blk, c = slice(k * B, (k + 1) * B), c0 + k
-                sc = out_scale if gain is None else (gain[c] if out_scale is None else gain[c] * out_scale)
-                xs = rows_of(c0, c1) if x is None else x
-                bound_manage_(o[blk], sat[blk], lambda idx: xs[blk][idx], used[blk], cr.chip(c), chip, generator,
-                              True, sc, bias)
-        if out is None:
-            out = o if g >= C else o.new_empty(C * B, o.shape[1])
-        if g < C:
-            out[c0 * B: c1 * B] = o
-    assert out is not None
-    return out
+        _bound_manage_chips(o, sat, c0, c1, B, lambda c: rows_of(c, c + 1).detach(), used, cr, chip, generator, gain,
+                            out_scale, bias)
+        return o
+
+    return _groups(C, g, B, read)
 
 
 def mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, generator: torch.Generator | None = None,
@@ -307,33 +335,21 @@ def _patch_read(x: torch.Tensor, Bi: int, cr: ChipsRead, chip: ChipSpec, geo: Co
         xin, k, st, dl, p4 = xin.unsqueeze(2), (1, *geo.kernel), (1, *geo.stride), (1, *geo.dilation), (0, 0, *pads)
     else:
         k, st, dl, p4 = geo.kernel, geo.stride, geo.dilation, (pads[2], pads[3], pads[0], pads[1])
-    if out_scale is not None:
-        out_scale = out_scale.detach().to(torch.float32).expand(lay.out_features).contiguous()
-    if bias is not None:
-        bias = bias.detach().to(torch.float32).expand(lay.out_features).contiguous()
+    out_scale, bias = _digital(out_scale, lay.out_features), _digital(bias, lay.out_features)
     C, L = cr.n_chips, Bi * prod(conv_out_shape(x, geo))
     g = _group(C, L * full.w.shape[1] * full.w.shape[-1] * (2 if noisy else 1))
-    out = None
-    for c0 in range(0, C, g):  # a group of chips per call: the partial sums stay cache-sized
-        c1 = min(C, c0 + g)
+
+    def read(c0: int, c1: int) -> torch.Tensor:  # a group of chips per call: the partial sums stay cache-sized
         y, var, amax = cpp.load().conv_patch_read_chips(
             xin[c0 * Bi: c1 * Bi], full.w[c0:c1], None if fvar is None else fvar[c0:c1], list(k), list(st), list(p4),
             list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)  # (T, (c1-c0)*L, N)
         rs = amax if gain is None else amax * gain[c0:c1].detach().float().repeat_interleave(L)
         o, sat = finish_read(y, var if noisy else None, cr.rm, chip, generator, rs, out_scale, bias)
-        if sat is not None and chip.adc.bm_max_iter > 0 and bool(sat.any()):  # rare: re-read per chip
-            for kc in sat.view(c1 - c0, L).any(dim=1).nonzero().flatten().tolist():
-                blk, c = slice(kc * L, (kc + 1) * L), c0 + kc
-                cols = im2col(x[c * Bi: (c + 1) * Bi].detach(), geo)
-                sc = out_scale if gain is None else (gain[c] if out_scale is None else gain[c] * out_scale)
-                bound_manage_(o[blk], sat[blk], lambda idx: cols[idx], amax[blk], cr.chip(c), chip, generator, True,
-                              sc, bias)
-        if out is None:
-            out = o if g >= C else o.new_empty(C * L, o.shape[1])
-        if g < C:
-            out[c0 * L: c1 * L] = o
-    assert out is not None
-    return out
+        _bound_manage_chips(o, sat, c0, c1, L, lambda c: im2col(x[c * Bi: (c + 1) * Bi].detach(), geo), amax, cr,
+                            chip, generator, gain, out_scale, bias)
+        return o
+
+    return _groups(C, g, L, read)
 
 
 def conv_mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, geo: ConvGeometry,
@@ -342,11 +358,11 @@ def conv_mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, geo: ConvGeom
                    out_scale: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
     """The analog convolution of chip-major images ``x`` (C*B, Cin, *spatial) ->
     (C*B, out, *out_spatial): each chip reads its own images' patches, with gains and bias
-    in the same pass. On CPU (1-d and 2-d, float32) each chip's patches go through the
+    in the same pass. On CPU (1-d and 2-d, float32) the chips' patches go through the
     compiled patch read (:mod:`aimc.tiles.conv`: patches gathered and quantised in
-    registers, never stored) with that chip's matrices, one chip after the other, since
-    C chips' im2col rows would stream C times the patches through memory (measured
-    slower); elsewhere the im2col rows of a group of chips at a time (:func:`mvm_chips`)."""
+    registers, never stored) of a group of chips per call, each chip with its own
+    matrices (C chips' im2col rows would stream C times the patches through memory);
+    elsewhere the im2col rows of a group of chips at a time (:func:`mvm_chips`)."""
     if x.dim() != len(geo.kernel) + 2 or x.shape[1] * prod(geo.kernel) != cr.rm.layout.in_features:
         raise ValueError(f"{name}: input must be (chips*batch, {cr.rm.layout.in_features // prod(geo.kernel)}, "
                          f"*spatial), got shape {tuple(x.shape)}")
