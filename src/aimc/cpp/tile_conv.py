@@ -98,6 +98,70 @@ inline void square_pairs_bf16(const float* __restrict q, int64_t len, uint32_t* 
 }
 #endif
 
+// The partial sums of PX pixels' codes q (I, PX) on each of the T tiles (R rows each) of
+// weights w (T, R, Np) (variances: vw float32 or the bf16 pairs vpair (T, R2, Np)) -> rows
+// p0 .. p0+nl-1 of y and var (T, Ptot, N); q2, ay, av are scratch.
+inline void segment_sums(const float* q, uint32_t* q2, int64_t I, int64_t T, int64_t R, int64_t N, int64_t Np,
+                         bool has_var, bool bf16, const float* w, const float* vw, const uint32_t* vpair, float* yp,
+                         float* vap, int64_t Ptot, int64_t p0, int64_t nl, float* ay, float* av) {
+  const int64_t R2 = (R + 1) / 2;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t k0 = t * R, len = std::min<int64_t>(R, I - k0);
+#ifdef AIMC_CONV_BF16
+    if (bf16) square_pairs_bf16(q + k0 * PX, len, q2);
+#endif
+    for (int64_t n0 = 0; n0 < N; n0 += NB) {
+      const int64_t nc = std::min<int64_t>(NB, N - n0);
+      if (has_var && !bf16) {
+        tile_block<true>(q + k0 * PX, len, w + t * R * Np, vw + t * R * Np, Np, n0, ay, av);
+      } else {
+        tile_block<false>(q + k0 * PX, len, w + t * R * Np, nullptr, Np, n0, ay, nullptr);
+#ifdef AIMC_CONV_BF16
+        if (bf16) var_block_bf16(q2, (len + 1) / 2, vpair + t * R2 * Np, Np, n0, av);
+#endif
+      }
+      float* __restrict yo = yp + (t * Ptot + p0) * N + n0;
+      for (int64_t l = 0; l < nl; ++l)
+        for (int64_t n = 0; n < nc; ++n) yo[l * N + n] = ay[n * PX + l];
+      if (has_var) {
+        float* __restrict vo = vap + (t * Ptot + p0) * N + n0;
+        for (int64_t l = 0; l < nl; ++l)
+          for (int64_t n = 0; n < nc; ++n) vo[l * N + n] = av[n * PX + l];
+      }
+    }
+  }
+}
+
+// The tiles' weights as the kernels read them: w (..., R, N) float32 padded to Np columns
+// (whole register blocks), the variances vw float32 likewise or, where the CPU has
+// AVX512-BF16 and vw is bfloat16, as bf16 row pairs vpair (..., R2, Np).
+struct TileWeights {
+  int64_t Np;
+  bool bf16;
+  at::Tensor wp, vp;
+  std::vector<uint32_t> vpair;
+  TileWeights(const torch::Tensor& w, const c10::optional<torch::Tensor>& vw, bool has_var) {
+    const int64_t R = w.size(-2), N = w.size(-1), lead = w.numel() / std::max<int64_t>(R * N, 1), R2 = (R + 1) / 2;
+    Np = (N + NB - 1) / NB * NB;
+    wp = at::constant_pad_nd(w.to(at::kFloat), {0, Np - N}).contiguous();
+#ifdef AIMC_CONV_BF16
+    bf16 = has_var && vw->scalar_type() == at::kBFloat16;
+#else
+    bf16 = false;
+#endif
+    if (has_var && !bf16) vp = at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous();
+    vpair.assign(bf16 ? lead * R2 * Np : 0, 0u);  // bf16 bits of rows 2m | 2m+1 << 16
+    if (bf16) {
+      auto vc = vw->contiguous();
+      const uint16_t* vb = reinterpret_cast<const uint16_t*>(vc.data_ptr<at::BFloat16>());
+      for (int64_t t = 0; t < lead; ++t)
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t n = 0; n < N; ++n)
+            vpair[(t * R2 + r / 2) * Np + n] |= (uint32_t)vb[(t * R + r) * N + n] << (16 * (r % 2));
+    }
+  }
+};
+
 }  // namespace
 
 std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10::optional<torch::Tensor> vw,
@@ -122,30 +186,16 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   const int64_t K = kh * kw, I = C * K, P = B * Ho * Wo;
   const int64_t T = w.size(0), R = w.size(1), N = w.size(2);
   TORCH_CHECK(T * R >= I && T * R - R < I, "w's tiles (", T, " x ", R, " rows) do not hold ", I, " patch elements");
-  const int64_t Np = (N + NB - 1) / NB * NB;  // weights padded to whole register blocks
-  auto wp = at::constant_pad_nd(w.to(at::kFloat), {0, Np - N}).contiguous();
-#ifdef AIMC_CONV_BF16
-  const bool bf16 = has_var && vw->scalar_type() == at::kBFloat16;  // the variance read in bf16 pairs
-#else
-  const bool bf16 = false;
-#endif
-  at::Tensor vp = has_var && !bf16 ? at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous() : at::Tensor();
-  const int64_t R2 = (R + 1) / 2;
-  std::vector<uint32_t> vpair(bf16 ? T * R2 * Np : 0, 0u);  // (T, R2, Np): bf16 bits of rows 2m | 2m+1 << 16
-  if (bf16) {
-    auto vc = vw->contiguous();
-    const uint16_t* vb = reinterpret_cast<const uint16_t*>(vc.data_ptr<at::BFloat16>());
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t n = 0; n < N; ++n)
-          vpair[(t * R2 + r / 2) * Np + n] |= (uint32_t)vb[(t * R + r) * N + n] << (16 * (r % 2));
-  }
+  const TileWeights tw(w, vw, has_var);
+  const int64_t Np = tw.Np, R2 = (R + 1) / 2;
+  const bool bf16 = tw.bf16;
+  const std::vector<uint32_t>& vpair = tw.vpair;
   auto y = at::empty({T, P, N}, x.options());
   at::Tensor var = has_var ? at::empty({T, P, N}, x.options()) : at::Tensor();
   auto s_out = at::empty({P}, x.options());
   const float* xp = x.data_ptr<float>();
-  const float* wpp = wp.data_ptr<float>();
-  const float* vpp = has_var && !bf16 ? vp.data_ptr<float>() : nullptr;
+  const float* wpp = tw.wp.data_ptr<float>();
+  const float* vpp = has_var && !bf16 ? tw.vp.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   float* vap = has_var ? var.data_ptr<float>() : nullptr;
   float* sp = s_out.data_ptr<float>();
@@ -214,31 +264,8 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
               if (levels > 0) v = round_even(v * lv);
               std::memcpy(q.data() + ((c * kh + i) * kw + j) * PX, &v, sizeof(v16));
             }
-        for (int64_t t = 0; t < T; ++t) {
-          const int64_t k0 = t * R, len = std::min<int64_t>(R, I - k0);
-#ifdef AIMC_CONV_BF16
-          if (bf16) square_pairs_bf16(q.data() + k0 * PX, len, q2.data());
-#endif
-          for (int64_t n0 = 0; n0 < N; n0 += NB) {
-            const int64_t nc = std::min<int64_t>(NB, N - n0);
-            if (has_var && !bf16) {
-              tile_block<true>(q.data() + k0 * PX, len, wpp + t * R * Np, vpp + t * R * Np, Np, n0, ay.data(), av.data());
-            } else {
-              tile_block<false>(q.data() + k0 * PX, len, wpp + t * R * Np, nullptr, Np, n0, ay.data(), nullptr);
-#ifdef AIMC_CONV_BF16
-              if (bf16) var_block_bf16(q2.data(), (len + 1) / 2, vpair.data() + t * R2 * Np, Np, n0, av.data());
-#endif
-            }
-            float* __restrict yo = yp + (t * P + prow + ow0) * N + n0;
-            for (int64_t l = 0; l < nl; ++l)
-              for (int64_t n = 0; n < nc; ++n) yo[l * N + n] = ay[n * PX + l];
-            if (has_var) {
-              float* __restrict vo = vap + (t * P + prow + ow0) * N + n0;
-              for (int64_t l = 0; l < nl; ++l)
-                for (int64_t n = 0; n < nc; ++n) vo[l * N + n] = av[n * PX + l];
-            }
-          }
-        }
+        segment_sums(q.data(), q2.data(), I, T, R, N, Np, has_var, bf16, wpp, vpp, vpair.data(), yp, vap, P,
+                     prow + ow0, nl, ay.data(), av.data());
       }
     }
   });
@@ -272,24 +299,10 @@ std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor 
   TORCH_CHECK(Ho > 0 && Wo > 0, "the kernel does not fit the padded input");
   const int64_t K = kh * kw, I = C * K, HWo = Ho * Wo, P = Bi * HWo, PT = NC * P;
   TORCH_CHECK(T * R >= I && T * R - R < I, "w's tiles (", T, " x ", R, " rows) do not hold ", I, " patch elements");
-  const int64_t Np = (N + NB - 1) / NB * NB;
-  auto wp = at::constant_pad_nd(w.to(at::kFloat), {0, Np - N}).contiguous();  // (NC, T, R, Np)
-#ifdef AIMC_CONV_BF16
-  const bool bf16 = has_var && vw->scalar_type() == at::kBFloat16;
-#else
-  const bool bf16 = false;
-#endif
-  at::Tensor vp = has_var && !bf16 ? at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous() : at::Tensor();
-  const int64_t R2 = (R + 1) / 2;
-  std::vector<uint32_t> vpair(bf16 ? NC * T * R2 * Np : 0, 0u);  // (NC, T, R2, Np)
-  if (bf16) {
-    auto vc = vw->contiguous();
-    const uint16_t* vb = reinterpret_cast<const uint16_t*>(vc.data_ptr<at::BFloat16>());
-    for (int64_t ct = 0; ct < NC * T; ++ct)
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t n = 0; n < N; ++n)
-          vpair[(ct * R2 + r / 2) * Np + n] |= (uint32_t)vb[(ct * R + r) * N + n] << (16 * (r % 2));
-  }
+  const TileWeights tw(w, vw, has_var);  // (NC, T, R, Np)
+  const int64_t Np = tw.Np, R2 = (R + 1) / 2;
+  const bool bf16 = tw.bf16;
+  const std::vector<uint32_t>& vpair = tw.vpair;
   auto y = at::empty({T, PT, N}, x.options());
   at::Tensor var = has_var ? at::empty({T, PT, N}, x.options()) : at::Tensor();
   auto s_out = at::empty({PT}, x.options());
@@ -297,8 +310,8 @@ std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor 
   const int64_t Hp = H + pt + pb, Wp = W + pl + pr;
   auto xpad = at::constant_pad_nd(x, {pl, pr, pt, pb}).contiguous();
   const float* xp = xpad.data_ptr<float>();
-  const float* wpp = wp.data_ptr<float>();
-  const float* vpp = has_var && !bf16 ? vp.data_ptr<float>() : nullptr;
+  const float* wpp = tw.wp.data_ptr<float>();
+  const float* vpp = has_var && !bf16 ? tw.vp.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   float* vap = has_var ? var.data_ptr<float>() : nullptr;
   float* sp = s_out.data_ptr<float>();
@@ -350,31 +363,9 @@ std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor 
         if (levels > 0) v = round_even(v * lv);
         std::memcpy(q.data() + k * PX, &v, sizeof(v16));
       }
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t k0 = t * R, len = std::min<int64_t>(R, I - k0), ct = c * T + t;
-#ifdef AIMC_CONV_BF16
-        if (bf16) square_pairs_bf16(q.data() + k0 * PX, len, q2.data());
-#endif
-        for (int64_t n0 = 0; n0 < N; n0 += NB) {
-          const int64_t nc = std::min<int64_t>(NB, N - n0);
-          if (has_var && !bf16) {
-            tile_block<true>(q.data() + k0 * PX, len, wpp + ct * R * Np, vpp + ct * R * Np, Np, n0, ay.data(), av.data());
-          } else {
-            tile_block<false>(q.data() + k0 * PX, len, wpp + ct * R * Np, nullptr, Np, n0, ay.data(), nullptr);
-#ifdef AIMC_CONV_BF16
-            if (bf16) var_block_bf16(q2.data(), (len + 1) / 2, vpair.data() + ct * R2 * Np, Np, n0, av.data());
-#endif
-          }
-          float* __restrict yo = yp + (t * PT + p0) * N + n0;
-          for (int64_t l = 0; l < nl; ++l)
-            for (int64_t n = 0; n < nc; ++n) yo[l * N + n] = ay[n * PX + l];
-          if (has_var) {
-            float* __restrict vo = vap + (t * PT + p0) * N + n0;
-            for (int64_t l = 0; l < nl; ++l)
-              for (int64_t n = 0; n < nc; ++n) vo[l * N + n] = av[n * PX + l];
-          }
-        }
-      }
+      segment_sums(q.data(), q2.data(), I, T, R, N, Np, has_var, bf16, wpp + c * T * R * Np,
+                   vpp == nullptr ? nullptr : vpp + c * T * R * Np, vpair.data() + (bf16 ? c * T * R2 * Np : 0), yp,
+                   vap, PT, p0, nl, ay.data(), av.data());
     }
   });
   return {y, var, s_out};
