@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aimc.workloads.lra import LISTOPS_TOKENS, PAD, listops, load_text, text_corpus_path
@@ -102,6 +102,7 @@ def test_movie_reviews_bad_files(tmp_path):
 
 
 @settings(max_examples=40, deadline=None)
+@example(rows=[("fresh", "0"), ("fresh", "0"), ("fresh", "\r\n")])  # a quoted CR LF stays two bytes (found in CI)
 @given(st.lists(st.tuples(st.sampled_from(["fresh", "rotten", "plot"]), st.text(min_size=1, max_size=30)),
                 min_size=0, max_size=12))
 def test_review_csv_property(tmp_path_factory, rows):

@@ -196,7 +196,9 @@ def load_text(path: str | Path | None = None, n_val: int = 1_000, n_test: int = 
     """
     path = Path(path) if path is not None else text_corpus_path()
     try:
-        raw = bz2.open(path, "rt", encoding="utf-8").read() if path.suffix == ".bz2" else path.read_text("utf-8")
+        opener = bz2.open if path.suffix == ".bz2" else open  # newline="": a quoted "\r\n" stays two bytes
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise
     except (OSError, EOFError, UnicodeDecodeError) as e:
