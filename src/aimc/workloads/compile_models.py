@@ -46,11 +46,14 @@ from aimc.workloads.transformer_models import digits_transformer, encoder_classi
 
 __all__ = ["LoadedModel", "MODELS", "N_CAL", "export_onnx", "load_model"]
 
-#: Trained models by name: ``(builder, dataset, epochs, lr, batch_size, calibration images)``.
-MODELS: dict[str, tuple[Callable[..., nn.Module], str, int, float, int, int]] = {
-    "digits-cnn": (digits_cnn, "digits", 30, 3e-3, 32, 360),
-    "digits-transformer": (digits_transformer, "digits", 60, 3e-3, 32, 360),
-    "fashion-cnn": (fashion_cnn, "fashion-mnist", 3, 1e-3, 128, 2000),
+#: Calibration images held out of each data set's training split (the last ones).
+N_CAL = {"digits": 360, "fashion-mnist": 2000}
+
+#: Trained models by name: ``(builder, dataset, epochs, lr, batch_size)``.
+MODELS: dict[str, tuple[Callable[..., nn.Module], str, int, float, int]] = {
+    "digits-cnn": (digits_cnn, "digits", 30, 3e-3, 32),
+    "digits-transformer": (digits_transformer, "digits", 60, 3e-3, 32),
+    "fashion-cnn": (fashion_cnn, "fashion-mnist", 3, 1e-3, 128),
 }
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -82,10 +85,11 @@ class LoadedModel:
     host_ops: dict[str, int] = field(default_factory=dict)
 
 
-def _split(dataset: str, n_cal: int, root: str | None) -> tuple[Pair, Pair, Pair]:
+def _split(dataset: str, root: str | None) -> tuple[Pair, Pair, Pair]:
     from aimc.workloads.data import load_dataset
 
     x_tr, y_tr, x_te, y_te = load_dataset(dataset, root=root)
+    n_cal = N_CAL[dataset]
     return (x_tr[:-n_cal], y_tr[:-n_cal]), (x_tr[-n_cal:], y_tr[-n_cal:]), (x_te, y_te)
 
 
@@ -109,8 +113,8 @@ def _measured(spec: str, module: nn.Module, x: torch.Tensor, graph: bool = True,
 
 
 def _trained(spec: str, seed: int, root: str | None) -> LoadedModel:
-    build, dataset, epochs, lr, bs, n_cal = MODELS[spec]
-    train, cal, test = _split(dataset, n_cal, root)
+    build, dataset, epochs, lr, bs = MODELS[spec]
+    train, cal, test = _split(dataset, root)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout-free models: only the initialisation draws
         model = train_digital(build(seed=seed), *train, epochs=epochs, lr=lr, batch_size=bs, seed=seed)
@@ -125,12 +129,8 @@ def _checkpoint(path: Path, root: str | None) -> LoadedModel:
     if built.dataset not in INPUT_SHAPES:
         raise ValueError(f"{path}: checkpoint run field 'dataset' is {built.dataset!r}; "
                          f"allowed: {', '.join(INPUT_SHAPES)}")
-    _, cal, test = _split(built.dataset, N_CAL[built.dataset], root)
+    _, cal, test = _split(built.dataset, root)
     return _measured(str(path), built.digital, cal[0], calibration=cal, test=test, dataset=built.dataset)
-
-
-#: Calibration images held out of each data set's training split.
-N_CAL = {"digits": 360, "fashion-mnist": 2000}
 
 
 def _onnx(path: Path, dataset: str | None = None, root: str | None = None) -> LoadedModel:
@@ -151,7 +151,7 @@ def _onnx(path: Path, dataset: str | None = None, root: str | None = None) -> Lo
         return LoadedModel(str(path), module, list(graph.workload()), n_params=n, host_ops=graph.host_ops())
     if dataset not in N_CAL:
         raise ValueError(f"--dataset {dataset!r} is not known; allowed: {', '.join(N_CAL)}")
-    _, cal, test = _split(dataset, N_CAL[dataset], root)
+    _, cal, test = _split(dataset, root)
     shape = graph.values[graph.inputs[0]][1:]
     if tuple(cal[0].shape[1:]) != tuple(shape):
         raise ValueError(f"{path}: input {graph.inputs[0]!r} has shape {tuple(shape)} per sample, but {dataset} "
