@@ -180,12 +180,17 @@ def export_onnx(spec: str, path: str | os.PathLike, seed: int = 0, data_root: st
     if m.module is None or m.calibration is None:
         raise ValueError(f"MODEL {spec!r} has no trained weights to export; give a named model or a checkpoint")
     x, module = m.calibration[0][:1], m.module.eval()
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 
     def write(tmp: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (x,), str(tmp), dynamo=True, verbose=False)
+        log = logging.getLogger("torch.onnx")
+        level = log.level
+        log.setLevel(logging.ERROR)  # the exporter's progress lines, for this export only
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, (x,), str(tmp), dynamo=True, verbose=False)
+        finally:
+            log.setLevel(level)
 
     return write_atomic(out, write)
 
