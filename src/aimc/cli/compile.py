@@ -75,7 +75,10 @@ def compile_cmd(
     on_overflow: str = typer.Option("fail", "--on-overflow", help="When the model needs more tiles than the chip "
                                                                   "has: fail, or multiplex (reprogram in rounds)."),
     t: str = typer.Option("1d", "--t", help="sensitivity: time since programming to measure at (e.g. 1d, 3600)."),
-    seeds: int = typer.Option(3, help="sensitivity: chips (programming seeds) per measurement."),
+    seeds: int = typer.Option(10, help="sensitivity: chips (programming seeds 0..N-1) per measurement; the "
+                                       "chip-to-chip spread of the confidence bound is estimated from them."),
+    confidence: float = typer.Option(0.95, help="sensitivity: one-sided confidence of the accuracy drop's upper "
+                                                "bound that must meet --budget (0.5: the mean, no margin)."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Plan file to write (default plan.json, numbered "
                                                                 "if taken)."),
     force: bool = typer.Option(False, "--force", help="Overwrite -o if it exists."),
@@ -91,6 +94,8 @@ def compile_cmd(
 
     if seeds < 1:
         fail(f"--seeds must be >= 1, got {seeds}")
+    if not 0.5 <= confidence < 1.0:
+        fail(f"--confidence must lie in [0.5, 1), got {confidence:g}")
     with user_errors():
         path = output_file(out, "plan.json", force, option="-o")
         b = parse_budget(budget) if budget is not None else None
@@ -100,7 +105,7 @@ def compile_cmd(
         cal = (Calibration(m.module, *m.calibration, data=f"{m.dataset} calibration split")
                if m.module is not None and m.calibration is not None else None)
         plan = compile_model(m.work, spec, policy, spec=model, budget=b, latency_us=latency_us,
-                             on_overflow=on_overflow, calibration=cal, t_s=t_s, seeds=seeds,
+                             on_overflow=on_overflow, calibration=cal, t_s=t_s, seeds=seeds, confidence=confidence,
                              n_params=m.n_params, dataset=m.dataset, host_ops=m.host_ops,
                              progress=lambda s: err.print(s, highlight=False) if err.is_terminal else None)
         path = write_text(path, plan.to_json(), if_exists="overwrite")  # claimed above

@@ -42,7 +42,9 @@ def summary_lines(plan) -> list[str]:
         a = plan.accuracy
         lines.append(f"accuracy on {a.data} ({a.n} samples) at t = {a.t_s:g} s over {a.seeds} chips: FP "
                      f"{100 * a.fp:.2f} %, plan {100 * a.mean:.2f} ± {100 * a.std:.2f} %"
-                     + (f", all-analog {100 * a.all_analog:.2f} %" if a.all_analog is not None else ""))
+                     + (f", all-analog {100 * a.all_analog:.2f} %" if a.all_analog is not None else "")
+                     + (f"; drop {100 * (a.fp - a.mean):.2f} points, at most {100 * a.drop_upper:.2f} at "
+                        f"{100 * plan.options.confidence:g} % confidence" if a.drop_upper is not None else ""))
     return lines
 
 

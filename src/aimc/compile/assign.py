@@ -13,9 +13,12 @@ rest, the policies:
   ``seeds`` chips, on calibration data), then move layers to digital greedily, the
   largest drop per unit of energy saved (digital minus analog energy of that layer) first
   (a layer whose digital units cost less than its tiles is digital from the start),
-  until the estimated accuracy (floating point minus the summed drops of the analog
-  layers) meets the budget; each estimate that meets it is verified by evaluating the
-  whole assignment, and the greedy continues if the evaluation misses. The first
+  until the estimated drop (the summed drops of the analog layers) meets the budget;
+  each estimate that meets it is verified by evaluating the whole assignment on the
+  ``seeds`` chips, and the greedy continues unless the **upper confidence bound** of
+  the measured drop (:func:`aimc.compile.simulate.drop_bound`: chips and calibration
+  images both sampled, one-sided at ``confidence``, default 95 %) is within the budget:
+  a plan that meets the budget only on the mean of a few chips is refused. The first
   assignment that passes is the one with least energy along the greedy path (a
   knapsack heuristic: value = accuracy kept, weight = energy).
 * ``energy``: least energy under a latency bound: each layer starts where its energy is
@@ -40,11 +43,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from aimc.chips import ChipSpec
 from aimc.compile.plan import POLICIES, AccuracyPlan, CompileOptions
 from aimc.compile.pricing import PlanCost, price_work
-from aimc.compile.simulate import Calibration, evaluate
+from aimc.compile.simulate import Calibration, DropBound, drop_bound, evaluate_correct
 from aimc.graph.builders import is_stationary
 from aimc.graph.workload import LayerWork
 
@@ -151,10 +155,16 @@ def _sensitivity(work: Sequence[LayerWork], chip: ChipSpec, options: CompileOpti
     seeds, t = list(range(options.seeds)), [options.t_s]
     budget = float(options.budget or 0.0)
 
-    def acc(analog: set[str]) -> list[float]:
-        return evaluate(cal.model, chip, analog, cal.x, cal.y, seeds, t)[0]
+    def outcomes(analog: set[str]) -> torch.Tensor:
+        """``(chips, images)``: right or wrong on each calibration image on each chip."""
+        return evaluate_correct(cal.model, chip, analog, cal.x, cal.y, seeds, t)[0]
 
-    fp = acc(set())[0]
+    fp_ok = outcomes(set())[0]
+    fp = float(fp_ok.double().mean())
+
+    def bound(ok: torch.Tensor) -> DropBound:
+        return drop_bound(fp_ok, ok, options.confidence)
+
     a = _start(work, "analog", "")
     stationary = [w.name for w in work if a.where[w.name] == "analog"]
     e_a, e_d, _, _ = _layer_costs(work, chip)
@@ -166,39 +176,44 @@ def _sensitivity(work: Sequence[LayerWork], chip: ChipSpec, options: CompileOpti
     cand = [n for n in stationary if a.where[n] == "analog"]
     for k, name in enumerate(cand):
         progress(f"sensitivity {k + 1}/{len(cand)}: {name}")
-        a.sensitivity[name] = fp - float(np.mean(acc({name})))
+        a.sensitivity[name] = bound(outcomes({name})).mean
     # the largest drop per unit of energy saved goes digital first
     order = sorted(cand, key=lambda n: -max(a.sensitivity[n], 0.0) / saving[n])
     progress("all-analog accuracy")
-    all_analog = acc(set(stationary))
+    all_analog = outcomes(set(stationary))
     analog = set(cand)
-    accs = all_analog if analog == set(stationary) else acc(analog)
-    target, k = fp - budget, 0
+    ok = all_analog if analog == set(stationary) else outcomes(analog)
+    k = 0
     digital_order: list[str] = []
 
     def estimate(on: set[str]) -> float:
-        return fp - sum(max(a.sensitivity[n], 0.0) for n in on)
+        return sum(max(a.sensitivity[n], 0.0) for n in on)
 
-    while float(np.mean(accs)) < target and analog:
-        while k < len(order):  # move layers until the estimate meets the budget
+    while bound(ok).upper > budget and analog:
+        while k < len(order):  # move layers until the estimated drop meets the budget
             analog.discard(order[k])
             digital_order.append(order[k])
             k += 1
-            if estimate(analog) >= target:
+            if estimate(analog) <= budget:
                 break
         if not analog:
-            accs = [fp] * len(seeds)
+            ok = fp_ok.expand(len(seeds), -1)
             break
         progress(f"verifying {len(analog)} analog layers")
-        accs = acc(analog)
+        ok = outcomes(analog)
+    b = bound(ok) if analog else DropBound(mean=0.0, se=0.0, df=float("inf"), upper=0.0,
+                                           confidence=options.confidence)  # all digital: exact
     for name in cand:
         s = a.sensitivity[name]
         if name in analog:
-            a.reason[name] = f"analog: drop {100 * s:.2f} points alone, budget met"
+            a.reason[name] = (f"analog: drop {100 * s:.2f} points alone; the plan's drop is at most "
+                              f"{100 * b.upper:.2f} points at {100 * b.confidence:g} % confidence, budget met")
         else:
             a.where[name] = "digital"
             a.reason[name] = (f"kept digital ({digital_order.index(name) + 1}. most sensitive per energy saved: "
                               f"drop {100 * s:.2f} points alone, analog would save {saving[name]:.4g} pJ)")
-    plan_acc = AccuracyPlan(data=cal.data, n=len(cal.y), fp=fp, mean=float(np.mean(accs)), std=float(np.std(accs)),
-                            t_s=options.t_s, seeds=len(seeds), all_analog=float(np.mean(all_analog)))
+    per_chip = ok.double().mean(1)
+    plan_acc = AccuracyPlan(data=cal.data, n=len(cal.y), fp=fp, mean=float(per_chip.mean()),
+                            std=float(per_chip.std(unbiased=False)), t_s=options.t_s, seeds=len(seeds),
+                            all_analog=float(all_analog.double().mean()), drop_se=b.se, drop_upper=b.upper)
     return a, plan_acc

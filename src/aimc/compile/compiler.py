@@ -34,7 +34,15 @@ from aimc.compile.simulate import Calibration
 from aimc.graph.builders import is_stationary
 from aimc.graph.workload import LayerWork
 
-__all__ = ["Calibration", "compile_model", "fingerprint", "layout", "plan_cost", "work_of"]
+__all__ = ["Calibration", "DEFAULT_CONFIDENCE", "DEFAULT_SEEDS", "compile_model", "fingerprint", "layout", "plan_cost",
+           "work_of"]
+
+#: Chips the ``sensitivity`` policy measures on: the chip-to-chip spread of a plan's
+#: accuracy (about 0.8 points per chip for the digits CNN on pcm-hermes) is estimated
+#: from them, and with 3 chips its standard error has 2 degrees of freedom.
+DEFAULT_SEEDS = 10
+#: One-sided confidence of the bound the accuracy budget is enforced on.
+DEFAULT_CONFIDENCE = 0.95
 
 
 def fingerprint(work: Sequence[LayerWork]) -> str:
@@ -136,7 +144,8 @@ def build_plan(work: Sequence[LayerWork], chip: ChipSpec, a: Assignment, options
 def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str = "all-analog", *,
                   spec: str = "model", budget: float | None = None, latency_us: float | None = None,
                   on_overflow: str = "fail", calibration: Calibration | None = None, t_s: float = 86400.0,
-                  seeds: int = 3, n_params: int = 0, dataset: str | None = None,
+                  seeds: int = DEFAULT_SEEDS, confidence: float = DEFAULT_CONFIDENCE, n_params: int = 0,
+                  dataset: str | None = None,
                   progress: Callable[[str], None] | None = None, host_ops: Mapping[str, int] | None = None) -> Plan:
     """Compile a model's workload onto ``chip`` with an assignment ``policy``.
 
@@ -147,12 +156,16 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
             and ``budget``) or ``energy`` (needs ``latency_us``); :mod:`aimc.compile.assign`.
         spec: the model's name, recorded in the plan (``aimc run`` rebuilds it from it).
         budget: accuracy points (a fraction, 0.01 = 1 point) the plan may lose against
-            floating point, on the calibration data.
+            floating point, on the calibration data: the upper confidence bound of the
+            drop (:func:`aimc.compile.simulate.drop_bound`) must be within it.
         latency_us: latency bound of the ``energy`` policy, in µs per inference.
         on_overflow: ``fail`` or ``multiplex`` (:func:`aimc.compile.place.place`).
         calibration: the digital model and data for sensitivity (and the plan's accuracy).
         t_s: time since programming at which accuracy is measured (drift), seconds.
-        seeds: chips (programming seeds) per accuracy measurement.
+        seeds: chips (programming seeds 0 .. seeds-1) per accuracy measurement (``sensitivity``:
+            each layer alone, and each assignment verified; >= 2 for a confidence bound).
+        confidence: one-sided confidence of the bound the ``sensitivity`` budget is enforced
+            on, in [0.5, 1); 0.5 is the point estimate (the mean over chips and images).
         n_params, dataset: recorded in the plan.
         host_ops: the model's non-MVM work on the host, ``{op kind: elements}``
             (:meth:`aimc.graph.Graph.host_ops`), priced with the plan and kept in it.
@@ -171,7 +184,8 @@ def compile_model(work: Sequence[LayerWork], chip: ChipSpec | str, policy: str =
         raise ValueError(f"{spec}: the model has no matrix layer to compile (nn.Linear, nn.Conv*, recurrent layers)")
     chip = load(chip)
     options = CompileOptions.model_validate(dict(policy=policy, budget=budget, latency_us=latency_us,
-                                                 on_overflow=on_overflow, t_s=t_s, seeds=seeds))
+                                                 on_overflow=on_overflow, t_s=t_s, seeds=seeds,
+                                                 confidence=confidence))
 
     def cost_of(digital: set[str]) -> PlanCost:
         return plan_cost(work, chip, digital, on_overflow, host_ops)

@@ -56,8 +56,10 @@ class ModelRef(BaseConfig):
 
 class CompileOptions(BaseConfig):
     """How the plan was made: policy and its settings (``budget`` in accuracy points as a
-    fraction, ``latency_us`` bound, drift time ``t_s`` and ``seeds`` of the sensitivity
-    measurement), and the overflow rule."""
+    fraction, ``latency_us`` bound, drift time ``t_s``, ``seeds`` of the sensitivity
+    measurement and the one-sided ``confidence`` of the bound the budget is enforced on;
+    0.5, the default of plans written before the bound existed, is the point estimate),
+    and the overflow rule."""
 
     policy: Literal["all-analog", "all-digital", "sensitivity", "energy"]
     budget: float | None = Field(None, ge=0.0, le=1.0)
@@ -65,6 +67,7 @@ class CompileOptions(BaseConfig):
     on_overflow: Literal["fail", "multiplex"] = "fail"
     t_s: float = Field(86400.0, ge=0.0)
     seeds: int = Field(3, ge=1, le=1000)
+    confidence: float = Field(0.5, ge=0.5, lt=1.0)
 
 
 class LayerPlan(BaseConfig):
@@ -154,7 +157,10 @@ class Expected(BaseConfig):
 class AccuracyPlan(BaseConfig):
     """Accuracy measured at compile time on ``data`` (``n`` samples): floating point,
     this plan (mean, std over ``seeds`` chips at ``t_s`` after programming, compensated)
-    and all-analog for comparison (None if not measured)."""
+    and all-analog for comparison (None if not measured); the standard error ``drop_se``
+    of the plan's drop against floating point and its upper confidence bound
+    ``drop_upper`` (fractions; :func:`aimc.compile.simulate.drop_bound`), the number the
+    budget is enforced on (None in plans written before the bound)."""
 
     data: str
     n: int = Field(ge=1)
@@ -164,6 +170,8 @@ class AccuracyPlan(BaseConfig):
     t_s: float = Field(ge=0.0)
     seeds: int = Field(ge=1)
     all_analog: float | None = Field(None, ge=0.0, le=1.0)
+    drop_se: float | None = Field(None, ge=0.0)
+    drop_upper: float | None = None
 
 
 class Plan(BaseConfig):

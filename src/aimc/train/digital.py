@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["train_digital", "accuracy", "n_params", "Progress"]
+__all__ = ["train_digital", "accuracy", "correct", "n_params", "Progress"]
 
 #: ``progress(advance, total, description)``: ``advance`` units done since the last call.
 Progress = Callable[[int, int, str], None]
@@ -87,10 +87,29 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy in [0, 1], in eval mode and without gradients.
+def correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Per sample, whether the top-1 prediction is right: a bool tensor ``(N,)``, in eval
+    mode and without gradients (the model's train/eval mode is restored afterwards).
 
-    The model's train/eval mode is restored afterwards.
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Linear(2, 2)
+        >>> correct(net, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)).shape
+        torch.Size([4])
+    """
+    if len(x) == 0:
+        raise ValueError("accuracy: empty data set")
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(x[i: i + batch_size]).argmax(dim=1) == y[i: i + batch_size]
+                          for i in range(0, len(x), batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy in [0, 1] (:func:`correct` averaged).
 
     Example:
         >>> import torch
@@ -98,14 +117,4 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         >>> accuracy(net, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)) in (0.0, 1.0)
         True
     """
-    if len(x) == 0:
-        raise ValueError("accuracy: empty data set")
-    was_training = model.training
-    model.eval()
-    try:
-        correct = 0
-        for i in range(0, len(x), batch_size):
-            correct += int((model(x[i: i + batch_size]).argmax(dim=1) == y[i: i + batch_size]).sum())
-    finally:
-        model.train(was_training)
-    return correct / len(x)
+    return int(correct(model, x, y, batch_size).sum()) / len(x)

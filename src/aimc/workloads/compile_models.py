@@ -5,8 +5,9 @@
 * ``digits-cnn``, ``digits-transformer`` (:mod:`aimc.workloads.transformer_models`),
   ``fashion-cnn``: trained here in floating point with a fixed seed (digits: seconds;
   Fashion-MNIST: about a minute) on the training images minus a held-out calibration
-  split (the last 360 digits / 2,000 Fashion-MNIST training images); ``aimc run``
-  measures on the test set;
+  split (the last 360 digits / 2,000 Fashion-MNIST training images), on one thread
+  (:data:`TRAIN_THREADS`: the same weights on any machine); ``aimc run`` measures on the
+  test set;
 * a checkpoint from ``aimc train`` (``.safetensors``): its model and data set (calibration:
   the last images of the training split it was trained on, so calibration there is
   optimistic);
@@ -44,10 +45,15 @@ from aimc.train.digital import n_params, train_digital
 from aimc.workloads.models import digits_cnn, fashion_cnn
 from aimc.workloads.transformer_models import digits_transformer, encoder_classifier
 
-__all__ = ["LoadedModel", "MODELS", "N_CAL", "export_onnx", "load_model"]
+__all__ = ["LoadedModel", "MODELS", "N_CAL", "TRAIN_THREADS", "export_onnx", "load_model"]
 
 #: Calibration images held out of each data set's training split (the last ones).
 N_CAL = {"digits": 360, "fashion-mnist": 2000}
+
+#: Threads the named models are trained with, whatever the process uses: floating-point
+#: sums split over threads add in another order, so the trained weights (and every number
+#: measured on them) would otherwise depend on the machine's thread count.
+TRAIN_THREADS = 1
 
 #: Trained models by name: ``(builder, dataset, epochs, lr, batch_size)``.
 MODELS: dict[str, tuple[Callable[..., nn.Module], str, int, float, int]] = {
@@ -115,9 +121,14 @@ def _measured(spec: str, module: nn.Module, x: torch.Tensor, graph: bool = True,
 def _trained(spec: str, seed: int, root: str | None) -> LoadedModel:
     build, dataset, epochs, lr, bs = MODELS[spec]
     train, cal, test = _split(dataset, root)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # dropout-free models: only the initialisation draws
-        model = train_digital(build(seed=seed), *train, epochs=epochs, lr=lr, batch_size=bs, seed=seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)  # the float sums' order, hence the weights, depend on the thread count
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # dropout-free models: only the initialisation draws
+            model = train_digital(build(seed=seed), *train, epochs=epochs, lr=lr, batch_size=bs, seed=seed)
+    finally:
+        torch.set_num_threads(threads)
     return _measured(spec, model, cal[0], calibration=cal, test=test, dataset=dataset)
 
 
