@@ -97,14 +97,15 @@ def _convert(model: nn.Module, chip: ChipSpec | str) -> nn.Module:
 
 
 def deploy(model: nn.Module, chip: ChipSpec | str, seed: int = 0, t_s: float = 86_400.0,
-           gdc: bool = True) -> tuple[nn.Module, dict[str, float]]:
-    """Convert, program (seed), drift to ``t_s`` and compensate; returns the analog model
-    and the seconds each step took (wall clock, and CPU time of this process: on a
-    shared machine the CPU time is what the step costs)."""
+           gdc: bool = True, store: str = "lean") -> tuple[nn.Module, dict[str, float]]:
+    """Convert, program (seed; ``store``, :func:`aimc.program`: lean by default, the
+    state redrawn from a seed per layer), drift to ``t_s`` and compensate; returns the
+    analog model and the seconds each step took (wall clock, and CPU time of this
+    process: on a shared machine the CPU time is what the step costs)."""
     t0 = time.perf_counter()
     analog = _convert(model, chip)
     t1, c1 = time.perf_counter(), time.process_time()
-    aimc.program(analog, seed=seed)
+    aimc.program(analog, seed=seed, store=store)
     t2, c2 = time.perf_counter(), time.process_time()
     aimc.drift(analog, t_s)
     if gdc:
@@ -209,7 +210,7 @@ def llm_table(model: nn.Module | None = None, tokenizer: Any = None, chip: str =
         student = _convert(model, chip)
         losses = distill(student, model, data, steps=hat_steps, batch=hat_batch, lr=hat_lr, seed=seed)
         t2 = time.perf_counter()
-        aimc.program(student, seed=seed)
+        aimc.program(student, seed=seed, store="lean")  # as the no-HAT row (deploy)
         aimc.drift(student, t_s)
         aimc.compensate(student)
         rows.append(_ppl_row(f"{chip}, HAT ({hat_steps} steps)", student, ids, window, ref,
@@ -264,7 +265,7 @@ def llm_ablation(model: nn.Module | None = None, tokenizer: Any = None, chip: st
         fp = llm.perplexity(model, ids, window=window)
         out: dict[str, Any] = {"fp": fp["perplexity"], "tokens": fp["tokens"], "chip": chip, "t_s": t_s}
         full = load(chip)
-        analog, times = deploy(model, full, seed, t_s)
+        analog, times = deploy(model, full, seed, t_s, store="full")  # the ablation swaps the stored devices
         out.update(times)
         saved = {n: (m.g_uS, m.drift_state) for n, m in analog_layers(analog)}
         configs: list[tuple[str, str, set[str]]] = [("full", "all on", set()), ("off", "out_noise", {"out_noise"})]
@@ -305,7 +306,7 @@ def minilm_drift(model: nn.Module | None = None, tokenizer: Any = None, chip: st
         analog = _convert(model, chip)
         sims: dict[float, list[torch.Tensor]] = {t: [] for t in times_s}
         for seed in range(chips):
-            aimc.program(analog, seed=seed)
+            aimc.program(analog, seed=seed, store="lean")
             for t in times_s:
                 aimc.drift(analog, t)
                 if gdc:

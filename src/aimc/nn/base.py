@@ -4,7 +4,9 @@ An analog layer keeps the torch layer's ``weight`` (the programming target) and 
 buffers for the programmed chip state, so ``state_dict`` round-trips it:
 
 * ``g_uS`` and ``drift_state``: per-device conductance at programming and drift
-  parameter, shape ``(slices, 2, tiles_in, rows, out)``;
+  parameter, shape ``(slices, 2, tiles_in, rows, out)`` (empty when programmed lean);
+* ``prog_seed``: the seed a layer programmed with ``store="lean"`` redraws its devices
+  from (:mod:`aimc.tiles.seeded`; -1: the state is stored in ``g_uS``/``drift_state``);
 * ``out_scale``: digital scale per tile column; ``t_s``: seconds since programming;
 * ``gdc_ref``/``gdc``: global drift compensation reference and factor;
 * ``read_seed``: seed of the per-read noise stream, mixed with the time since
@@ -19,6 +21,14 @@ and two digital parameters, trained by hardware-aware training or on-device fine
 
 An unprogrammed layer reads its weights as if programmed exactly (no programming noise,
 no drift) but with every peripheral non-ideality and read noise of the chip.
+
+Two ways to hold a programmed chip (:func:`aimc.program`'s ``store``): ``"full"`` stores
+the devices' state (16 bytes per weight position) and builds the read matrices of a time
+from it; ``"lean"`` stores only the seed and redraws the state block by block, bit for bit,
+whenever the read matrices of another time are built (:func:`aimc.tiles.seeded.
+seeded_read_matrices`), so the layer holds its targets, the read matrices of the current
+time and a few scalars. A lean layer's chip is a function of its weights: changing them
+after programming is an error at the next rebuild (program again).
 """
 from __future__ import annotations
 
@@ -33,8 +43,12 @@ from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
 from aimc.tiles.crossbar import Encoded
 from aimc.tiles.conv import ConvGeometry, conv_mvm
+from aimc.tiles.seeded import seeded_read_matrices
 
-__all__ = ["AnalogLayerMixin", "check_time_s"]
+__all__ = ["AnalogLayerMixin", "check_time_s", "STORES"]
+
+#: How a programmed chip is held (module doc).
+STORES = ("full", "lean")
 
 if TYPE_CHECKING:  # the mixin is only ever mixed into torch modules: type it as one
     _ModuleBase = torch.nn.Module
@@ -109,6 +123,7 @@ class AnalogLayerMixin(_ModuleBase):
     gdc_ref: torch.Tensor
     gdc: torch.Tensor
     read_seed: torch.Tensor
+    prog_seed: torch.Tensor
     out_gain: torch.nn.Parameter
     input_range: torch.nn.Parameter
     #: Optional ``f(layer, x) -> y`` used instead of the tile read while ``training``
@@ -124,10 +139,13 @@ class AnalogLayerMixin(_ModuleBase):
         self.register_buffer("gdc_ref", torch.zeros((), device=dev))
         self.register_buffer("gdc", torch.ones((), device=dev))
         self.register_buffer("read_seed", torch.full((), -1, dtype=torch.int64, device=dev))
+        self.register_buffer("prog_seed", torch.full((), -1, dtype=torch.int64, device=dev))
         n_out = self.analog_weight().shape[0]  # tile output columns
         self.out_gain = torch.nn.Parameter(torch.ones(n_out, device=dev, dtype=self.weight.dtype), requires_grad=False)
         self.input_range = torch.nn.Parameter(torch.zeros((), device=dev, dtype=self.weight.dtype), requires_grad=False)
         self._cache: tuple | None = None
+        self._signs: torch.Tensor | None = None  # lean: programmed signs from the last redraw
+        self._lean_weights: tuple = ()  # lean: (storage, version) of the weights programmed
         self._read_gen: torch.Generator | None = None
         #: While :class:`aimc.nn.montecarlo.ChipBatch` runs the model: the N chips of this
         #: layer, whose batched read replaces the single chip's (None otherwise).
@@ -147,6 +165,14 @@ class AnalogLayerMixin(_ModuleBase):
         return int(self.read_seed) >= 0
 
     @property
+    def is_lean(self) -> bool:
+        """True when programmed with ``store="lean"`` (module doc)."""
+        return int(self.prog_seed) >= 0 and self.is_programmed
+
+    def _weights_key(self) -> tuple:
+        return (self.weight.data_ptr(), self.weight._version)
+
+    @property
     def layout(self) -> TileLayout:
         return TileLayout.of(tuple(self.analog_weight().shape), self.chip)
 
@@ -162,19 +188,37 @@ class AnalogLayerMixin(_ModuleBase):
             tiles = program_tiles(enc, self.chip, generator, faults)
         return tiles, int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
 
-    def program_analog(self, generator: torch.Generator, faults: torch.Tensor | None = None) -> None:
+    def program_analog(self, generator: torch.Generator, faults: torch.Tensor | None = None,
+                       store: str = "full") -> None:
         """Write the current weights to the chip (programming noise drawn once); ``faults``:
-        the die's fault codes for this layer's devices (:mod:`aimc.tiles.faults`)."""
-        tiles, read_seed = self.program_draws(generator, faults=faults)
+        the die's fault codes for this layer's devices (:mod:`aimc.tiles.faults`);
+        ``store``: ``"full"`` or ``"lean"`` (module doc; lean takes no fault map)."""
+        if store not in STORES:
+            raise ValueError(f"store must be one of {', '.join(STORES)}, got {store!r}")
+        if store == "lean":
+            if faults is not None:
+                raise ValueError(f"{type(self).__name__}: store='lean' takes no fault map (its devices are "
+                                 "redrawn from a seed); program with store='full'")
+            seeds = torch.randint(0, 2**62, (2,), generator=generator, device=generator.device).tolist()
+            prog_seed, read_seed = int(seeds[0]), int(seeds[1])
+            with torch.no_grad():
+                scale = encode(self.analog_weight(), self.chip).scale
+            empty = torch.empty(0, device=self.weight.device)
+            state = (empty, empty.clone())
+        else:
+            tiles, read_seed = self.program_draws(generator, faults=faults)
+            prog_seed, scale, state = -1, tiles.scale, (tiles.state.g_uS, tiles.state.drift)
         with torch.no_grad():
-            self.g_uS = tiles.state.g_uS
-            self.drift_state = tiles.state.drift
-            self.out_scale = tiles.scale
+            self.g_uS, self.drift_state = state
+            self.out_scale = scale
+            self.prog_seed.fill_(prog_seed)
+            self._lean_weights = self._weights_key()
             self.read_seed.fill_(read_seed)
             self.t_s.zero_()
             self.gdc.fill_(1.0)
             self._invalidate()
             self.gdc_ref.copy_(self._calibration_read())
+            self._signs = None
 
     def set_time(self, t_s: float) -> None:
         """Set the time since programming (drift/retention are applied on the next read)."""
@@ -190,6 +234,7 @@ class AnalogLayerMixin(_ModuleBase):
             raise RuntimeError(f"{type(self).__name__}: program the layer before compensating drift")
         with torch.no_grad():
             self.gdc.copy_(gdc_factor(self.gdc_ref, self._calibration_read()))
+        self._signs = None  # a lean layer's signs are redrawn with the next time's matrices
 
     def _calibration_read(self) -> torch.Tensor:
         """GDC statistic of the programmed layer now: ``sum_ij s_ij ybar_ij`` over one-hot
@@ -208,12 +253,19 @@ class AnalogLayerMixin(_ModuleBase):
         """Signs ``(in, out)`` of the weights as programmed (conductances at t0, slices
         combined with their digital scales); fixed between calibration reads."""
         n_out, n_in = self.analog_weight().shape
+        if self.is_lean:
+            if self._signs is None:  # not kept from the last redraw: draw the matrices again
+                self._cache = None
+                self._read_matrices()
+            assert self._signs is not None
+            return self._signs.float()
         w = ((self.g_uS[:, 0] - self.g_uS[:, 1]) * self.out_scale[:, :, None, :]).sum(dim=0)  # (T, R, out)
         return torch.sign(w.reshape(-1, n_out)[:n_in]).float()
 
     # -- reads ----------------------------------------------------------------------------
     def _invalidate(self) -> None:
         self._cache = None
+        self._signs = None
         self._read_gen = None
 
     def _read_matrices(self) -> ReadMatrices:
@@ -230,6 +282,16 @@ class AnalogLayerMixin(_ModuleBase):
             key += (self.weight.data_ptr(), self.weight._version)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
+        if self.is_lean:
+            if self._weights_key() != self._lean_weights:
+                raise RuntimeError(f"{type(self).__name__}{tuple(w.shape)}: its weights changed since it was "
+                                   "programmed with store='lean' (the chip is redrawn from them); program it again")
+            self._cache = None  # the old matrices go before the new ones are built
+            with torch.no_grad():
+                rm, self._signs = seeded_read_matrices(encode(w, self.chip), self.chip, int(self.prog_seed),
+                                                       float(self.t_s), signs=True)
+            self._cache = (key, rm)
+            return rm
         if self.is_programmed:
             tiles = ProgrammedTiles(self.layout, DeviceState(self.g_uS, self.drift_state), self.out_scale)
         else:
@@ -308,18 +370,24 @@ class AnalogLayerMixin(_ModuleBase):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name in ("out_gain", "input_range"):  # absent from files of older versions: defaults
             state_dict.setdefault(prefix + name, getattr(self, name).detach().clone())
+        state_dict.setdefault(prefix + "prog_seed", torch.full((), -1, dtype=torch.int64))  # older: state stored
         for name in _BUFFERS:
             key = prefix + name
             if key in state_dict and getattr(self, name).shape != state_dict[key].shape:
                 setattr(self, name, torch.empty_like(state_dict[key], device=self.weight.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._invalidate()
+        self._lean_weights = self._weights_key()
 
     def _apply(self, fn, *args, **kwargs):
+        lean_ok = self._weights_key() == getattr(self, "_lean_weights", ())
         out = super()._apply(fn, *args, **kwargs)
         self._invalidate()
+        if lean_ok:  # moved or cast, not changed: a lean chip is redrawn from the weights where they are now
+            self._lean_weights = self._weights_key()
         return out
 
     def extra_repr(self) -> str:
-        state = f"programmed, t={float(self.t_s):g}s" if self.is_programmed else "unprogrammed"
+        state = f"programmed{' (lean)' if self.is_lean else ''}, t={float(self.t_s):g}s" if self.is_programmed \
+            else "unprogrammed"
         return f"{super().extra_repr()}, chip={self.chip.name}, {state}"

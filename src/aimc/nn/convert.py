@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from aimc.chips import ChipSpec, load
-from aimc.nn.base import AnalogLayerMixin, check_time_s
+from aimc.nn.base import STORES, AnalogLayerMixin, check_time_s
 from aimc.nn.kernel_attention import KernelAttentionConfig, use_kernel_attention
 from aimc.nn.moe import AnalogTopKRouter, moe_routers, router_problem
 from aimc.nn.report import ConversionReport, conversion_report
@@ -225,12 +225,18 @@ def program_generators(model: nn.Module, seed: int, what: str = "program"
             yield layer, dgen
 
 
-def program(model: nn.Module, seed: int = 0, faults: Mapping[str, torch.Tensor] | None = None) -> None:
+def program(model: nn.Module, seed: int = 0, faults: Mapping[str, torch.Tensor] | None = None,
+            store: str = "full") -> None:
     """Program every analog layer (draw programming noise once); same seed, same chip.
 
     ``faults``: fault codes per analog layer name (as :func:`analog_layers` names them) of
     one die, from :func:`aimc.tiles.faults.repair`; a name that is not an analog layer is
-    an error."""
+    an error. ``store``: ``"full"`` keeps each device's programmed state; ``"lean"`` keeps
+    a seed per layer and redraws the state, bit for bit, when the time changes
+    (:mod:`aimc.nn.base`): about a third of the memory, and a chip of the same statistics
+    but other draws than ``"full"`` with the same seed; no fault maps."""
+    if store not in STORES:
+        raise ValueError(f"program: store must be one of {', '.join(STORES)}, got {store!r}")
     _layers_or_error(model, "program")
     faults = dict(faults or {})
     names = {id(m): n for n, m in analog_layers(model)}
@@ -238,7 +244,7 @@ def program(model: nn.Module, seed: int = 0, faults: Mapping[str, torch.Tensor] 
     if unknown:
         raise ValueError(f"program: faults given for {unknown}, which are not analog layers of the model")
     for layer, gen in program_generators(model, seed):
-        layer.program_analog(gen, faults.get(names[id(layer)]))
+        layer.program_analog(gen, faults.get(names[id(layer)]), store=store)
 
 
 def drift(model: nn.Module, t_s: float) -> None:

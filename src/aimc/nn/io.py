@@ -4,11 +4,15 @@ A checkpoint is a ``.safetensors`` file whose tensors are a model's ``state_dict
 whose metadata key ``"aimc"`` holds one JSON header:
 
 =============  =========================================================================
-``_version``   format version (:data:`FORMAT_VERSION`)
+``_version``   format version (:data:`FORMAT_VERSION`; 2: a programmed layer may be
+               lean, its devices redrawn from ``prog_seed`` and ``g_uS``/``drift_state``
+               empty, :mod:`aimc.nn.base`; files of version 1 store every device and
+               are read with ``prog_seed`` -1)
 ``kind``       ``"weights"``: trained weights (digital, hardware-aware or on-chip
                trained; of analog layers also the trained output gains and input
                ranges), no chip state; ``"programmed"``: the full state of programmed
-               chips (conductances, drift state, time, compensation, read seed) too
+               chips (conductances and drift state, or the seed of a lean chip; time,
+               compensation, read seed) too
 ``chips``      ``{layer name: chip spec dict}`` of every analog layer (the chip it was
                trained for or programmed on); ``{}`` for a digital model
 ``model``      what builds the model, e.g. ``{"name": "digits-cnn"}`` or ``{"name":
@@ -58,12 +62,12 @@ from aimc.outputs import claim_output
 
 __all__ = ["FORMAT_VERSION", "KINDS", "Checkpoint", "save_state", "read_checkpoint", "load_state"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KINDS = ("weights", "programmed")
 _KEY = "aimc"
 _LEGACY = ("aimc_chips", "aimc_checkpoint")  # metadata keys of version 0
 #: Buffers of a programmed chip: in ``programmed`` checkpoints only.
-_CHIP_STATE = ("g_uS", "drift_state", "out_scale", "t_s", "gdc_ref", "gdc", "read_seed")
+_CHIP_STATE = ("g_uS", "drift_state", "out_scale", "t_s", "gdc_ref", "gdc", "read_seed", "prog_seed")
 #: Trained digital parts of an analog layer (no digital counterpart).
 _ANALOG_ONLY = ("out_gain", "input_range")
 
@@ -259,7 +263,8 @@ def _fresh_chip_state(device: torch.device) -> dict[str, torch.Tensor]:
     return {"g_uS": torch.empty(0, device=device), "drift_state": torch.empty(0, device=device),
             "out_scale": torch.empty(0, device=device), "t_s": torch.zeros((), dtype=torch.float64, device=device),
             "gdc_ref": torch.zeros((), device=device), "gdc": torch.ones((), device=device),
-            "read_seed": torch.full((), -1, dtype=torch.int64, device=device)}
+            "read_seed": torch.full((), -1, dtype=torch.int64, device=device),
+            "prog_seed": torch.full((), -1, dtype=torch.int64, device=device)}
 
 
 def _key(prefix: str, leaf: str) -> str:
@@ -317,6 +322,8 @@ def load_state(model: nn.Module, source: str | os.PathLike | Checkpoint | Mappin
                 state[_key(name, leaf)] = v
             state.setdefault(_key(name, "out_gain"), torch.ones_like(layer.out_gain))
             state.setdefault(_key(name, "input_range"), torch.zeros_like(layer.input_range))
+        elif _key(name, "read_seed") in state:  # a chip of format <= 1: every device stored
+            state.setdefault(_key(name, "prog_seed"), torch.full((), -1, dtype=torch.int64))
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if strict and (missing or unexpected):

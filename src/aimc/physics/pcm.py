@@ -100,7 +100,8 @@ class PCM(DeviceModel):
 
     def read_noise_std_uS(self, state: DeviceState, t_s: float,
                           g_t_uS: torch.Tensor | None = None) -> torch.Tensor | None:
-        """``|g(t)| Q_s(g_prog) sqrt(ln((t + t_read) / (2 t_read)))`` in µS (module doc).
+        """``|g(t)| Q_s(g_prog) sqrt(ln((t + t_read) / (2 t_read)))`` in µS (module doc); None
+        (noiseless) for ``t <= t_read``.
 
         Example:
             >>> import torch
@@ -109,10 +110,10 @@ class PCM(DeviceModel):
             >>> round(float(dev.read_noise_std_uS(st, 3600.0)[0]), 3)  # 25 * 0.0088 * 4.76
             1.048
         """
-        if self.read_noise_scale == 0.0:
-            return None
         t = max(t_s, 0.0)
-        log_term = math.sqrt(math.log((t + self.t_read_s) / (2.0 * self.t_read_s))) if t > self.t_read_s else 0.0
+        if self.read_noise_scale == 0.0 or t <= self.t_read_s:  # reads earlier than t_read are noiseless
+            return None
+        log_term = math.sqrt(math.log((t + self.t_read_s) / (2.0 * self.t_read_s)))
         g_t = self.at_time(state, t_s) if g_t_uS is None else g_t_uS
         return g_t.abs() * self.read_q(state.g_uS.abs()) * (log_term * self.read_noise_scale)
 
@@ -152,9 +153,11 @@ class PCM(DeviceModel):
 
 
 def _piecewise(x: torch.Tensor, brk: float, log_ab: tuple[float, float], clip: tuple[float, float],
-               poly: tuple[float, ...]) -> torch.Tensor:
-    """``clip(a ln x + b)`` below ``brk``, ``polynomial(x, poly)`` above (HERMES fits)."""
-    low = (log_ab[0] * torch.log(x.clamp(min=1e-7)) + log_ab[1]).clamp(*clip)
+               poly: tuple[float, ...], log_x: torch.Tensor | None = None) -> torch.Tensor:
+    """``clip(a ln x + b)`` below ``brk``, ``polynomial(x, poly)`` above (HERMES fits);
+    ``log_x``: ``ln(max(x, 1e-7))`` when the caller has it."""
+    log_x = torch.log(x.clamp(min=1e-7)) if log_x is None else log_x
+    low = (log_ab[0] * log_x + log_ab[1]).clamp(*clip)
     return torch.where(x < brk, low, polynomial(x, poly))
 
 
@@ -189,8 +192,9 @@ class PCMHermes(PCM):
 
     def drift_mean_std(self, g_target_uS):
         x = g_target_uS / self.g_max_uS
-        mu = _piecewise(x, self.drift_mean_break, self.drift_mean, self.drift_mean_clip, self.drift_mean_poly)
-        sd = _piecewise(x, self.drift_std_break, self.drift_std, self.drift_std_clip, self.drift_std_poly)
+        lx = torch.log(x.clamp(min=1e-7))  # one log for both fits
+        mu = _piecewise(x, self.drift_mean_break, self.drift_mean, self.drift_mean_clip, self.drift_mean_poly, lx)
+        sd = _piecewise(x, self.drift_std_break, self.drift_std, self.drift_std_clip, self.drift_std_poly, lx)
         return mu, sd
 
     def read_q(self, g_uS):

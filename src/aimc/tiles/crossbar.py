@@ -50,7 +50,7 @@ from aimc.tiles.layout import TileLayout, significance, slice_parts
 from aimc.tiles.periphery import Periphery
 
 __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
-           "read_matrices", "mvm", "finish_read", "bound_manage_", "full_scale"]
+           "read_matrices", "MatrixBuilder", "mvm", "finish_read", "bound_manage_", "full_scale"]
 
 
 @dataclass
@@ -191,31 +191,63 @@ def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMat
     :func:`aimc.tiles.multichip.stack_tiles` (state ``(S, 2, C, T, R, out)``) give ``w``
     and ``var`` with a leading chip dimension, ``(C, T, R, S*out)``.
     """
-    dev, lay = chip.device, tiles.layout
-    dg = dev.g_max_uS - dev.g_min_uS
     gs = tiles.state.g_uS
-    S, T, n_out = gs.shape[0], gs.shape[-3], gs.shape[-1]
-    lead = tuple(gs.shape[2:-1])  # ([C,] T, R)
-    per = Periphery.of(chip)
-    unit = per.codes_per_unit  # output codes per (weight unit x input code)
-    w = torch.empty(*lead, S, n_out, dtype=gs.dtype, device=gs.device)  # ([C,] T, R, S, out)
-    var: torch.Tensor | None = None
-    per_column = 2 * S * math.prod(lead)
-    step = max(1, BLOCK_DEVICES // (per_column * lay.cols_w)) * lay.cols_w  # whole tiles per block
-    for c0 in range(0, n_out, step):
-        c1 = min(n_out, c0 + step)
-        st = DeviceState(gs[..., c0:c1], tiles.state.drift[..., c0:c1])
-        g = dev.at_time(st, t_s)  # (S, 2, [C,] T, R, c1 - c0)
+    out = MatrixBuilder(tiles.layout, chip, t_s, tuple(gs.shape), gs.dtype, gs.device)
+    for c0, c1 in out.blocks():
+        out.add(c0, c1, DeviceState(gs[..., c0:c1], tiles.state.drift[..., c0:c1]))
+    return out.finish(tiles.scale)
+
+
+class MatrixBuilder:
+    """The read matrices of a layer at time ``t_s``, filled block by block (blocks of whole
+    output tiles, :meth:`blocks`) from the devices' programmed state: drift, IR drop,
+    effective weights and read-noise variances of each block (:func:`read_matrices`;
+    :mod:`aimc.tiles.seeded` fills it from states regenerated block by block).
+
+    Args:
+        lay: the layer's tile layout. chip: its chip. t_s: seconds since programming.
+        shape: of the layer's programmed state, ``(S, 2, [C,] T, R, out)``.
+        dtype, device: of the conductances.
+    """
+
+    def __init__(self, lay: TileLayout, chip: ChipSpec, t_s: float, shape: tuple[int, ...], dtype: torch.dtype,
+                 device: torch.device):
+        self.lay, self.chip, self.t_s = lay, chip, t_s
+        self.lead = tuple(shape[2:-1])  # ([C,] T, R)
+        self.per = Periphery.of(chip)
+        S, n_out = self.slices, self.n_out = shape[0], shape[-1]
+        self.w = torch.empty(*self.lead, S, n_out, dtype=dtype, device=device)  # ([C,] T, R, S, out)
+        self.var: torch.Tensor | None = None
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """Column ranges ``[c0, c1)`` of whole output tiles, about :data:`BLOCK_DEVICES`
+        devices each (a function of the layout alone)."""
+        lay = self.lay
+        per_column = 2 * self.slices * math.prod(self.lead)
+        step = max(1, BLOCK_DEVICES // (per_column * lay.cols_w)) * lay.cols_w
+        return [(c0, min(self.n_out, c0 + step)) for c0 in range(0, self.n_out, step)]
+
+    def add(self, c0: int, c1: int, st: DeviceState) -> None:
+        """Columns ``[c0, c1)`` from their programmed state ``(S, 2, [C,] T, R, c1 - c0)``."""
+        chip, lay, dev = self.chip, self.lay, self.chip.device
+        dg = dev.g_max_uS - dev.g_min_uS
+        unit = self.per.codes_per_unit  # output codes per (weight unit x input code)
+        g = dev.at_time(st, self.t_s)  # (S, 2, [C,] T, R, c1 - c0)
         ge = apply_ir_drop(g, TileLayout(lay.in_features, c1 - c0, lay.rows, lay.cols, lay.slices), chip)
-        w[..., c0:c1] = ((ge[:, 0] - ge[:, 1]) * (unit / dg)).movedim(0, -2)  # ([C,] T, R, S, c)
-        sd = dev.read_noise_std_uS(st, t_s, g) if chip.noise.read_noise else None  # 1/f amplitude: programmed state
+        self.w[..., c0:c1] = ((ge[:, 0] - ge[:, 1]) * (unit / dg)).movedim(0, -2)  # ([C,] T, R, S, c)
+        sd = dev.read_noise_std_uS(st, self.t_s, g) if chip.noise.read_noise else None  # 1/f: programmed state
         if sd is not None:
-            if var is None:
-                var = torch.empty(*lead, S, n_out, dtype=torch.bfloat16, device=w.device)
-            var[..., c0:c1] = ((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).movedim(0, -2)
-    post = (tiles.scale * per.out_unit).permute(1, 0, 2).reshape(T, 1, S * n_out).contiguous()
-    return ReadMatrices(lay, w.flatten(-2), None if var is None else var.flatten(-2), per.out_var_codes, post,
-                        per.adc_max)
+            if self.var is None:
+                self.var = torch.empty_like(self.w, dtype=torch.bfloat16)
+            self.var[..., c0:c1] = ((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).movedim(0, -2)
+
+    def finish(self, scale: torch.Tensor) -> ReadMatrices:
+        """The :class:`ReadMatrices` once every block is in; ``scale`` ``(S, T, out)``."""
+        lay, per = self.lay, self.per
+        T = self.lead[-2]
+        post = (scale * per.out_unit).permute(1, 0, 2).reshape(T, 1, self.slices * self.n_out).contiguous()
+        return ReadMatrices(lay, self.w.flatten(-2), None if self.var is None else self.var.flatten(-2),
+                            per.out_var_codes, post, per.adc_max)
 
 
 def full_scale(chip: ChipSpec, input_range: float | None, name: str) -> float | None:

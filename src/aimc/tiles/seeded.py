@@ -1,0 +1,108 @@
+"""Seeded ("lean") programming: a layer's programmed devices as a function of its targets
+and one seed, regenerated block by block instead of stored.
+
+A programmed chip is fully determined by the target conductances, the device model and
+the random draws of programming (programming noise, drift exponents, ...). Stored, that
+state takes two float32 numbers per device, four devices' worth per weight position (G+
+and G-, conductance and drift parameter): 16 bytes per position, twice the read matrices
+it is used to build. Here the draws of each block of whole output tiles (the blocks of
+:class:`~aimc.tiles.crossbar.MatrixBuilder`, a function of the layout alone) come from a
+``torch.Generator`` seeded with ``block_seed(seed, first column)``, so the state of any
+block can be drawn again, bit for bit, whenever the read matrices of another time are
+needed (:func:`seeded_read_matrices`): only the targets, the seed and the read matrices of
+the current time are kept. The device model's own :meth:`program` draws every block, so
+every device model works and the statistics are those of :func:`program_tiles`; only the
+order of the draws differs, so a seed gives another chip than ``program_tiles`` with a
+generator of that seed (the same chip every time with this seed).
+
+Padding rows are never programmed (0 S, no drift), as in ``program_tiles``. Fault maps
+are not supported (store the state, :func:`~aimc.tiles.crossbar.program_tiles`).
+
+Example:
+    >>> import torch
+    >>> from aimc.chips import load
+    >>> from aimc.tiles import encode, read_matrices
+    >>> from aimc.tiles.crossbar import ProgrammedTiles
+    >>> chip, w = load("pcm-hermes"), torch.randn(8, 300)
+    >>> enc = encode(w, chip)
+    >>> rm, _ = seeded_read_matrices(enc, chip, seed=7, t_s=3600.0)
+    >>> full = read_matrices(ProgrammedTiles(enc.layout, seeded_state(enc, chip, 7), enc.scale), chip, 3600.0)
+    >>> torch.equal(rm.w, full.w), torch.equal(rm.var, full.var)
+    (True, True)
+"""
+from __future__ import annotations
+
+import torch
+
+from aimc.chips.spec import ChipSpec
+from aimc.physics.devices import DeviceState
+from aimc.tiles.crossbar import Encoded, MatrixBuilder, ReadMatrices
+
+__all__ = ["block_seed", "seeded_block", "seeded_state", "seeded_read_matrices"]
+
+_M64 = (1 << 64) - 1
+
+
+def block_seed(seed: int, c0: int) -> int:
+    """Seed (63 bits) of the block of columns starting at ``c0`` of a layer programmed with
+    ``seed``: SplitMix64's finaliser of ``seed * golden + c0 + 1``.
+
+    Example:
+        >>> block_seed(0, 0) != block_seed(0, 256) != block_seed(1, 0)
+        True
+    """
+    x = (int(seed) * 0x9E3779B97F4A7C15 + int(c0) + 1) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return (x ^ (x >> 31)) >> 1
+
+
+def seeded_block(enc: Encoded, chip: ChipSpec, seed: int, c0: int, c1: int) -> DeviceState:
+    """The programmed state of columns ``[c0, c1)``, ``(S, 2, T, R, c1 - c0)``: the device
+    model's :meth:`program` of their targets, drawn from the block's own generator; the
+    padding rows at 0 S without drift."""
+    g_t = enc.g_target_uS[..., c0:c1].contiguous()
+    gen = torch.Generator(device=g_t.device).manual_seed(block_seed(seed, c0))
+    st = chip.device.program(g_t, gen)
+    unused = ~enc.used.view(1, 1, *enc.used.shape, 1)
+    if bool(unused.any()):
+        st = DeviceState(st.g_uS.masked_fill(unused, 0.0), st.drift.masked_fill(unused, 0.0))
+    return st
+
+
+def _builder(enc: Encoded, chip: ChipSpec, t_s: float) -> MatrixBuilder:
+    g = enc.g_target_uS
+    return MatrixBuilder(enc.layout, chip, t_s, tuple(g.shape), g.dtype, g.device)
+
+
+def seeded_state(enc: Encoded, chip: ChipSpec, seed: int) -> DeviceState:
+    """The whole programmed state ``(S, 2, T, R, out)`` of a layer programmed with ``seed``
+    (what :func:`seeded_read_matrices` draws block by block; for tests and for storing)."""
+    g, d = torch.empty_like(enc.g_target_uS), torch.empty_like(enc.g_target_uS)
+    for c0, c1 in _builder(enc, chip, 0.0).blocks():
+        st = seeded_block(enc, chip, seed, c0, c1)
+        g[..., c0:c1], d[..., c0:c1] = st.g_uS, st.drift
+    return DeviceState(g, d)
+
+
+def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float,
+                         signs: bool = False) -> tuple[ReadMatrices, torch.Tensor | None]:
+    """The read matrices at ``t_s`` of the layer programmed with ``seed``, drawing each
+    block's state, using it and dropping it (no whole-layer state is held); equal, bit
+    for bit, to :func:`~aimc.tiles.crossbar.read_matrices` of :func:`seeded_state`.
+
+    With ``signs``, also the signs ``(in, out)`` (int8) of the weights as programmed (at
+    t0, slices combined with their digital scales), which global drift compensation
+    weighs its calibration reads with (:mod:`aimc.physics.drift`); else None.
+    """
+    out = _builder(enc, chip, t_s)
+    lay = enc.layout
+    sgn = torch.empty(enc.g_target_uS.shape[2:], dtype=torch.int8, device=enc.g_target_uS.device) if signs else None
+    for c0, c1 in out.blocks():
+        st = seeded_block(enc, chip, seed, c0, c1)
+        out.add(c0, c1, st)
+        if sgn is not None:
+            w0 = ((st.g_uS[:, 0] - st.g_uS[:, 1]) * enc.scale[:, :, None, c0:c1]).sum(dim=0)  # (T, R, c)
+            sgn[..., c0:c1] = torch.sign(w0)
+    rm = out.finish(enc.scale)
+    return rm, None if sgn is None else sgn.view(-1, lay.out_features)[: lay.in_features]
