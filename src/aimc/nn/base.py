@@ -263,6 +263,13 @@ class AnalogLayerMixin(_ModuleBase):
         return torch.sign(w.reshape(-1, n_out)[:n_in]).float()
 
     # -- reads ----------------------------------------------------------------------------
+    def _lean_w_dtype(self) -> torch.dtype | None:
+        """bfloat16 effective weights for a lean layer on a chip whose devices are noisy:
+        rounding to 8 mantissa bits moves a weight by at most 2^-9 of itself (0.2 %), ten
+        times less than the programming noise anywhere (PCM at g_max: 1.1 µS of 20.7;
+        HERMES at 0 µS: 0.17 µS against 2^-9 of that); float32 where the chip is exact."""
+        return None if self.chip.device.is_exact else torch.bfloat16
+
     def _invalidate(self) -> None:
         self._cache = None
         self._signs = None
@@ -289,7 +296,7 @@ class AnalogLayerMixin(_ModuleBase):
             self._cache = None  # the old matrices go before the new ones are built
             with torch.no_grad():
                 rm, self._signs = seeded_read_matrices(encode(w, self.chip), self.chip, int(self.prog_seed),
-                                                       float(self.t_s), signs=True)
+                                                       float(self.t_s), signs=True, w_dtype=self._lean_w_dtype())
             self._cache = (key, rm)
             return rm
         if self.is_programmed:

@@ -192,12 +192,13 @@ def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometr
     vw = rm.var if noisy else None  # bf16: read in bf16 pairs where the CPU has them, else in float32
     xin = xin.detach()  # NCHW or channels-last: the kernel reads either
     # a few images at a time: the partial sums stay small (allocations reused, not faulted in)
-    per_image = rm.w.shape[0] * rm.w.shape[2] * prod(out_sp)
+    w = rm.w if rm.w.dtype == torch.float32 else rm.w.float()  # bfloat16 matrices of a lean layer: read in float32
+    per_image = w.shape[0] * w.shape[2] * prod(out_sp)
     step = max(1, _CHUNK_ELEMENTS // per_image)
     outs, sats, scales = [], [], []
     for b0 in range(0, B, step):
         y, var, amax = cpp.load().conv_patch_read(
-            xin[b0:b0 + step], rm.w, vw, list(k), list(st), list(p4), list(dl), -1 if levels is None else levels,
+            xin[b0:b0 + step], w, vw, list(k), list(st), list(p4), list(dl), -1 if levels is None else levels,
             0.0 if fs is None else fs)
         o, sat = finish_read(y, var if noisy else None, rm, chip, generator)  # (b*L, out); one seed per chunk
         outs.append(o)

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
 from aimc.tiles.faults import apply_faults
-from aimc.tiles.fused import dac_prepass, fused_noise_adc, variance_matmul
+from aimc.tiles.fused import dac_prepass, fused_noise_adc, variance_matmul, weight_matmul
 from aimc.tiles.irdrop import apply_ir_drop
 from aimc.tiles.layout import TileLayout, significance, slice_parts
 from aimc.tiles.periphery import Periphery
@@ -208,15 +208,17 @@ class MatrixBuilder:
         lay: the layer's tile layout. chip: its chip. t_s: seconds since programming.
         shape: of the layer's programmed state, ``(S, 2, [C,] T, R, out)``.
         dtype, device: of the conductances.
+        w_dtype: of the effective weights ``w`` (default ``dtype``; bfloat16 for the lean
+            layers of noisy chips, :mod:`aimc.tiles.seeded`).
     """
 
     def __init__(self, lay: TileLayout, chip: ChipSpec, t_s: float, shape: tuple[int, ...], dtype: torch.dtype,
-                 device: torch.device):
+                 device: torch.device, w_dtype: torch.dtype | None = None):
         self.lay, self.chip, self.t_s = lay, chip, t_s
         self.lead = tuple(shape[2:-1])  # ([C,] T, R)
         self.per = Periphery.of(chip)
         S, n_out = self.slices, self.n_out = shape[0], shape[-1]
-        self.w = torch.empty(*self.lead, S, n_out, dtype=dtype, device=device)  # ([C,] T, R, S, out)
+        self.w = torch.empty(*self.lead, S, n_out, dtype=w_dtype or dtype, device=device)  # ([C,] T, R, S, out)
         self.var: torch.Tensor | None = None
 
     def blocks(self) -> list[tuple[int, int]]:
@@ -238,7 +240,7 @@ class MatrixBuilder:
         sd = dev.read_noise_std_uS(st, self.t_s, g) if chip.noise.read_noise else None  # 1/f: programmed state
         if sd is not None:
             if self.var is None:
-                self.var = torch.empty_like(self.w, dtype=torch.bfloat16)
+                self.var = torch.empty(self.w.shape, dtype=torch.bfloat16, device=self.w.device)
             self.var[..., c0:c1] = ((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).movedim(0, -2)
 
     def finish(self, scale: torch.Tensor) -> ReadMatrices:
@@ -319,7 +321,7 @@ def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, 
     xt, sq, amax, scale = dac_prepass(x, scale, chip.dac.bits, lay.t_in, lay.rows, noisy)  # (T, B, R)
     if not bool(torch.isfinite(amax).all()):
         return None, None, scale
-    y = torch.bmm(xt, rm.w)  # (T, B, S*out), output codes
+    y = weight_matmul(xt, rm.w)  # (T, B, S*out), output codes
     var = variance_matmul(sq, rm.var) if noisy and sq is not None and rm.var is not None else None  # (T, B, S*out)
     if not fold:
         return (*finish_read(y, var, rm, chip, generator), scale)

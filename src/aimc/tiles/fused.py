@@ -58,7 +58,7 @@ from aimc import cpp
 from aimc.physics.periphery import adc_codes_, dac_codes, max_code
 
 __all__ = ["dac_prepass", "fallback_dac_prepass", "fused_noise_adc", "available", "fallback_noise_adc",
-           "variance_matmul", "SMALL_BATCH"]
+           "variance_matmul", "weight_matmul", "SMALL_BATCH"]
 
 
 def available() -> bool:
@@ -109,8 +109,30 @@ def dac_prepass(x: torch.Tensor, scale: torch.Tensor | None, bits: int | None, t
     return codes, (sq if squares else None), amax, used
 
 
-#: Input vectors up to which :func:`variance_matmul` uses the small-batch kernel.
+#: Input vectors up to which :func:`variance_matmul` and :func:`weight_matmul` use the
+#: small-batch kernel.
 SMALL_BATCH = 8
+
+
+def weight_matmul(codes: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Tile outputs ``codes`` (T, B, R) float32 @ ``w`` (T, R, N), float32: float32 ``w``
+    by torch's batched matmul; bfloat16 ``w`` (the read matrices of a lean layer on a
+    noisy chip, :mod:`aimc.tiles.seeded`) by the compiled small-batch kernel for up to
+    :data:`SMALL_BATCH` vectors (it streams the half-size matrix once and skips the
+    padding rows), else by torch's float32 matmul of a float32 copy.
+
+    Example:
+        >>> x = torch.ones(1, 2, 3)
+        >>> weight_matmul(x, torch.full((1, 3, 4), 0.5, dtype=torch.bfloat16)).tolist()
+        [[[1.5, 1.5, 1.5, 1.5], [1.5, 1.5, 1.5, 1.5]]]
+    """
+    if w.dtype == torch.float32:
+        return torch.bmm(codes, w)
+    if codes.shape[1] <= SMALL_BATCH and codes.device.type == "cpu":
+        mod = cpp.load()
+        if mod is not None:
+            return mod.small_bmm(codes, w)
+    return torch.bmm(codes, w.float())
 
 
 def variance_matmul(sq: torch.Tensor, var: torch.Tensor) -> torch.Tensor:

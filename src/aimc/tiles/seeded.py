@@ -70,9 +70,9 @@ def seeded_block(enc: Encoded, chip: ChipSpec, seed: int, c0: int, c1: int) -> D
     return st
 
 
-def _builder(enc: Encoded, chip: ChipSpec, t_s: float) -> MatrixBuilder:
+def _builder(enc: Encoded, chip: ChipSpec, t_s: float, w_dtype: torch.dtype | None = None) -> MatrixBuilder:
     g = enc.g_target_uS
-    return MatrixBuilder(enc.layout, chip, t_s, tuple(g.shape), g.dtype, g.device)
+    return MatrixBuilder(enc.layout, chip, t_s, tuple(g.shape), g.dtype, g.device, w_dtype)
 
 
 def seeded_state(enc: Encoded, chip: ChipSpec, seed: int) -> DeviceState:
@@ -85,8 +85,8 @@ def seeded_state(enc: Encoded, chip: ChipSpec, seed: int) -> DeviceState:
     return DeviceState(g, d)
 
 
-def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float,
-                         signs: bool = False) -> tuple[ReadMatrices, torch.Tensor | None]:
+def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float, signs: bool = False,
+                         w_dtype: torch.dtype | None = None) -> tuple[ReadMatrices, torch.Tensor | None]:
     """The read matrices at ``t_s`` of the layer programmed with ``seed``, drawing each
     block's state, using it and dropping it (no whole-layer state is held); equal, bit
     for bit, to :func:`~aimc.tiles.crossbar.read_matrices` of :func:`seeded_state`.
@@ -94,8 +94,10 @@ def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float,
     With ``signs``, also the signs ``(in, out)`` (int8) of the weights as programmed (at
     t0, slices combined with their digital scales), which global drift compensation
     weighs its calibration reads with (:mod:`aimc.physics.drift`); else None.
+    ``w_dtype``: of the effective weights (default: the targets'; a lean layer on a
+    noisy chip asks for bfloat16, :mod:`aimc.nn.base`).
     """
-    out = _builder(enc, chip, t_s)
+    out = _builder(enc, chip, t_s, w_dtype)
     lay = enc.layout
     sgn = torch.empty(enc.g_target_uS.shape[2:], dtype=torch.int8, device=enc.g_target_uS.device) if signs else None
     for c0, c1 in out.blocks():
