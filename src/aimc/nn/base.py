@@ -43,7 +43,7 @@ from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
 from aimc.tiles.crossbar import Encoded
 from aimc.tiles.conv import ConvGeometry, conv_mvm
-from aimc.tiles.seeded import seeded_read_matrices
+from aimc.tiles.seeded import seeded_read_matrices_at
 
 __all__ = ["AnalogLayerMixin", "check_time_s", "STORES"]
 
@@ -145,6 +145,7 @@ class AnalogLayerMixin(_ModuleBase):
         self.input_range = torch.nn.Parameter(torch.zeros((), device=dev, dtype=self.weight.dtype), requires_grad=False)
         self._cache: tuple | None = None
         self._signs: torch.Tensor | None = None  # lean: programmed signs from the last redraw
+        self._ref_pending = False  # lean: gdc_ref not yet calibrated (_resolve_ref)
         self._lean_weights: tuple = ()  # lean: (storage, version) of the weights programmed
         self._read_gen: torch.Generator | None = None
         #: While :class:`aimc.nn.montecarlo.ChipBatch` runs the model: the N chips of this
@@ -217,8 +218,27 @@ class AnalogLayerMixin(_ModuleBase):
             self.t_s.zero_()
             self.gdc.fill_(1.0)
             self._invalidate()
-            self.gdc_ref.copy_(self._calibration_read())
+            self._ref_pending = store == "lean"  # lean: calibrated with the first compensation (_resolve_ref)
+            self.gdc_ref.copy_(self._calibration_read() if store == "full" else torch.zeros(()))
             self._signs = None
+
+    def _resolve_ref(self) -> None:
+        """The GDC reference of a lean layer, deferred from programming: the calibration read
+        at t = 0 with a fresh read-noise stream of t = 0, as :meth:`program_analog` makes it
+        for a stored chip. Away from t = 0, the matrices of t = 0 and of now come from one
+        redraw of the devices (and those of now are kept)."""
+        if not getattr(self, "_ref_pending", False):
+            return
+        t = float(self.t_s)
+        with torch.no_grad():
+            if t == 0.0:
+                rm0 = self._read_matrices()
+            else:
+                key, rms, self._signs = self._redraw((0.0, t))
+                rm0, self._cache = rms[0], (key, rms[1])
+            gen = torch.Generator(device=self.weight.device).manual_seed(self._seed_at(0.0))
+            self.gdc_ref.copy_(self._calibration_read(rm0, gen))
+        self._ref_pending = False
 
     def set_time(self, t_s: float) -> None:
         """Set the time since programming (drift/retention are applied on the next read)."""
@@ -232,13 +252,15 @@ class AnalogLayerMixin(_ModuleBase):
             return
         if not self.is_programmed:
             raise RuntimeError(f"{type(self).__name__}: program the layer before compensating drift")
+        self._resolve_ref()
         with torch.no_grad():
             self.gdc.copy_(gdc_factor(self.gdc_ref, self._calibration_read()))
         self._signs = None  # a lean layer's signs are redrawn with the next time's matrices
 
-    def _calibration_read(self) -> torch.Tensor:
+    def _calibration_read(self, rm: ReadMatrices | None = None, gen: torch.Generator | None = None) -> torch.Tensor:
         """GDC statistic of the programmed layer now: ``sum_ij s_ij ybar_ij`` over one-hot
-        reads of every row, each repeated R times (:mod:`aimc.physics.drift`)."""
+        reads of every row, each repeated R times (:mod:`aimc.physics.drift`); ``rm`` and
+        ``gen``: other read matrices and noise stream than the layer's own."""
         n_out, n_in = self.analog_weight().shape
         dev, dt = self.weight.device, self.weight.dtype
         reps = gdc_repeats(n_in, n_out)
@@ -246,7 +268,7 @@ class AnalogLayerMixin(_ModuleBase):
         reads = torch.empty(reps * n_in, n_out, device=dev, dtype=torch.float32)
         for i in range(0, reps * n_in, _GDC_CHUNK):  # row k of the batch is e_(k mod in)
             rows = torch.arange(i, min(i + _GDC_CHUNK, reps * n_in), device=dev) % n_in
-            reads[i: i + len(rows)] = self.chip_read(eye[rows])
+            reads[i: i + len(rows)] = self.chip_read(eye[rows], rm, gen)
         return gdc_statistic(reads.view(reps, n_in, n_out), self._programmed_signs())
 
     def _programmed_signs(self) -> torch.Tensor:
@@ -254,9 +276,9 @@ class AnalogLayerMixin(_ModuleBase):
         combined with their digital scales); fixed between calibration reads."""
         n_out, n_in = self.analog_weight().shape
         if self.is_lean:
-            if self._signs is None:  # not kept from the last redraw: draw the matrices again
-                self._cache = None
-                self._read_matrices()
+            if self._signs is None:  # not kept from the last redraw: draw the devices again
+                key, rms, self._signs = self._redraw((float(self.t_s),))
+                self._cache = (key, rms[0])
             assert self._signs is not None
             return self._signs.float()
         w = ((self.g_uS[:, 0] - self.g_uS[:, 1]) * self.out_scale[:, :, None, :]).sum(dim=0)  # (T, R, out)
@@ -290,15 +312,9 @@ class AnalogLayerMixin(_ModuleBase):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         if self.is_lean:
-            if self._weights_key() != self._lean_weights:
-                raise RuntimeError(f"{type(self).__name__}{tuple(w.shape)}: its weights changed since it was "
-                                   "programmed with store='lean' (the chip is redrawn from them); program it again")
-            self._cache = None  # the old matrices go before the new ones are built
-            with torch.no_grad():
-                rm, self._signs = seeded_read_matrices(encode(w, self.chip), self.chip, int(self.prog_seed),
-                                                       float(self.t_s), signs=True, w_dtype=self._lean_w_dtype())
-            self._cache = (key, rm)
-            return rm
+            key, rms, self._signs = self._redraw((float(self.t_s),))
+            self._cache = (key, rms[0])
+            return rms[0]
         if self.is_programmed:
             tiles = ProgrammedTiles(self.layout, DeviceState(self.g_uS, self.drift_state), self.out_scale)
         else:
@@ -307,6 +323,19 @@ class AnalogLayerMixin(_ModuleBase):
         rm = read_matrices(tiles, self.chip, float(self.t_s))
         self._cache = (key, rm)
         return rm
+
+    def _redraw(self, times: tuple[float, ...]) -> tuple[tuple, list[ReadMatrices], torch.Tensor | None]:
+        """A lean layer's read matrices at ``times`` from one redraw of its devices, the
+        cache key of the current time and the programmed signs."""
+        w = self.analog_weight()
+        if self._weights_key() != self._lean_weights:
+            raise RuntimeError(f"{type(self).__name__}{tuple(w.shape)}: its weights changed since it was "
+                               "programmed with store='lean' (the chip is redrawn from them); program it again")
+        self._cache = None  # the old matrices go before the new ones are built
+        with torch.no_grad():
+            rms, signs = seeded_read_matrices_at(encode(w, self.chip), self.chip, int(self.prog_seed), times,
+                                                 signs=True, w_dtype=self._lean_w_dtype())
+        return (w.device, w.dtype, float(self.t_s), True), rms, signs
 
     def read_cache_bytes(self) -> int:
         """Bytes held by the cached read matrices (0 when none are cached)."""
@@ -321,11 +350,13 @@ class AnalogLayerMixin(_ModuleBase):
         does not repeat the draws of the reference read at t = 0) and the same chip at the
         same time reads the same."""
         if self._read_gen is None or self._read_gen.device != device:
-            seed = int(self.read_seed) if self.is_programmed else 0
-            t_bits = struct.unpack("<q", struct.pack("<d", float(self.t_s)))[0] & _MASK63
-            seed = (seed * 0x9E3779B97F4A7C15 + t_bits) & _MASK63 if t_bits else seed  # t = 0: seed as is
-            self._read_gen = torch.Generator(device=device).manual_seed(seed)
+            self._read_gen = torch.Generator(device=device).manual_seed(self._seed_at(float(self.t_s)))
         return self._read_gen
+
+    def _seed_at(self, t_s: float) -> int:
+        seed = int(self.read_seed) if self.is_programmed else 0
+        t_bits = struct.unpack("<q", struct.pack("<d", t_s))[0] & _MASK63
+        return (seed * 0x9E3779B97F4A7C15 + t_bits) & _MASK63 if t_bits else seed  # t = 0: seed as is
 
     def analog_mvm(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         """(B, in) -> (B, out) through the tiles and digital post-processing: drift
@@ -368,10 +399,13 @@ class AnalogLayerMixin(_ModuleBase):
             return y.mul_(gain)
         return torch.addcmul(bias.view(shape), y, gain, out=y)  # one pass: y * gain + bias
 
-    def chip_read(self, x: torch.Tensor) -> torch.Tensor:
+    def chip_read(self, x: torch.Tensor, rm: ReadMatrices | None = None,
+                  gen: torch.Generator | None = None) -> torch.Tensor:
         """(B, in) -> (B, out): one raw read of the programmed (or exactly written) tiles,
-        with the chip's own input scaling (used for drift calibration)."""
-        return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__)
+        with the chip's own input scaling (used for drift calibration); ``rm``/``gen``:
+        other read matrices / noise stream than the layer's own."""
+        return mvm(x, self._read_matrices() if rm is None else rm, self.chip,
+                   self._generator(x.device) if gen is None else gen, name=type(self).__name__)
 
     # -- state_dict: programmed buffers change shape on load -----------------------------
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -384,7 +418,12 @@ class AnalogLayerMixin(_ModuleBase):
                 setattr(self, name, torch.empty_like(state_dict[key], device=self.weight.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._invalidate()
+        self._ref_pending = False
         self._lean_weights = self._weights_key()
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self._resolve_ref()  # a lean layer's deferred GDC reference, before it is saved
+        super()._save_to_state_dict(destination, prefix, keep_vars)
 
     def _apply(self, fn, *args, **kwargs):
         lean_ok = self._weights_key() == getattr(self, "_lean_weights", ())

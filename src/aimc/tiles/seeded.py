@@ -32,13 +32,15 @@ Example:
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
 from aimc.tiles.crossbar import Encoded, MatrixBuilder, ReadMatrices
 
-__all__ = ["block_seed", "seeded_block", "seeded_state", "seeded_read_matrices"]
+__all__ = ["block_seed", "seeded_block", "seeded_state", "seeded_read_matrices", "seeded_read_matrices_at"]
 
 _M64 = (1 << 64) - 1
 
@@ -97,14 +99,23 @@ def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float, si
     ``w_dtype``: of the effective weights (default: the targets'; a lean layer on a
     noisy chip asks for bfloat16, :mod:`aimc.nn.base`).
     """
-    out = _builder(enc, chip, t_s, w_dtype)
+    rms, sgn = seeded_read_matrices_at(enc, chip, seed, (t_s,), signs, w_dtype)
+    return rms[0], sgn
+
+
+def seeded_read_matrices_at(enc: Encoded, chip: ChipSpec, seed: int, times: Sequence[float], signs: bool = False,
+                            w_dtype: torch.dtype | None = None) -> tuple[list[ReadMatrices], torch.Tensor | None]:
+    """:func:`seeded_read_matrices` at each of ``times`` from one draw of the devices (the
+    reference of drift compensation at t = 0 and the matrices of now, in one pass)."""
+    outs = [_builder(enc, chip, float(t), w_dtype) for t in times]
     lay = enc.layout
     sgn = torch.empty(enc.g_target_uS.shape[2:], dtype=torch.int8, device=enc.g_target_uS.device) if signs else None
-    for c0, c1 in out.blocks():
+    for c0, c1 in outs[0].blocks():
         st = seeded_block(enc, chip, seed, c0, c1)
-        out.add(c0, c1, st)
+        for out in outs:
+            out.add(c0, c1, st)
         if sgn is not None:
             w0 = ((st.g_uS[:, 0] - st.g_uS[:, 1]) * enc.scale[:, :, None, c0:c1]).sum(dim=0)  # (T, R, c)
             sgn[..., c0:c1] = torch.sign(w0)
-    rm = out.finish(enc.scale)
-    return rm, None if sgn is None else sgn.view(-1, lay.out_features)[: lay.in_features]
+    sgn = None if sgn is None else sgn.view(-1, lay.out_features)[: lay.in_features]
+    return [out.finish(enc.scale) for out in outs], sgn
