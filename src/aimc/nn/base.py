@@ -43,6 +43,7 @@ from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
 from aimc.tiles.crossbar import Encoded
 from aimc.tiles.conv import ConvGeometry, conv_mvm
+from aimc.tiles.multichip import ChipsRead, mvm_chips
 from aimc.tiles.seeded import seeded_read_matrices_at
 
 __all__ = ["AnalogLayerMixin", "check_time_s", "STORES"]
@@ -84,6 +85,12 @@ def _check_dtype(layer, args) -> None:
 _BUFFERS = ("g_uS", "drift_state", "out_scale")
 _MASK63 = (1 << 63) - 1
 _GDC_CHUNK = 4096  # one-hot calibration vectors per read call (bounds the (chunk, in) input)
+
+
+def _chip_dim(rm: ReadMatrices, dim: int) -> ReadMatrices:
+    """``rm`` of one chip with a chip dimension of 1 at ``dim`` of ``w`` and ``var`` (views)."""
+    return ReadMatrices(rm.layout, rm.w.unsqueeze(dim), None if rm.var is None else rm.var.unsqueeze(dim), rm.out_var,
+                        rm.post, rm.code_max)
 
 
 class _ChipReadSTE(torch.autograd.Function):
@@ -266,9 +273,16 @@ class AnalogLayerMixin(_ModuleBase):
         reps = gdc_repeats(n_in, n_out)
         eye = torch.eye(n_in, device=dev, dtype=dt)
         reads = torch.empty(reps * n_in, n_out, device=dev, dtype=torch.float32)
+        rm = self._read_matrices() if rm is None else rm
+        gen = self._generator(dev) if gen is None else gen
+        # one chip in the layout of aimc.tiles.multichip, whose one-hot read gathers the rows
+        # of w instead of multiplying (the same read as mvm of the unit vectors)
+        f32 = ReadMatrices(rm.layout, rm.w.float(), rm.var, rm.out_var, rm.post, rm.code_max)
+        cr = ChipsRead(1, rm.layout.rows, _chip_dim(f32, 1), _chip_dim(f32, 0))
         for i in range(0, reps * n_in, _GDC_CHUNK):  # row k of the batch is e_(k mod in)
             rows = torch.arange(i, min(i + _GDC_CHUNK, reps * n_in), device=dev) % n_in
-            reads[i: i + len(rows)] = self.chip_read(eye[rows], rm, gen)
+            reads[i: i + len(rows)] = mvm_chips(eye[rows], cr, self.chip, gen, type(self).__name__, shared=True,
+                                                onehot=rows)
         return gdc_statistic(reads.view(reps, n_in, n_out), self._programmed_signs())
 
     def _programmed_signs(self) -> torch.Tensor:

@@ -191,9 +191,11 @@ def effective_conductance_first_order(g_uS: torch.Tensor, r_wire_ohm: float, ext
     d = g_uS * row_tail.cumsum(-1)
     if extra_rows < 0:
         raise ValueError(f"extra_rows must be >= 0, got {extra_rows}")
-    col_head = g_uS.cumsum(-2)  # sum_{m <= k} g[m, j]
-    col_tail = col_head.flip(-2).cumsum(-2).flip(-2)
+    # sums down the columns with the columns contiguous (ATen's cumsum over a strided
+    # dimension is ~7x slower than a transposed copy and a contiguous cumsum; same sums)
+    col_head = g_uS.transpose(-1, -2).contiguous().cumsum(-1)  # (..., C, R): sum_{m <= k} g[m, j]
+    col_tail = col_head.flip(-1).cumsum(-1).flip(-1)
     if extra_rows:
-        col_tail = col_tail + extra_rows * col_head[..., -1:, :]
-    k = g_uS * col_tail
+        col_tail = col_tail + extra_rows * col_head[..., -1:]
+    k = g_uS * col_tail.transpose(-1, -2)
     return g_uS - (1e-6 * r) * (d + k)
