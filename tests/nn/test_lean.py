@@ -189,3 +189,16 @@ def test_lean_layer_holds_no_device_state():
     assert buffers < 10_000
     positions = 512 * 256
     assert a.read_cache_bytes() == 4 * positions + 4 * 2 * 256  # w and var bfloat16, post (2 tiles) float32
+
+
+@pytest.mark.parametrize("chip", ["pcm-hermes", "pcm"])
+def test_encode_scale_equals_the_scales_of_encode(chip):
+    from aimc.tiles.crossbar import encode_scale
+
+    spec = load(chip)
+    w = torch.randn(70, 600)
+    w[:, 3] = 0.0
+    w[5] = 0.0
+    per_tensor = spec.model_copy(update={"mapping": spec.mapping.model_copy(update={"weight_scaling": "per_tensor"})})
+    for c in (spec, per_tensor):
+        assert torch.equal(encode_scale(w, c), encode(w, c).scale)

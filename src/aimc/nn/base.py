@@ -41,7 +41,7 @@ from aimc.chips import ChipSpec, load
 from aimc.physics.devices import DeviceState
 from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
-from aimc.tiles.crossbar import Encoded
+from aimc.tiles.crossbar import Encoded, encode_scale
 from aimc.tiles.conv import ConvGeometry, conv_mvm
 from aimc.tiles.multichip import ChipsRead, mvm_chips
 from aimc.tiles.seeded import seeded_read_matrices_at
@@ -210,7 +210,7 @@ class AnalogLayerMixin(_ModuleBase):
             seeds = torch.randint(0, 2**62, (2,), generator=generator, device=generator.device).tolist()
             prog_seed, read_seed = int(seeds[0]), int(seeds[1])
             with torch.no_grad():
-                scale = encode(self.analog_weight(), self.chip).scale
+                scale = encode_scale(self.analog_weight(), self.chip)
             empty = torch.empty(0, device=self.weight.device)
             state = (empty, empty.clone())
         else:

@@ -50,7 +50,7 @@ from aimc.tiles.layout import TileLayout, significance, slice_parts
 from aimc.tiles.periphery import Periphery
 
 __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode", "program_tiles",
-           "read_matrices", "MatrixBuilder", "mvm", "finish_read", "bound_manage_", "full_scale"]
+           "encode_scale", "read_matrices", "MatrixBuilder", "mvm", "finish_read", "bound_manage_", "full_scale"]
 
 
 @dataclass
@@ -120,11 +120,7 @@ def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
     dg = dev.g_max_uS - dev.g_min_uS
     w = weight.detach().t()  # (in, out)
     w = F.pad(w, (0, 0, 0, lay.t_in * lay.rows - lay.in_features)).view(lay.t_in, lay.rows, lay.out_features)
-    if chip.mapping.weight_scaling == "per_column":
-        scale = w.abs().amax(dim=1)  # (T, out)
-    else:
-        scale = w.abs().amax().expand(lay.t_in, lay.out_features)
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    scale = _tile_scale(w, chip)
     wn = w / scale[:, None, :]
     p = slice_parts(wn, chip)  # (S, T, rows, out)
     used = torch.zeros(lay.t_in * lay.rows, dtype=torch.bool, device=w.device)
@@ -133,8 +129,32 @@ def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
     rows = used.view(1, lay.t_in, lay.rows, 1)
     g_pos = torch.where(rows, dev.g_min_uS + p.clamp(min=0) * dg, 0.0)
     g_neg = torch.where(rows, dev.g_min_uS + (-p).clamp(min=0) * dg, 0.0)
-    sig = torch.tensor(significance(chip), dtype=w.dtype, device=w.device)
-    return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), scale.unsqueeze(0) * sig[:, None, None], used)
+    return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), _slice_scales(scale, chip), used)
+
+
+def _tile_scale(w: torch.Tensor, chip: ChipSpec) -> torch.Tensor:
+    """The |w| mapped to ``g_max`` of each tile column ``(T, out)`` of tiled weights ``w``
+    ``(T, rows, out)`` (1 where a column holds only zeros)."""
+    if chip.mapping.weight_scaling == "per_column":
+        scale = w.abs().amax(dim=1)  # (T, out)
+    else:
+        scale = w.abs().amax().expand(w.shape[0], w.shape[2])
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def _slice_scales(scale: torch.Tensor, chip: ChipSpec) -> torch.Tensor:
+    sig = torch.tensor(significance(chip), dtype=scale.dtype, device=scale.device)
+    return scale.unsqueeze(0) * sig[:, None, None]
+
+
+def encode_scale(weight: torch.Tensor, chip: ChipSpec) -> torch.Tensor:
+    """``encode(weight, chip).scale`` ``(S, T, out)`` without the conductances (a lean
+    layer stores its scales at programming and draws its conductances later)."""
+    _check_weight(weight)
+    lay = TileLayout.of(tuple(weight.shape), chip)
+    w = weight.detach().t()  # (in, out); padding rows are 0 and change no column's max
+    col = torch.cat([w, w.new_zeros(lay.t_in * lay.rows - lay.in_features, lay.out_features)])
+    return _slice_scales(_tile_scale(col.view(lay.t_in, lay.rows, lay.out_features), chip), chip)
 
 
 def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator,
