@@ -174,8 +174,13 @@ def test_lean_errors_name_the_problem():
     with torch.no_grad():
         a.weight.mul_(2.0)  # an optimizer step after programming
     aimc.drift(a, 60.0)
-    with pytest.raises(RuntimeError, match="weights changed since it was programmed with store='lean'"):
+    with pytest.raises(RuntimeError, match=r"weights changed \(values or dtype\) since it was programmed"):
         a(torch.randn(1, 300))
+    b = _layer()
+    aimc.program(b, seed=0, store="lean")
+    b.double()
+    with pytest.raises(RuntimeError, match="values or dtype"):
+        b(torch.randn(1, 300, dtype=torch.float64))
 
 
 def test_lean_layer_holds_no_device_state():

@@ -28,7 +28,8 @@ from it; ``"lean"`` stores only the seed and redraws the state block by block, b
 whenever the read matrices of another time are built (:func:`aimc.tiles.seeded.
 seeded_read_matrices`), so the layer holds its targets, the read matrices of the current
 time and a few scalars. A lean layer's chip is a function of its weights: changing them
-after programming is an error at the next rebuild (program again).
+(or their dtype) after programming is an error at the next rebuild (program again);
+moving them to another device keeps the chip.
 """
 from __future__ import annotations
 
@@ -343,8 +344,8 @@ class AnalogLayerMixin(_ModuleBase):
         cache key of the current time and the programmed signs."""
         w = self.analog_weight()
         if self._weights_key() != self._lean_weights:
-            raise RuntimeError(f"{type(self).__name__}{tuple(w.shape)}: its weights changed since it was "
-                               "programmed with store='lean' (the chip is redrawn from them); program it again")
+            raise RuntimeError(f"{type(self).__name__}{tuple(w.shape)}: its weights changed (values or dtype) since it "
+                               "was programmed with store='lean' (the chip is redrawn from them); program it again")
         self._cache = None  # the old matrices go before the new ones are built
         with torch.no_grad():
             rms, signs = seeded_read_matrices_at(encode(w, self.chip), self.chip, int(self.prog_seed), times,
@@ -441,9 +442,10 @@ class AnalogLayerMixin(_ModuleBase):
 
     def _apply(self, fn, *args, **kwargs):
         lean_ok = self._weights_key() == getattr(self, "_lean_weights", ())
+        dtype = self.weight.dtype
         out = super()._apply(fn, *args, **kwargs)
         self._invalidate()
-        if lean_ok:  # moved or cast, not changed: a lean chip is redrawn from the weights where they are now
+        if lean_ok and self.weight.dtype == dtype:  # moved, not changed: redrawn from the weights where they are
             self._lean_weights = self._weights_key()
         return out
 
