@@ -301,11 +301,13 @@ class AnalogLayerMixin(_ModuleBase):
 
     # -- reads ----------------------------------------------------------------------------
     def _lean_w_dtype(self) -> torch.dtype | None:
-        """bfloat16 effective weights for a lean layer on a chip whose devices are noisy:
-        rounding to 8 mantissa bits moves a weight by at most 2^-9 of itself (0.2 %), ten
-        times less than the programming noise anywhere (PCM at g_max: 1.1 µS of 20.7;
-        HERMES at 0 µS: 0.17 µS against 2^-9 of that); float32 where the chip is exact."""
-        return None if self.chip.device.is_exact else torch.bfloat16
+        """bfloat16 effective weights for a lean layer whose devices' programming noise is at
+        least ten times the rounding: 8 mantissa bits move a weight by at most 2^-9 of
+        itself (0.2 %), where PCM's programming noise is 4-5 % of g at g_max (HERMES: 1.09
+        µS of 20.7) and more below, RRAM's lognormal spread 4 %
+        (:meth:`~aimc.physics.devices.DeviceModel.prog_noise_rel_min`); float32 otherwise
+        (``ideal``, equal to FP; SRAM's exact levels; ECRAM's 0.05 %)."""
+        return torch.bfloat16 if self.chip.device.prog_noise_rel_min() >= 10 * 2.0**-9 else None
 
     def _invalidate(self) -> None:
         self._cache = None
@@ -414,13 +416,11 @@ class AnalogLayerMixin(_ModuleBase):
             return y.mul_(gain)
         return torch.addcmul(bias.view(shape), y, gain, out=y)  # one pass: y * gain + bias
 
-    def chip_read(self, x: torch.Tensor, rm: ReadMatrices | None = None,
-                  gen: torch.Generator | None = None) -> torch.Tensor:
+    def chip_read(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in) -> (B, out): one raw read of the programmed (or exactly written) tiles,
-        with the chip's own input scaling (used for drift calibration); ``rm``/``gen``:
-        other read matrices / noise stream than the layer's own."""
-        return mvm(x, self._read_matrices() if rm is None else rm, self.chip,
-                   self._generator(x.device) if gen is None else gen, name=type(self).__name__)
+        with the chip's own input scaling (drift calibration reads the one-hot rows of the
+        same read, :meth:`_calibration_read`)."""
+        return mvm(x, self._read_matrices(), self.chip, self._generator(x.device), name=type(self).__name__)
 
     # -- state_dict: programmed buffers change shape on load -----------------------------
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

@@ -108,6 +108,13 @@ class DeviceModel(BaseConfig):
         """True when programming and reads are noise-free and unquantised."""
         return False
 
+    def prog_noise_rel_min(self) -> float:
+        """A lower bound, over the conductances a device is programmed to, of the std of its
+        programming noise relative to the conductance (0: none, or no bound known). A lean
+        layer keeps its read matrix in bfloat16 (relative rounding 2^-9) only where this is
+        at least ten times that (:mod:`aimc.nn.base`)."""
+        return 0.0
+
 
 @DEVICES.register("ideal")
 class Ideal(DeviceModel):

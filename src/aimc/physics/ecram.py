@@ -31,6 +31,10 @@ class ECRAM(DeviceModel):
     prog_noise_levels: float = Field(0.5, ge=0.0)
     read_noise_rel: float = Field(0.001, ge=0.0, le=1.0)
 
+    def prog_noise_rel_min(self) -> float:
+        """``prog_noise_levels`` level steps relative to g_max (the smallest relative noise)."""
+        return self.prog_noise_levels / (self.n_levels - 1) * (self.g_max_uS - self.g_min_uS) / self.g_max_uS
+
     def program(self, g_target_uS, generator):
         g = quantise_to_levels(g_target_uS, self.g_min_uS, self.g_max_uS, self.n_levels)
         if self.prog_noise_levels > 0:

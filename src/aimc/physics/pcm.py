@@ -91,6 +91,12 @@ class PCM(DeviceModel):
         x = g_target_uS / self.g_max_uS
         return polynomial(x, self.prog_coeffs_uS) * (self.g_max_uS / self.prog_ref_g_max_uS) * self.prog_noise_scale
 
+    def prog_noise_rel_min(self) -> float:
+        """``min sigma_prog(g) / g`` over 1 %..100 % of g_max (a grid of 100 points; the
+        fits' relative noise falls with g: 5.3 % at g_max on HERMES, 4.2 % for ``pcm``)."""
+        g = torch.linspace(0.01, 1.0, 100, dtype=torch.float64) * self.g_max_uS
+        return float((self.prog_noise_std_uS(g) / g).min())
+
     def drift_mean_std(self, g_target_uS: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std of the drift exponent nu for target conductance g_T."""
         lg = torch.log((g_target_uS / self.g_max_uS).clamp(min=1e-7))

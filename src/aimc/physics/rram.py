@@ -26,6 +26,7 @@ and 16 levels (NeuRRAM's 4-bit weights) are typical values; fault rates default 
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -63,6 +64,11 @@ class RRAM(DeviceModel):
         if self.p_stuck_on + self.p_stuck_off > 1.0:
             raise ValueError("p_stuck_on + p_stuck_off must be <= 1")
         return self
+
+    def prog_noise_rel_min(self) -> float:
+        """Relative std of the lognormal programming spread, ``sqrt(exp(s^2) - 1)`` with
+        ``s^2 = sigma_d2d^2 + sigma_c2c^2`` (the same at every level)."""
+        return math.sqrt(math.expm1(self.sigma_d2d**2 + self.sigma_c2c**2))
 
     def program(self, g_target_uS, generator):
         kw = dict(generator=generator, device=g_target_uS.device, dtype=g_target_uS.dtype)
