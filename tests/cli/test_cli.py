@@ -77,6 +77,10 @@ def test_bench_mvm_json_tiny_shape():
         assert r["ratio"] == pytest.approx(r["analog_ms"] / r["digital_ms"], rel=0.01)
 
 
+def test_bench_llm_bad_store_is_a_usage_error():
+    assert "--store must be lean or full" in _usage_error(runner.invoke(app, ["bench", "llm", "--store", "thin"]))
+
+
 def test_bench_mvm_table_and_bad_shape():
     res = _ok(runner.invoke(app, ["bench", "mvm", "--shape", "16x16x2", "--repeats", "1", "--chip", "ideal"]))
     assert "16x16x2" in res.stdout

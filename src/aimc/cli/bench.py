@@ -159,6 +159,8 @@ def bench_llm_cmd(
     prompt: int = typer.Option(16, help="Prompt tokens."),
     repeats: int = typer.Option(3, help="Timed runs of each model (best is reported)."),
     threads: int = typer.Option(1, help="Torch intra-op threads during the run (reported in the JSON)."),
+    store: str = typer.Option("lean", help="How the programmed chip is held: lean (a seed per layer, devices "
+                                           "redrawn) or full (every device stored)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
     """Time greedy decoding (KV cache) of a language model on the chip against FP; programming, drift and memory."""
@@ -168,7 +170,10 @@ def bench_llm_cmd(
         for name, value in (("tokens", tokens), ("prompt", prompt), ("repeats", repeats)):
             if value < 1:
                 raise ValueError(f"--{name} must be >= 1, got {value}")
-        r = bench_llm(model, chip=chip, new_tokens=tokens, prompt_tokens=prompt, repeats=repeats, threads=threads)
+        if store not in ("lean", "full"):
+            raise ValueError(f"--store must be lean or full, got {store!r}")
+        r = bench_llm(model, chip=chip, new_tokens=tokens, prompt_tokens=prompt, repeats=repeats, threads=threads,
+                      store=store)
     if _echo_json([r], as_json):
         return
     table = Table(title=f"greedy decoding with the KV cache on {r['chip']} ({r['threads']} torch threads)")

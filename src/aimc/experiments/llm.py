@@ -321,18 +321,20 @@ def minilm_drift(model: nn.Module | None = None, tokenizer: Any = None, chip: st
 
 
 def bench_llm(model: nn.Module | str | None = None, chip: str = "pcm-hermes", new_tokens: int = 32, prompt_tokens: int = 16,
-              t_s: float = 86_400.0, seed: int = 0, repeats: int = 3, threads: int | None = 1) -> dict[str, Any]:
+              t_s: float = 86_400.0, seed: int = 0, repeats: int = 3, threads: int | None = 1,
+              store: str = "lean") -> dict[str, Any]:
     """Greedy decoding with the KV cache, analog (programmed, drifted, compensated) vs FP
     (``model``: a causal LM, a path for :func:`~aimc.workloads.llm.load_smollm2`, or None
     for SmolLM2-135M):
     ``tokens_per_s``, ``fp_tokens_per_s`` and ``ratio`` (best of ``repeats``, runs
     interleaved), with the programming and drift times, the memory of both models and the
-    tiles the model needs against the chip's."""
+    tiles the model needs against the chip's; ``store``: how the chip is held
+    (:func:`aimc.program`)."""
     with num_threads(threads):
         n_threads = torch.get_num_threads()
         if model is None or isinstance(model, str):
             model, _ = llm.load_smollm2(model, tokenizer=False)
-        analog, times = deploy(model, chip, seed, t_s)
+        analog, times = deploy(model, chip, seed, t_s, store=store)
         vocab = int(getattr(model, "config").vocab_size)
         ids = ((torch.arange(prompt_tokens) * 7 + 100) % vocab).view(1, -1)  # a fixed prompt
         llm.generate(analog, ids, 2)
@@ -345,7 +347,7 @@ def bench_llm(model: nn.Module | str | None = None, chip: str = "pcm-hermes", ne
         fp_bytes, a_bytes = model_bytes(model), model_bytes(analog)
         spec = load(chip)
         tiles = sum(m.layout.n_tiles for _, m in analog_layers(analog))
-    return {"chip": chip, "tokens_per_s": max(a_rates), "fp_tokens_per_s": max(d_rates),
+    return {"chip": chip, "store": store, "tokens_per_s": max(a_rates), "fp_tokens_per_s": max(d_rates),
             "ratio": max(a_rates) / max(d_rates), "new_tokens": new_tokens, "prompt_tokens": prompt_tokens,
             **times, "program_drift_s": times["program_s"] + times["drift_s"],
             "program_drift_cpu_s": times["program_cpu_s"] + times["drift_cpu_s"], "fp_MB": fp_bytes / 1e6,
