@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 
 from aimc.chips import ChipSpec, load
+from aimc.nn.chipstate import one_chip_read, redraw, resolve_ref
 from aimc.physics.devices import DeviceState
 from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
 from aimc.tiles.crossbar import Encoded, encode_scale
 from aimc.tiles.conv import ConvGeometry, conv_mvm
-from aimc.tiles.multichip import ChipsRead, mvm_chips
-from aimc.tiles.seeded import seeded_read_matrices_at
+from aimc.tiles.multichip import mvm_chips
 
 __all__ = ["AnalogLayerMixin", "check_time_s", "STORES"]
 
@@ -86,12 +86,6 @@ def _check_dtype(layer, args) -> None:
 _BUFFERS = ("g_uS", "drift_state", "out_scale")
 _MASK63 = (1 << 63) - 1
 _GDC_CHUNK = 4096  # one-hot calibration vectors per read call (bounds the (chunk, in) input)
-
-
-def _chip_dim(rm: ReadMatrices, dim: int) -> ReadMatrices:
-    """``rm`` of one chip with a chip dimension of 1 at ``dim`` of ``w`` and ``var`` (views)."""
-    return ReadMatrices(rm.layout, rm.w.unsqueeze(dim), None if rm.var is None else rm.var.unsqueeze(dim), rm.out_var,
-                        rm.post, rm.code_max)
 
 
 class _ChipReadSTE(torch.autograd.Function):
@@ -153,7 +147,7 @@ class AnalogLayerMixin(_ModuleBase):
         self.input_range = torch.nn.Parameter(torch.zeros((), device=dev, dtype=self.weight.dtype), requires_grad=False)
         self._cache: tuple | None = None
         self._signs: torch.Tensor | None = None  # lean: programmed signs from the last redraw
-        self._ref_pending = False  # lean: gdc_ref not yet calibrated (_resolve_ref)
+        self._ref_pending = False  # lean: gdc_ref not yet calibrated (chipstate.resolve_ref)
         self._lean_weights: tuple = ()  # lean: (storage, version) of the weights programmed
         self._read_gen: torch.Generator | None = None
         #: While :class:`aimc.nn.montecarlo.ChipBatch` runs the model: the N chips of this
@@ -226,27 +220,9 @@ class AnalogLayerMixin(_ModuleBase):
             self.t_s.zero_()
             self.gdc.fill_(1.0)
             self._invalidate()
-            self._ref_pending = store == "lean"  # lean: calibrated with the first compensation (_resolve_ref)
+            self._ref_pending = store == "lean"  # lean: calibrated at the first compensation (resolve_ref)
             self.gdc_ref.copy_(self._calibration_read() if store == "full" else torch.zeros(()))
             self._signs = None
-
-    def _resolve_ref(self) -> None:
-        """The GDC reference of a lean layer, deferred from programming: the calibration read
-        at t = 0 with a fresh read-noise stream of t = 0, as :meth:`program_analog` makes it
-        for a stored chip. Away from t = 0, the matrices of t = 0 and of now come from one
-        redraw of the devices (and those of now are kept)."""
-        if not getattr(self, "_ref_pending", False):
-            return
-        t = float(self.t_s)
-        with torch.no_grad():
-            if t == 0.0:
-                rm0 = self._read_matrices()
-            else:
-                key, rms, self._signs = self._redraw((0.0, t))
-                rm0, self._cache = rms[0], (key, rms[1])
-            gen = torch.Generator(device=self.weight.device).manual_seed(self._seed_at(0.0))
-            self.gdc_ref.copy_(self._calibration_read(rm0, gen))
-        self._ref_pending = False
 
     def set_time(self, t_s: float) -> None:
         """Set the time since programming (drift/retention are applied on the next read)."""
@@ -260,7 +236,7 @@ class AnalogLayerMixin(_ModuleBase):
             return
         if not self.is_programmed:
             raise RuntimeError(f"{type(self).__name__}: program the layer before compensating drift")
-        self._resolve_ref()
+        resolve_ref(self)
         with torch.no_grad():
             self.gdc.copy_(gdc_factor(self.gdc_ref, self._calibration_read()))
         self._signs = None  # a lean layer's signs are redrawn with the next time's matrices
@@ -276,10 +252,7 @@ class AnalogLayerMixin(_ModuleBase):
         reads = torch.empty(reps * n_in, n_out, device=dev, dtype=torch.float32)
         rm = self._read_matrices() if rm is None else rm
         gen = self._generator(dev) if gen is None else gen
-        # one chip in the layout of aimc.tiles.multichip, whose one-hot read gathers the rows
-        # of w instead of multiplying (the same read as mvm of the unit vectors)
-        f32 = ReadMatrices(rm.layout, rm.w.float(), rm.var, rm.out_var, rm.post, rm.code_max)
-        cr = ChipsRead(1, rm.layout.rows, _chip_dim(f32, 1), _chip_dim(f32, 0))
+        cr = one_chip_read(rm)  # the multichip one-hot read gathers rows of w (same read as mvm)
         for i in range(0, reps * n_in, _GDC_CHUNK):  # row k of the batch is e_(k mod in)
             rows = torch.arange(i, min(i + _GDC_CHUNK, reps * n_in), device=dev) % n_in
             reads[i: i + len(rows)] = mvm_chips(eye[rows], cr, self.chip, gen, type(self).__name__, shared=True,
@@ -292,7 +265,7 @@ class AnalogLayerMixin(_ModuleBase):
         n_out, n_in = self.analog_weight().shape
         if self.is_lean:
             if self._signs is None:  # not kept from the last redraw: draw the devices again
-                key, rms, self._signs = self._redraw((float(self.t_s),))
+                key, rms, self._signs = redraw(self, (float(self.t_s),))
                 self._cache = (key, rms[0])
             assert self._signs is not None
             return self._signs.float()
@@ -300,15 +273,6 @@ class AnalogLayerMixin(_ModuleBase):
         return torch.sign(w.reshape(-1, n_out)[:n_in]).float()
 
     # -- reads ----------------------------------------------------------------------------
-    def _lean_w_dtype(self) -> torch.dtype | None:
-        """bfloat16 effective weights for a lean layer whose devices' programming noise is at
-        least ten times the rounding: 8 mantissa bits move a weight by at most 2^-9 of
-        itself (0.2 %), where PCM's programming noise is 4-5 % of g at g_max (HERMES: 1.09
-        µS of 20.7) and more below, RRAM's lognormal spread 4 %
-        (:meth:`~aimc.physics.devices.DeviceModel.prog_noise_rel_min`); float32 otherwise
-        (``ideal``, equal to FP; SRAM's exact levels; ECRAM's 0.05 %)."""
-        return torch.bfloat16 if self.chip.device.prog_noise_rel_min() >= 10 * 2.0**-9 else None
-
     def _invalidate(self) -> None:
         self._cache = None
         self._signs = None
@@ -329,7 +293,7 @@ class AnalogLayerMixin(_ModuleBase):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         if self.is_lean:
-            key, rms, self._signs = self._redraw((float(self.t_s),))
+            key, rms, self._signs = redraw(self, (float(self.t_s),))
             self._cache = (key, rms[0])
             return rms[0]
         if self.is_programmed:
@@ -340,19 +304,6 @@ class AnalogLayerMixin(_ModuleBase):
         rm = read_matrices(tiles, self.chip, float(self.t_s))
         self._cache = (key, rm)
         return rm
-
-    def _redraw(self, times: tuple[float, ...]) -> tuple[tuple, list[ReadMatrices], torch.Tensor | None]:
-        """A lean layer's read matrices at ``times`` from one redraw of its devices, the
-        cache key of the current time and the programmed signs."""
-        w = self.analog_weight()
-        if self._weights_key() != self._lean_weights:
-            raise RuntimeError(f"{type(self).__name__}{tuple(w.shape)}: its weights changed (values or dtype) since it "
-                               "was programmed with store='lean' (the chip is redrawn from them); program it again")
-        self._cache = None  # the old matrices go before the new ones are built
-        with torch.no_grad():
-            rms, signs = seeded_read_matrices_at(encode(w, self.chip), self.chip, int(self.prog_seed), times,
-                                                 signs=True, w_dtype=self._lean_w_dtype())
-        return (w.device, w.dtype, float(self.t_s), True), rms, signs
 
     def read_cache_bytes(self) -> int:
         """Bytes held by the cached read matrices (0 when none are cached)."""
@@ -437,7 +388,7 @@ class AnalogLayerMixin(_ModuleBase):
         self._lean_weights = self._weights_key()
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
-        self._resolve_ref()  # a lean layer's deferred GDC reference, before it is saved
+        resolve_ref(self)  # a lean layer's deferred GDC reference, before it is saved
         super()._save_to_state_dict(destination, prefix, keep_vars)
 
     def _apply(self, fn, *args, **kwargs):
