@@ -27,6 +27,9 @@ undefined, s (P,)}``; noise, ADC and the digital sum over tiles follow in
 """
 
 SOURCE = r"""
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 namespace {
 
 constexpr int64_t PX = 16;  // output pixels per vector: a segment of one output row
@@ -98,6 +101,40 @@ inline void square_pairs_bf16(const float* __restrict q, int64_t len, uint32_t* 
 }
 #endif
 
+// Column-major block a (NB columns of PX pixels: a[n * PX + l]) -> rows of the output, o[l * ld + n]
+// for the nl pixels l < nl and nc columns n < nc (a transpose; pure data movement).
+inline void store_block(const float* __restrict a, int64_t nl, int64_t nc, float* __restrict o, int64_t ld) {
+#if defined(__AVX2__)
+  static_assert(NB == 8 && PX == 16, "the AVX2 transpose is written for 8 columns x 16 pixels");
+  if (nc == NB) {  // two 8 x 8 transposes (unpack, shuffle, lane permute), one 8-float row store per pixel
+    for (int64_t h = 0; h < PX && h < nl; h += 8) {
+      __m256 r[8], t[8];
+      for (int64_t n = 0; n < 8; ++n) r[n] = _mm256_loadu_ps(a + n * PX + h);
+      for (int64_t n = 0; n < 8; n += 2) {
+        t[n] = _mm256_unpacklo_ps(r[n], r[n + 1]);
+        t[n + 1] = _mm256_unpackhi_ps(r[n], r[n + 1]);
+      }
+      for (int64_t n = 0; n < 8; n += 4) {
+        r[n] = _mm256_shuffle_ps(t[n], t[n + 2], 0x44);
+        r[n + 1] = _mm256_shuffle_ps(t[n], t[n + 2], 0xEE);
+        r[n + 2] = _mm256_shuffle_ps(t[n + 1], t[n + 3], 0x44);
+        r[n + 3] = _mm256_shuffle_ps(t[n + 1], t[n + 3], 0xEE);
+      }
+      // r[0..3]: pixels (0, 1, 2, 3) of columns 0-3 | 4-7 in the two 128-bit lanes, r[4..7]: columns 4-7
+      const __m256 rows[8] = {_mm256_permute2f128_ps(r[0], r[4], 0x20), _mm256_permute2f128_ps(r[1], r[5], 0x20),
+                              _mm256_permute2f128_ps(r[2], r[6], 0x20), _mm256_permute2f128_ps(r[3], r[7], 0x20),
+                              _mm256_permute2f128_ps(r[0], r[4], 0x31), _mm256_permute2f128_ps(r[1], r[5], 0x31),
+                              _mm256_permute2f128_ps(r[2], r[6], 0x31), _mm256_permute2f128_ps(r[3], r[7], 0x31)};
+      const int64_t m = std::min<int64_t>(8, nl - h);
+      for (int64_t l = 0; l < m; ++l) _mm256_storeu_ps(o + (h + l) * ld, rows[l]);
+    }
+    return;
+  }
+#endif
+  for (int64_t l = 0; l < nl; ++l)
+    for (int64_t n = 0; n < nc; ++n) o[l * ld + n] = a[n * PX + l];
+}
+
 // The partial sums of PX pixels' codes q (I, PX) on each of the T tiles (R rows each) of
 // weights w (T, R, Np) (variances: vw float32 or the bf16 pairs vpair (T, R2, Np)) -> rows
 // p0 .. p0+nl-1 of y and var (T, Ptot, N); q2, ay, av are scratch.
@@ -120,14 +157,8 @@ inline void segment_sums(const float* q, uint32_t* q2, int64_t I, int64_t T, int
         if (bf16) var_block_bf16(q2, (len + 1) / 2, vpair + t * R2 * Np, Np, n0, av);
 #endif
       }
-      float* __restrict yo = yp + (t * Ptot + p0) * N + n0;
-      for (int64_t l = 0; l < nl; ++l)
-        for (int64_t n = 0; n < nc; ++n) yo[l * N + n] = ay[n * PX + l];
-      if (has_var) {
-        float* __restrict vo = vap + (t * Ptot + p0) * N + n0;
-        for (int64_t l = 0; l < nl; ++l)
-          for (int64_t n = 0; n < nc; ++n) vo[l * N + n] = av[n * PX + l];
-      }
+      store_block(ay, nl, nc, yp + (t * Ptot + p0) * N + n0, N);
+      if (has_var) store_block(av, nl, nc, vap + (t * Ptot + p0) * N + n0, N);
     }
   }
 }
@@ -328,9 +359,16 @@ std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor 
     int64_t base[PX];
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t c = item / nseg, p0 = c * P + (item % nseg) * PX, nl = std::min<int64_t>(PX, c * P + P - p0);
-      for (int64_t l = 0; l < PX; ++l) {  // lanes past nl repeat the last pixel (computed, never stored)
-        const int64_t p = p0 + std::min(l, nl - 1), b = p / HWo, oh = (p % HWo) / Wo, ow = p % Wo;
-        base[l] = b * C * Hp * Wp + oh * sh * Wp + ow * sw;
+      {  // lanes past nl repeat the last pixel (computed, never stored); (b, oh, ow) stepped, not divided
+        const int64_t pl0 = p0 - c * P;  // this chip's pixel of lane 0
+        int64_t b = pl0 / HWo, oh = (pl0 % HWo) / Wo, ow = pl0 % Wo;
+        for (int64_t l = 0; l < PX; ++l) {
+          base[l] = (c * Bi + b) * C * Hp * Wp + oh * sh * Wp + ow * sw;
+          if (l + 1 < nl && ++ow == Wo) {
+            ow = 0;
+            if (++oh == Ho) { oh = 0; ++b; }
+          }
+        }
       }
       // raw patch elements, element-major q[k * PX + lane]
       for (int64_t k = 0; k < I; ++k) {

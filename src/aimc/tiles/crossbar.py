@@ -257,10 +257,11 @@ def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chi
     T, B, N = y.shape
     want_sat = rm.code_max is not None and chip.adc.bound_management
     k = 1 if want_sat else _row_group(B, N)
-    late = k > 1 or lay.slices > 1  # the scales and bias cannot ride in the fused pass
+    late = lay.slices > 1  # the slices' sum comes first: the scales and bias cannot ride in the fused pass
     if k > 1:  # k rows side by side: the same elements, linear indices (noise) and sums, longer rows
+        digital = (None, None, None) if late else (row_scale, out_scale, bias)
         out, sat = fused_noise_adc(y.reshape(T, B // k, k * N), None if var is None else var.reshape(T, B // k, k * N),
-                                   rm.out_var, rm.post.repeat(1, 1, k), code_max, seed)
+                                   rm.out_var, rm.post.repeat(1, 1, k), code_max, seed, *digital, group=k)
         out = out.view(B, N)
     elif late:
         out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed)

@@ -54,6 +54,7 @@ from math import prod
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
@@ -86,9 +87,14 @@ class ChipsRead:
     full: ReadMatrices
 
     def chip(self, c: int) -> ReadMatrices:
-        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.crossbar.read_matrices` gives one chip."""
+        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.crossbar.read_matrices` gives one chip
+        (the padding rows a one-tile layer's read leaves out put back as zeros)."""
         f = self.full
-        return ReadMatrices(f.layout, f.w[c], None if f.var is None else f.var[c], f.out_var, f.post, f.code_max)
+        pad = (0, 0, 0, f.layout.rows - f.w.shape[-2])
+        w, var = f.w[c], None if f.var is None else f.var[c]
+        if pad[-1]:
+            w, var = F.pad(w, pad), None if var is None else F.pad(var, pad)
+        return ReadMatrices(f.layout, w, var, f.out_var, f.post, f.code_max)
 
 
 def stack_tiles(tiles: Sequence[ProgrammedTiles]) -> ProgrammedTiles:
@@ -118,18 +124,27 @@ def program_tiles_chips(enc: Encoded, chip: ChipSpec, generators: Sequence[torch
     if not generators:
         raise ValueError("program_tiles_chips: no chips")
     st = chip.device.program_chips(enc.g_target_uS, generators)  # (C, S, 2, T, R, out)
-    g, d = st.g_uS.movedim(0, 2), st.drift.movedim(0, 2)
+    g, d = st.g_uS.movedim(0, 2).contiguous(), st.drift.movedim(0, 2).contiguous()
     unused = ~enc.used.view(1, 1, 1, *enc.used.shape, 1)
     if bool(unused.any()):
-        g, d = g.masked_fill(unused, 0.0), d.masked_fill(unused, 0.0)
-    return ProgrammedTiles(enc.layout, DeviceState(g.contiguous(), d.contiguous()), enc.scale)
+        g.masked_fill_(unused, 0.0)
+        d.masked_fill_(unused, 0.0)
+    return ProgrammedTiles(enc.layout, DeviceState(g, d), enc.scale)
 
 
 def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ChipsRead:
-    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout."""
-    full = read_matrices(tiles, chip, t_s)  # w (C, T, R, N)
-    lay = full.layout
+    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout.
+
+    A layer on one input tile is read through its ``in_features`` used rows only: the
+    padding rows below them hold no device (0 S, no drift, no read noise), so their
+    physics is skipped; they still lengthen the column wires, which IR drop adds in closed
+    form (:func:`aimc.tiles.irdrop.apply_ir_drop` of fewer rows than the tile's)."""
+    lay = tiles.layout
     r = lay.rows if lay.t_in > 1 else lay.in_features
+    if r < tiles.state.g_uS.shape[-2]:
+        st = tiles.state
+        tiles = ProgrammedTiles(lay, DeviceState(st.g_uS[..., :r, :], st.drift[..., :r, :]), tiles.scale)
+    full = read_matrices(tiles, chip, t_s)  # w (C, T, R, N)
 
     def batched(a: torch.Tensor) -> torch.Tensor:  # (C, T, R, N) -> (T, C, R', N)
         return a[:, :, :r].transpose(0, 1).contiguous()
@@ -185,11 +200,11 @@ def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices
     codes, sq, _, used = dac_prepass(one, None if scale is None else scale[:1], chip.dac.bits, lay.t_in, rows, noisy)
     t_of, r_of, ar = idx // rows, idx % rows, torch.arange(k, device=idx.device)
     T, N = rm.w.shape[0], rm.w.shape[-1]
-    if T == 1:  # one tile: each chip's rows of w, already chip-major
-        y1 = (codes[0, 0, 0] * rm.w[0].index_select(1, idx)).view(1, g * k, N)
+    if T == 1:  # one tile: each chip's rows of w, already chip-major (scaled, then gathered: same products)
+        y1 = (codes[0, 0, 0] * rm.w[0]).index_select(1, idx).view(1, g * k, N)
         var1 = None
         if rm.var is not None and sq is not None:
-            var1 = (sq[0, 0, 0].float() * rm.var[0].index_select(1, idx).float()).to(rm.var.dtype).view(1, g * k, N)
+            var1 = (sq[0, 0, 0].float() * rm.var[0].float()).to(rm.var.dtype).index_select(1, idx).view(1, g * k, N)
         rs = used.expand(g * k) if row_scale is None else used * row_scale
         out, sat = finish_read(y1, var1, rm, chip, generator, rs)
         return out, sat, used.expand(g * k)
