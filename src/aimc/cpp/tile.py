@@ -136,7 +136,7 @@ std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch:
                                            torch::Tensor post, int64_t code_max, int64_t seed,
                                            c10::optional<torch::Tensor> row_scale,
                                            c10::optional<torch::Tensor> col_scale, c10::optional<torch::Tensor> bias,
-                                           int64_t group) {
+                                           int64_t group, c10::optional<torch::Tensor> out_buf) {
   TORCH_CHECK(y.device().is_cpu() && y.scalar_type() == at::kFloat && y.dim() == 3 && y.is_contiguous(),
               "y must be a contiguous float32 CPU tensor (T, B, N)");
   const int64_t T = y.size(0), B = y.size(1), N = y.size(2), G = group;
@@ -169,7 +169,14 @@ std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch:
   const bool adc = code_max >= 0;
   const float cm = adc ? (float)code_max : 0.f;
   const uint64_t key = mix64((uint64_t)seed ^ 0x6A09E667F3BCC909ULL);
-  auto out = torch::empty({B, N}, y.options());
+  torch::Tensor out;
+  if (out_buf.has_value() && out_buf->defined()) {  // written in place (e.g. one group's rows of a larger output)
+    out = *out_buf;
+    TORCH_CHECK(out.scalar_type() == at::kFloat && out.is_contiguous() && out.numel() == B * N,
+                "out must be a contiguous float32 tensor of ", B * N, " elements");
+  } else {
+    out = torch::empty({B, N}, y.options());
+  }
   const int64_t nch = (N + CH - 1) / CH;
   auto satblk = torch::zeros({B, nch}, y.options().dtype(at::kByte));
   const float* yp = y.data_ptr<float>();

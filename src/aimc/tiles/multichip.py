@@ -167,11 +167,11 @@ def _group(n_chips: int, per_chip: int) -> int:
 
 def _pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int, rows: int, chip: ChipSpec,
           generator: torch.Generator | None, row_scale: torch.Tensor | None, out_scale: torch.Tensor | None,
-          bias: torch.Tensor | None):
+          bias: torch.Tensor | None, out: torch.Tensor | None = None):
     """Chip-major rows ``x`` (g*B, in) of ``g`` chips whose matrices ``rm.w`` are
     ``(T, g, R', N)`` -> (outputs (g*B, out) or None on NaN/Inf, the ADC saturation mask or
     None, the full scales used (g*B,)). ``row_scale`` multiplies each row's output with its
-    full scale (the fused pass's row scale)."""
+    full scale (the fused pass's row scale); ``out``: where the outputs are written."""
     lay = rm.layout
     noisy = rm.var is not None and generator is not None
     codes, sq, amax, used = dac_prepass(x, scale, chip.dac.bits, lay.t_in, rows, noisy)  # (T, g*B, R')
@@ -183,12 +183,13 @@ def _pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int,
     if rm.var is not None and sq is not None:
         var = torch.matmul(sq.view(T, g, GB // g, R), rm.var).view(T, GB, -1)
     rs = used if row_scale is None else used * row_scale
-    out, sat = finish_read(y, var, rm, chip, generator, rs, out_scale, bias)
-    return out, sat, used
+    o, sat = finish_read(y, var, rm, chip, generator, rs, out_scale, bias, out)
+    return o, sat, used
 
 
 def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int, rows: int,
-                 chip: ChipSpec, generator: torch.Generator | None, row_scale: torch.Tensor | None):
+                 chip: ChipSpec, generator: torch.Generator | None, row_scale: torch.Tensor | None,
+                 out: torch.Tensor | None = None):
     """:func:`_pass` for one-hot inputs ``e_idx`` (k rows) read by each of ``g`` chips:
     their partial sums are the code of a 1 times one row of ``w`` (a single product each,
     as exact as the matmul), so they are gathered instead of multiplied."""
@@ -206,8 +207,8 @@ def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices
         if rm.var is not None and sq is not None:
             var1 = (sq[0, 0, 0].float() * rm.var[0].float()).to(rm.var.dtype).index_select(1, idx).view(1, g * k, N)
         rs = used.expand(g * k) if row_scale is None else used * row_scale
-        out, sat = finish_read(y1, var1, rm, chip, generator, rs)
-        return out, sat, used.expand(g * k)
+        o, sat = finish_read(y1, var1, rm, chip, generator, rs, out=out)
+        return o, sat, used.expand(g * k)
     y = rm.w.new_zeros(T, k, g, N)
     y[t_of, ar] = codes[0, 0, 0] * rm.w[t_of, :, r_of]  # (k, g, N)
     var = None
@@ -216,8 +217,8 @@ def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices
         var[t_of, ar] = (sq[0, 0, 0].float() * rm.var[t_of, :, r_of].float()).to(rm.var.dtype)
         var = var.transpose(1, 2).reshape(T, g * k, N)
     rs = used.expand(g * k) if row_scale is None else used * row_scale
-    out, sat = finish_read(y.transpose(1, 2).reshape(T, g * k, N), var, rm, chip, generator, rs)
-    return out, sat, used.expand(g * k)
+    o, sat = finish_read(y.transpose(1, 2).reshape(T, g * k, N), var, rm, chip, generator, rs, out=out)
+    return o, sat, used.expand(g * k)
 
 
 def _rows_per_chip(n: int, C: int, name: str) -> int:
@@ -231,18 +232,12 @@ def _digital(v: torch.Tensor | None, n: int) -> torch.Tensor | None:
     return None if v is None else v.detach().to(torch.float32).expand(n).contiguous()
 
 
-def _groups(C: int, g: int, B: int, read: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
-    """Outputs (C*B, out) of ``read(c0, c1)`` (chips ``c0..c1-1``, ``B`` rows each) over
-    groups of ``g`` chips."""
-    out = None
+def _groups(C: int, g: int, B: int, out: torch.Tensor, read: Callable[[int, int, torch.Tensor], None]) -> torch.Tensor:
+    """``out`` (C*B, n) filled by ``read(c0, c1, rows)``, which writes chips ``c0..c1-1``'s
+    outputs (``B`` rows each) into ``rows``, over groups of ``g`` chips."""
     for c0 in range(0, C, g):
         c1 = min(C, c0 + g)
-        o = read(c0, c1)
-        if out is None:
-            out = o if g >= C else o.new_empty(C * B, o.shape[1])
-        if g < C:
-            out[c0 * B: c1 * B] = o
-    assert out is not None
+        read(c0, c1, out[c0 * B: c1 * B])
     return out
 
 
@@ -274,24 +269,23 @@ def _read(rows_of: Callable[[int, int], torch.Tensor], B: int, cr: ChipsRead, ch
     out_scale, bias = _digital(out_scale, lay.out_features), _digital(bias, lay.out_features)
     g = _group(C, B * lay.t_in * (cr.rows + rm.w.shape[-1]))
 
-    def read(c0: int, c1: int) -> torch.Tensor:
+    def read(c0: int, c1: int, dest: torch.Tensor) -> None:
         n = (c1 - c0) * B
         scale = None if fs is None else torch.full((n,), fs, device=rm.w.device)
         row = None if gain is None else gain[c0:c1].detach().float().repeat_interleave(B)
         sub = ReadMatrices(lay, rm.w[:, c0:c1], None if rm.var is None else rm.var[:, c0:c1], rm.out_var, rm.post,
                            rm.code_max)
         if onehot is not None and out_scale is None and bias is None:
-            o, sat, used = _onehot_pass(onehot, scale, sub, c1 - c0, cr.rows, chip, generator, row)
+            o, sat, used = _onehot_pass(onehot, scale, sub, c1 - c0, cr.rows, chip, generator, row, dest)
         else:
             x = rows_of(c0, c1).detach()
-            o, sat, used = _pass(x, scale, sub, c1 - c0, cr.rows, chip, generator, row, out_scale, bias)
+            o, sat, used = _pass(x, scale, sub, c1 - c0, cr.rows, chip, generator, row, out_scale, bias, dest)
         if o is None:
             raise ValueError(f"{name}: input contains NaN or Inf")
         _bound_manage_chips(o, sat, c0, c1, B, lambda c: rows_of(c, c + 1).detach(), used, cr, chip, generator, gain,
                             out_scale, bias)
-        return o
 
-    return _groups(C, g, B, read)
+    return _groups(C, g, B, rm.w.new_empty(C * B, lay.out_features, dtype=torch.float32), read)
 
 
 def mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, generator: torch.Generator | None = None,
@@ -354,17 +348,16 @@ def _patch_read(x: torch.Tensor, Bi: int, cr: ChipsRead, chip: ChipSpec, geo: Co
     C, L = cr.n_chips, Bi * prod(conv_out_shape(x, geo))
     g = _group(C, L * full.w.shape[1] * full.w.shape[-1] * (2 if noisy else 1))
 
-    def read(c0: int, c1: int) -> torch.Tensor:  # a group of chips per call: the partial sums stay cache-sized
+    def read(c0: int, c1: int, dest: torch.Tensor) -> None:  # a group of chips per call: partial sums stay cache-sized
         y, var, amax = cpp.load().conv_patch_read_chips(
             xin[c0 * Bi: c1 * Bi], full.w[c0:c1], None if fvar is None else fvar[c0:c1], list(k), list(st), list(p4),
             list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)  # (T, (c1-c0)*L, N)
         rs = amax if gain is None else amax * gain[c0:c1].detach().float().repeat_interleave(L)
-        o, sat = finish_read(y, var if noisy else None, cr.rm, chip, generator, rs, out_scale, bias)
+        o, sat = finish_read(y, var if noisy else None, cr.rm, chip, generator, rs, out_scale, bias, dest)
         _bound_manage_chips(o, sat, c0, c1, L, lambda c: im2col(x[c * Bi: (c + 1) * Bi].detach(), geo), amax, cr,
                             chip, generator, gain, out_scale, bias)
-        return o
 
-    return _groups(C, g, L, read)
+    return _groups(C, g, L, full.w.new_empty(C * L, lay.out_features, dtype=torch.float32), read)
 
 
 def conv_mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, geo: ConvGeometry,
