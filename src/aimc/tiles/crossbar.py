@@ -237,6 +237,21 @@ def _row_group(B: int, N: int, target: int = 1024) -> int:
     return 1
 
 
+def noise_seed(rm: ReadMatrices, generator: torch.Generator | None) -> int:
+    """The seed of one read's noise stream, drawn from ``generator`` when the read is noisy
+    (0 otherwise): one draw per :func:`finish_read` call."""
+    if rm.var is None and not rm.out_var > 0:
+        return 0
+    if generator is None:
+        raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+
+
+def wants_saturation(rm: ReadMatrices, chip: ChipSpec) -> bool:
+    """True when a read reports its ADC saturation (bound management re-reads those vectors)."""
+    return rm.code_max is not None and chip.adc.bound_management
+
+
 def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chip: ChipSpec,
                 generator: torch.Generator | None, row_scale: torch.Tensor | None = None,
                 out_scale: torch.Tensor | None = None,
@@ -250,15 +265,11 @@ def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chi
     ``out``: a contiguous float32 (B, out) tensor the outputs are written to (and
     returned), e.g. a group's rows of a larger output."""
     lay = rm.layout
-    seed = 0
-    if rm.var is not None or rm.out_var > 0:
-        if generator is None:
-            raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    seed = noise_seed(rm, generator)
     # noise (counter-based, seeded from the layer's generator), ADC, scales, sum over tiles
     code_max = -1 if rm.code_max is None else rm.code_max
     T, B, N = y.shape
-    want_sat = rm.code_max is not None and chip.adc.bound_management
+    want_sat = wants_saturation(rm, chip)
     k = 1 if want_sat else _row_group(B, N)
     late = lay.slices > 1  # the slices' sum comes first: the scales and bias cannot ride in the fused pass
     if k > 1:  # k rows side by side: the same elements, linear indices (noise) and sums, longer rows

@@ -62,8 +62,8 @@ from aimc import cpp
 from aimc.physics.periphery import max_code
 from aimc.tiles.conv import ConvGeometry, _fused_usable, _pad, conv_out_shape, im2col
 from aimc.tiles.crossbar import (Encoded, ProgrammedTiles, ReadMatrices, bound_manage_, finish_read, full_scale,
-                                 read_matrices)
-from aimc.tiles.fused import dac_prepass
+                                 noise_seed, read_matrices, wants_saturation)
+from aimc.tiles.fused import _signed64, dac_prepass
 
 __all__ = ["ChipsRead", "stack_tiles", "program_tiles_chips", "chips_read_matrices", "mvm_chips", "conv_mvm_chips"]
 
@@ -348,12 +348,21 @@ def _patch_read(x: torch.Tensor, Bi: int, cr: ChipsRead, chip: ChipSpec, geo: Co
     C, L = cr.n_chips, Bi * prod(conv_out_shape(x, geo))
     g = _group(C, L * full.w.shape[1] * full.w.shape[-1] * (2 if noisy else 1))
 
+    mod, rm = cpp.load(), cr.rm
+    geo_args = (list(k), list(st), list(p4), list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)
+
     def read(c0: int, c1: int, dest: torch.Tensor) -> None:  # a group of chips per call: partial sums stay cache-sized
-        y, var, amax = cpp.load().conv_patch_read_chips(
-            xin[c0 * Bi: c1 * Bi], full.w[c0:c1], None if fvar is None else fvar[c0:c1], list(k), list(st), list(p4),
-            list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)  # (T, (c1-c0)*L, N)
-        rs = amax if gain is None else amax * gain[c0:c1].detach().float().repeat_interleave(L)
-        o, sat = finish_read(y, var if noisy else None, cr.rm, chip, generator, rs, out_scale, bias, dest)
+        xs, ws, vs = xin[c0 * Bi: c1 * Bi], full.w[c0:c1], None if fvar is None else fvar[c0:c1]
+        g_c = None if gain is None else gain[c0:c1].detach().float().contiguous()
+        if lay.slices == 1:  # the patch read and finish_read in one pass (same draws, same numbers)
+            o, sat, amax = mod.conv_read_chips(xs, ws, vs, *geo_args, rm.post.float().contiguous(), float(rm.out_var),
+                                               -1 if rm.code_max is None else rm.code_max,
+                                               _signed64(noise_seed(rm, generator)), g_c, out_scale, bias, dest)
+            sat = sat if wants_saturation(rm, chip) else None
+        else:
+            y, var, amax = mod.conv_patch_read_chips(xs, ws, vs, *geo_args)  # (T, (c1-c0)*L, N)
+            rs = amax if g_c is None else amax * g_c.repeat_interleave(L)
+            o, sat = finish_read(y, var if noisy else None, rm, chip, generator, rs, out_scale, bias, dest)
         _bound_manage_chips(o, sat, c0, c1, L, lambda c: im2col(x[c * Bi: (c + 1) * Bi].detach(), geo), amax, cr,
                             chip, generator, gain, out_scale, bias)
 
