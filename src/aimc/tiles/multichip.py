@@ -18,16 +18,20 @@ management):
   (drift, IR drop, read-noise variances for all chips at once), laid out as
   ``(T, C, R', S*out)`` for the batched matmul. ``R'`` is ``rows``, or ``in_features``
   when the matrix fits one tile: rows that hold no weight have zero conductance and zero
-  input, so leaving them out changes no sum (only the float summation order);
+  input, so leaving them out changes no sum (only the float summation order), and their
+  physics is skipped (IR drop counts their wire segments in closed form);
 * **the read**: inputs are chip-major rows ``(C*B, in)`` (rows ``c*B .. c*B+B-1`` are
   chip ``c``'s), one DAC pre-pass over all rows, one batched matmul
   ``(T, C, B, R') @ (T, C, R', N)`` (and one more for the noise variances), and one fused
   noise/ADC/sum pass over ``(T, C*B, N)`` (:func:`~aimc.tiles.crossbar.finish_read`) with
   a per-row scale that carries each chip's gain (drift compensation). A convolution on
-  CPU goes through the compiled patch read of a group of chips per call
-  (``conv_patch_read_chips``: each chip's patches against its own matrices, 16 pixels per
-  vector along a chip's flattened output pixels, the single-chip kernel's sums bit for
-  bit); elsewhere through its im2col rows.
+  CPU goes through the compiled patch read of a group of chips per call, with the noise,
+  ADC, gains and bias in the same pass (``conv_read_chips``: each chip's patches against
+  its own matrices, 16 pixels per vector along a chip's flattened output pixels, the
+  single-chip kernel's sums bit for bit; each segment's partial sums stay in scratch and
+  are finished with :func:`~aimc.tiles.crossbar.finish_read`'s draws and roundings, bit for
+  bit); elsewhere through its im2col rows. Each group of chips writes its rows of the
+  layer's output in place.
 
 The read noise is drawn from one counter-based stream per pass (seeded from
 ``generator``), so chip ``c``'s noise depends on the pass it is read in; its conductances
