@@ -140,6 +140,8 @@ def test_chips_patch_read_equals_the_single_chip_patch_read_exactly(kernel, stri
     """Each chip's partial sums, variances and scales from the chips' patch read are those
     of the single-chip patch read bit for bit (same codes, same per-lane sums)."""
     from aimc import cpp
+    if cpp.load() is None:
+        pytest.skip("the compiled kernels are unavailable (AIMC_NO_CPP or no compiler)")
     C, B, Cin, H, W, T, R, N = 3, 2, 3, 5, 9, 2, 16, 11
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(C * B, Cin, H, W, generator=gen)
@@ -170,3 +172,44 @@ def test_program_chips_is_program_with_each_chips_generator(name):
     for c, s in enumerate(SEEDS):
         ref = dev.program(g, torch.Generator().manual_seed(s))
         assert torch.equal(st.g_uS[c], ref.g_uS) and torch.equal(st.drift[c], ref.drift)
+
+
+@pytest.mark.parametrize("bm", [False, True])
+def test_fused_chips_conv_read_equals_patch_read_then_finish_read(bm):
+    """The chips' convolution in one compiled pass (conv_read_chips: partial sums in
+    scratch, then noise, ADC, gains and bias) gives the numbers of the patch read followed by
+    finish_read bit for bit: the same codes, sums, noise draws (same seed, same linear
+    indices) and the same rounding of every step; with bound management the saturated
+    pixels it reports are the same."""
+    from aimc import cpp
+    from aimc.tiles.conv import ConvGeometry
+    from aimc.tiles.crossbar import finish_read
+    from aimc.tiles.multichip import conv_mvm_chips
+    if cpp.load() is None:
+        pytest.skip("the compiled kernels are unavailable (AIMC_NO_CPP or no compiler)")
+    chip = aimc.chips.load("pcm-hermes")
+    if bm:
+        chip = chip.replace(adc=chip.adc.replace(bound=3.0, bound_management=True, bm_max_iter=0))
+    conv = nn.Conv2d(3, 12, 3, padding=1)
+    w = conv.weight.detach().reshape(12, -1)
+    enc = encode(w, chip)
+    tiles = [program_tiles(enc, chip, torch.Generator().manual_seed(s)) for s in SEEDS]
+    cr = chips_read_matrices(stack_tiles(tiles), chip, 86400.0)
+    geo = ConvGeometry.of(conv)
+    C, B = len(SEEDS), 2
+    x = torch.rand(C * B, 3, 5, 7, generator=torch.Generator().manual_seed(3))
+    gain, bias, scale = torch.tensor([1.1, 0.9, 1.3]), torch.randn(12), torch.rand(12) + 0.5
+    y = conv_mvm_chips(x, cr, chip, geo, torch.Generator().manual_seed(9), gain=gain, out_scale=scale, bias=bias)
+    gen = torch.Generator().manual_seed(9)
+    yp, var, s = cpp.load().conv_patch_read_chips(x, cr.full.w, cr.full.var, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1],
+                                                  127, 0.0)
+    L = 5 * 7
+    ref, sat = finish_read(yp, var, cr.rm, chip, gen, s * gain.repeat_interleave(B * L), scale, bias)
+    assert torch.equal(y.movedim(1, -1).reshape(C * B * L, 12), ref)
+    if bm:  # the saturation the fused pass reports (seed as finish_read draws it)
+        seed = int(torch.randint(0, 2**62, (1,), generator=torch.Generator().manual_seed(9)))
+        out, sat_f, s_f = cpp.load().conv_read_chips(
+            x, cr.full.w, cr.full.var, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 127, 0.0, cr.rm.post, cr.rm.out_var,
+            cr.rm.code_max, seed, gain, scale, bias, torch.empty(C * B * L, 12))
+        assert torch.equal(out, ref) and torch.equal(s_f, s) and sat is not None and torch.equal(sat_f, sat)
+        assert bool(sat.any()) and not bool(sat.all())

@@ -89,6 +89,34 @@ def test_row_and_column_scales_and_bias_come_last(noisy):
         assert torch.equal(full, ref)
 
 
+@pytest.mark.parametrize("noisy", [False, True])
+def test_grouped_short_rows_with_scales_equal_one_row_at_a_time(noisy, monkeypatch):
+    """``group`` rows of ``N`` outputs side by side in one row of ``y`` (short rows passed a
+    few at a time) give the outputs of the ungrouped call bit for bit: the same linear
+    indices (draws) and each row's own row scale, column scales and bias; ``out`` is
+    filled in place (here rows of a larger tensor)."""
+    T, B, N, k = 2, 12, 10, 4
+    g = torch.Generator().manual_seed(5)
+    y = torch.randn(T, B, N, generator=g) * 30
+    var = torch.rand(T, B, N, generator=g).bfloat16() if noisy else None
+    post = torch.rand(T, 1, N, generator=g)
+    rs, cs, bias = torch.rand(B, generator=g) * 5, torch.randn(N, generator=g), torch.randn(N, generator=g)
+    out_var = 0.5 if noisy else 0.0
+    ref, _ = fused.fused_noise_adc(y, var, out_var, post, 63, seed=9, row_scale=rs, col_scale=cs, bias=bias)
+    big = torch.full((B + 3, N), float("nan"))
+    got, _ = fused.fused_noise_adc(y.reshape(T, B // k, k * N), None if var is None else var.reshape(T, B // k, k * N),
+                                   out_var, post.repeat(1, 1, k), 63, seed=9, row_scale=rs, col_scale=cs, bias=bias,
+                                   group=k, out=big[1:B + 1])
+    assert torch.equal(got.reshape(B, N), ref) and torch.equal(big[1:B + 1], ref)
+    assert big[0].isnan().all() and big[B + 1:].isnan().all()
+    if not noisy:  # the pure-PyTorch path of the same call (no compiled kernels)
+        monkeypatch.setattr(fused.cpp, "load", lambda: None)
+        out = torch.empty(B * N)
+        fb, _ = fused.fused_noise_adc(y.reshape(T, B // k, k * N), None, 0.0, post.repeat(1, 1, k), 63, seed=9,
+                                      row_scale=rs, col_scale=cs, bias=bias, group=k, out=out)
+        assert torch.equal(fb.reshape(B, N), ref) and torch.equal(out.view(B, N), ref)
+
+
 @pytest.mark.parametrize("chip_name", ["pcm-hermes", "isaac", "ideal"])
 def test_mvm_applies_output_scale_and_bias_as_separate_ops_would(chip_name):
     from aimc.chips import load

@@ -17,10 +17,11 @@ inline float to_f<at::BFloat16>(at::BFloat16 v) { return as_float(((uint32_t)v.x
 
 template <typename VT, bool HAS_VAR, bool NOISY, bool ADC>
 void kernel(const float* __restrict y, const VT* __restrict var, float out_var, const float* __restrict post,
-            float cm, uint64_t key, int64_t T, int64_t B, int64_t N, const float* __restrict rs,
+            float cm, uint64_t key, int64_t T, int64_t B, int64_t N, int64_t G, const float* __restrict rs,
             const float* __restrict cs, const float* __restrict bias, float* __restrict out,
             uint8_t* __restrict satblk) {
   const int64_t nch = (N + CH - 1) / CH;
+  const int64_t NG = N / G;  // columns of one logical row (G logical rows side by side per row)
   at::parallel_for(0, B * nch, 1, [&](int64_t begin, int64_t end) {
     alignas(64) float acc[CH];
     alignas(64) float zbuf[CH + 16];
@@ -60,14 +61,21 @@ void kernel(const float* __restrict y, const VT* __restrict var, float out_var, 
         }
       }
       float* __restrict o = out + b * N + n0;
-      if (rs != nullptr) {  // each step rounded as the separate PyTorch ops would round it
-        const float r = rs[b];
-        for (int64_t n = 0; n < len; ++n) acc[n] = acc[n] * r;
+      // each step rounded as the separate PyTorch ops would round it; a run is the part
+      // of one logical row (row b * G + (n0 + n) / NG, columns from (n0 + n) % NG) in the chunk
+      for (int64_t n = 0; n < len;) {
+        const int64_t col = (n0 + n) % NG, run = std::min<int64_t>(len - n, NG - col);
+        float* __restrict a = acc + n;
+        if (rs != nullptr) {
+          const float r = rs[b * G + (n0 + n) / NG];
+          for (int64_t j = 0; j < run; ++j) a[j] = a[j] * r;
+        }
+        if (cs != nullptr)
+          for (int64_t j = 0; j < run; ++j) a[j] = a[j] * cs[col + j];
+        if (bias != nullptr)
+          for (int64_t j = 0; j < run; ++j) a[j] = a[j] + bias[col + j];
+        n += run;
       }
-      if (cs != nullptr)
-        for (int64_t n = 0; n < len; ++n) acc[n] = acc[n] * cs[n0 + n];
-      if (bias != nullptr)
-        for (int64_t n = 0; n < len; ++n) acc[n] = acc[n] + bias[n0 + n];
       for (int64_t n = 0; n < len; ++n) o[n] = acc[n];
       satblk[blk] = (uint8_t)(sat != 0);
     }
@@ -76,14 +84,14 @@ void kernel(const float* __restrict y, const VT* __restrict var, float out_var, 
 
 template <typename VT, bool HAS_VAR>
 void dispatch_noise(bool noisy, bool adc, const float* y, const VT* var, float out_var, const float* post,
-                    float cm, uint64_t key, int64_t T, int64_t B, int64_t N, const float* rs, const float* cs,
-                    const float* bias, float* out, uint8_t* satblk) {
+                    float cm, uint64_t key, int64_t T, int64_t B, int64_t N, int64_t G, const float* rs,
+                    const float* cs, const float* bias, float* out, uint8_t* satblk) {
   if (noisy) {
-    if (adc) kernel<VT, HAS_VAR, true, true>(y, var, out_var, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
-    else kernel<VT, HAS_VAR, true, false>(y, var, out_var, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
+    if (adc) kernel<VT, HAS_VAR, true, true>(y, var, out_var, post, cm, key, T, B, N, G, rs, cs, bias, out, satblk);
+    else kernel<VT, HAS_VAR, true, false>(y, var, out_var, post, cm, key, T, B, N, G, rs, cs, bias, out, satblk);
   } else {
-    if (adc) kernel<VT, false, false, true>(y, nullptr, 0.f, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
-    else kernel<VT, false, false, false>(y, nullptr, 0.f, post, cm, key, T, B, N, rs, cs, bias, out, satblk);
+    if (adc) kernel<VT, false, false, true>(y, nullptr, 0.f, post, cm, key, T, B, N, G, rs, cs, bias, out, satblk);
+    else kernel<VT, false, false, false>(y, nullptr, 0.f, post, cm, key, T, B, N, G, rs, cs, bias, out, satblk);
   }
 }
 
@@ -127,10 +135,12 @@ void tile_dac_row(const float* __restrict xr, int64_t K, int64_t T, int64_t R, i
 std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch::Tensor> var, double out_var,
                                            torch::Tensor post, int64_t code_max, int64_t seed,
                                            c10::optional<torch::Tensor> row_scale,
-                                           c10::optional<torch::Tensor> col_scale, c10::optional<torch::Tensor> bias) {
+                                           c10::optional<torch::Tensor> col_scale, c10::optional<torch::Tensor> bias,
+                                           int64_t group, c10::optional<torch::Tensor> out_buf) {
   TORCH_CHECK(y.device().is_cpu() && y.scalar_type() == at::kFloat && y.dim() == 3 && y.is_contiguous(),
               "y must be a contiguous float32 CPU tensor (T, B, N)");
-  const int64_t T = y.size(0), B = y.size(1), N = y.size(2);
+  const int64_t T = y.size(0), B = y.size(1), N = y.size(2), G = group;
+  TORCH_CHECK(G >= 1 && N % G == 0, "group must be >= 1 and divide y.size(2)");
   TORCH_CHECK(post.scalar_type() == at::kFloat && post.is_contiguous() && post.numel() == T * N,
               "post must be a contiguous float32 tensor (T, 1, N)");
   const bool has_var = var.has_value() && var->defined();
@@ -140,26 +150,33 @@ std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch:
   }
   const bool has_rs = row_scale.has_value() && row_scale->defined();
   if (has_rs)
-    TORCH_CHECK(row_scale->scalar_type() == at::kFloat && row_scale->is_contiguous() && row_scale->numel() == B,
-                "row_scale must be a contiguous float32 tensor of B elements");
+    TORCH_CHECK(row_scale->scalar_type() == at::kFloat && row_scale->is_contiguous() && row_scale->numel() == B * G,
+                "row_scale must be a contiguous float32 tensor of B * group elements");
   const float* rs = has_rs ? row_scale->data_ptr<float>() : nullptr;
   const float* cs = nullptr;
   const float* bp = nullptr;
   if (col_scale.has_value() && col_scale->defined()) {
-    TORCH_CHECK(col_scale->scalar_type() == at::kFloat && col_scale->is_contiguous() && col_scale->numel() == N,
-                "col_scale must be a contiguous float32 tensor of N elements");
+    TORCH_CHECK(col_scale->scalar_type() == at::kFloat && col_scale->is_contiguous() && col_scale->numel() == N / G,
+                "col_scale must be a contiguous float32 tensor of N / group elements");
     cs = col_scale->data_ptr<float>();
   }
   if (bias.has_value() && bias->defined()) {
-    TORCH_CHECK(bias->scalar_type() == at::kFloat && bias->is_contiguous() && bias->numel() == N,
-                "bias must be a contiguous float32 tensor of N elements");
+    TORCH_CHECK(bias->scalar_type() == at::kFloat && bias->is_contiguous() && bias->numel() == N / G,
+                "bias must be a contiguous float32 tensor of N / group elements");
     bp = bias->data_ptr<float>();
   }
   const bool noisy = has_var || out_var != 0.0;
   const bool adc = code_max >= 0;
   const float cm = adc ? (float)code_max : 0.f;
   const uint64_t key = mix64((uint64_t)seed ^ 0x6A09E667F3BCC909ULL);
-  auto out = torch::empty({B, N}, y.options());
+  torch::Tensor out;
+  if (out_buf.has_value() && out_buf->defined()) {  // written in place (e.g. one group's rows of a larger output)
+    out = *out_buf;
+    TORCH_CHECK(out.scalar_type() == at::kFloat && out.is_contiguous() && out.numel() == B * N,
+                "out must be a contiguous float32 tensor of ", B * N, " elements");
+  } else {
+    out = torch::empty({B, N}, y.options());
+  }
   const int64_t nch = (N + CH - 1) / CH;
   auto satblk = torch::zeros({B, nch}, y.options().dtype(at::kByte));
   const float* yp = y.data_ptr<float>();
@@ -168,11 +185,11 @@ std::vector<torch::Tensor> fused_noise_adc(torch::Tensor y, c10::optional<torch:
   uint8_t* sp = satblk.data_ptr<uint8_t>();
   if (B * N > 0) {
     if (has_var && var->scalar_type() == at::kBFloat16)
-      dispatch_noise<at::BFloat16, true>(noisy, adc, yp, var->data_ptr<at::BFloat16>(), (float)out_var, pp, cm, key, T, B, N, rs, cs, bp, op, sp);
+      dispatch_noise<at::BFloat16, true>(noisy, adc, yp, var->data_ptr<at::BFloat16>(), (float)out_var, pp, cm, key, T, B, N, G, rs, cs, bp, op, sp);
     else if (has_var)
-      dispatch_noise<float, true>(noisy, adc, yp, var->data_ptr<float>(), (float)out_var, pp, cm, key, T, B, N, rs, cs, bp, op, sp);
+      dispatch_noise<float, true>(noisy, adc, yp, var->data_ptr<float>(), (float)out_var, pp, cm, key, T, B, N, G, rs, cs, bp, op, sp);
     else
-      dispatch_noise<float, false>(noisy, adc, yp, nullptr, (float)out_var, pp, cm, key, T, B, N, rs, cs, bp, op, sp);
+      dispatch_noise<float, false>(noisy, adc, yp, nullptr, (float)out_var, pp, cm, key, T, B, N, G, rs, cs, bp, op, sp);
   }
   auto sat = nch > 0 ? satblk.amax(1).to(at::kBool) : torch::zeros({B}, y.options().dtype(at::kBool));
   return {out, sat};

@@ -27,6 +27,9 @@ undefined, s (P,)}``; noise, ADC and the digital sum over tiles follow in
 """
 
 SOURCE = r"""
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 namespace {
 
 constexpr int64_t PX = 16;  // output pixels per vector: a segment of one output row
@@ -98,6 +101,40 @@ inline void square_pairs_bf16(const float* __restrict q, int64_t len, uint32_t* 
 }
 #endif
 
+// Column-major block a (NB columns of PX pixels: a[n * PX + l]) -> rows of the output, o[l * ld + n]
+// for the nl pixels l < nl and nc columns n < nc (a transpose; pure data movement).
+inline void store_block(const float* __restrict a, int64_t nl, int64_t nc, float* __restrict o, int64_t ld) {
+#if defined(__AVX2__)
+  static_assert(NB == 8 && PX == 16, "the AVX2 transpose is written for 8 columns x 16 pixels");
+  if (nc == NB) {  // two 8 x 8 transposes (unpack, shuffle, lane permute), one 8-float row store per pixel
+    for (int64_t h = 0; h < PX && h < nl; h += 8) {
+      __m256 r[8], t[8];
+      for (int64_t n = 0; n < 8; ++n) r[n] = _mm256_loadu_ps(a + n * PX + h);
+      for (int64_t n = 0; n < 8; n += 2) {
+        t[n] = _mm256_unpacklo_ps(r[n], r[n + 1]);
+        t[n + 1] = _mm256_unpackhi_ps(r[n], r[n + 1]);
+      }
+      for (int64_t n = 0; n < 8; n += 4) {
+        r[n] = _mm256_shuffle_ps(t[n], t[n + 2], 0x44);
+        r[n + 1] = _mm256_shuffle_ps(t[n], t[n + 2], 0xEE);
+        r[n + 2] = _mm256_shuffle_ps(t[n + 1], t[n + 3], 0x44);
+        r[n + 3] = _mm256_shuffle_ps(t[n + 1], t[n + 3], 0xEE);
+      }
+      // r[0..3]: pixels (0, 1, 2, 3) of columns 0-3 | 4-7 in the two 128-bit lanes, r[4..7]: columns 4-7
+      const __m256 rows[8] = {_mm256_permute2f128_ps(r[0], r[4], 0x20), _mm256_permute2f128_ps(r[1], r[5], 0x20),
+                              _mm256_permute2f128_ps(r[2], r[6], 0x20), _mm256_permute2f128_ps(r[3], r[7], 0x20),
+                              _mm256_permute2f128_ps(r[0], r[4], 0x31), _mm256_permute2f128_ps(r[1], r[5], 0x31),
+                              _mm256_permute2f128_ps(r[2], r[6], 0x31), _mm256_permute2f128_ps(r[3], r[7], 0x31)};
+      const int64_t m = std::min<int64_t>(8, nl - h);
+      for (int64_t l = 0; l < m; ++l) _mm256_storeu_ps(o + (h + l) * ld, rows[l]);
+    }
+    return;
+  }
+#endif
+  for (int64_t l = 0; l < nl; ++l)
+    for (int64_t n = 0; n < nc; ++n) o[l * ld + n] = a[n * PX + l];
+}
+
 // The partial sums of PX pixels' codes q (I, PX) on each of the T tiles (R rows each) of
 // weights w (T, R, Np) (variances: vw float32 or the bf16 pairs vpair (T, R2, Np)) -> rows
 // p0 .. p0+nl-1 of y and var (T, Ptot, N); q2, ay, av are scratch.
@@ -120,14 +157,8 @@ inline void segment_sums(const float* q, uint32_t* q2, int64_t I, int64_t T, int
         if (bf16) var_block_bf16(q2, (len + 1) / 2, vpair + t * R2 * Np, Np, n0, av);
 #endif
       }
-      float* __restrict yo = yp + (t * Ptot + p0) * N + n0;
-      for (int64_t l = 0; l < nl; ++l)
-        for (int64_t n = 0; n < nc; ++n) yo[l * N + n] = ay[n * PX + l];
-      if (has_var) {
-        float* __restrict vo = vap + (t * Ptot + p0) * N + n0;
-        for (int64_t l = 0; l < nl; ++l)
-          for (int64_t n = 0; n < nc; ++n) vo[l * N + n] = av[n * PX + l];
-      }
+      store_block(ay, nl, nc, yp + (t * Ptot + p0) * N + n0, N);
+      if (has_var) store_block(av, nl, nc, vap + (t * Ptot + p0) * N + n0, N);
     }
   }
 }
@@ -272,104 +303,6 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   return {y, var, s_out};
 }
 
-// The patch read of C chips at once: x (C*Bi, Cin, H, W) chip-major, w/vw (C, T, R, N) ->
-// y/var (T, C*P, N), s (C*P,) with P = Bi*Ho*Wo pixels per chip (rows chip-major). The
-// same codes (operations of conv_patch_read) and the same per-tile sums, but segments of
-// PX pixels run along the flattened (image, oh, ow) of one chip, so narrow outputs (Wo < PX)
-// fill every vector lane; the input is zero-padded once, so gathering a patch element for
-// the 16 lanes needs no bounds checks; (chip, segment) pairs in parallel.
-std::vector<torch::Tensor> conv_patch_read_chips(torch::Tensor x, torch::Tensor w, c10::optional<torch::Tensor> vw,
-                                                 std::vector<int64_t> kernel, std::vector<int64_t> stride,
-                                                 std::vector<int64_t> pads, std::vector<int64_t> dilation,
-                                                 int64_t levels, double scale) {
-  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4,
-              "x must be a float32 CPU tensor (C*B, Cin, H, W)");
-  TORCH_CHECK(kernel.size() == 2 && stride.size() == 2 && dilation.size() == 2 && pads.size() == 4,
-              "kernel, stride, dilation need 2 entries and pads 4 (top, bottom, left, right)");
-  TORCH_CHECK(w.dim() == 4, "w must be (chips, T, R, N)");
-  const bool has_var = vw.has_value() && vw->defined();
-  if (has_var) TORCH_CHECK(vw->sizes() == w.sizes(), "vw must have w's shape");
-  const int64_t NC = w.size(0), T = w.size(1), R = w.size(2), N = w.size(3);
-  const int64_t BT = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  TORCH_CHECK(BT % NC == 0, "x's ", BT, " images do not split into ", NC, " chips");
-  const int64_t Bi = BT / NC;
-  const int64_t kh = kernel[0], kw = kernel[1], sh = stride[0], sw = stride[1], dh = dilation[0], dw = dilation[1];
-  const int64_t pt = pads[0], pb = pads[1], pl = pads[2], pr = pads[3];
-  const int64_t Ho = (H + pt + pb - dh * (kh - 1) - 1) / sh + 1, Wo = (W + pl + pr - dw * (kw - 1) - 1) / sw + 1;
-  TORCH_CHECK(Ho > 0 && Wo > 0, "the kernel does not fit the padded input");
-  const int64_t K = kh * kw, I = C * K, HWo = Ho * Wo, P = Bi * HWo, PT = NC * P;
-  TORCH_CHECK(T * R >= I && T * R - R < I, "w's tiles (", T, " x ", R, " rows) do not hold ", I, " patch elements");
-  const TileWeights tw(w, vw, has_var);  // (NC, T, R, Np)
-  const int64_t Np = tw.Np, R2 = (R + 1) / 2;
-  const bool bf16 = tw.bf16;
-  const std::vector<uint32_t>& vpair = tw.vpair;
-  auto y = at::empty({T, PT, N}, x.options());
-  at::Tensor var = has_var ? at::empty({T, PT, N}, x.options()) : at::Tensor();
-  auto s_out = at::empty({PT}, x.options());
-  // zero-padded input (padding reads as 0): the patch gather needs no bounds checks
-  const int64_t Hp = H + pt + pb, Wp = W + pl + pr;
-  auto xpad = at::constant_pad_nd(x, {pl, pr, pt, pb}).contiguous();
-  const float* xp = xpad.data_ptr<float>();
-  const float* wpp = tw.wp.data_ptr<float>();
-  const float* vpp = has_var && !bf16 ? tw.vp.data_ptr<float>() : nullptr;
-  float* yp = y.data_ptr<float>();
-  float* vap = has_var ? var.data_ptr<float>() : nullptr;
-  float* sp = s_out.data_ptr<float>();
-  const float fixed = (float)scale, lv = (float)levels;
-  const v16 one = v16{} + 1.f;
-  const int64_t nseg = (P + PX - 1) / PX;
-  std::vector<int64_t> koff(I);  // offset of patch element k from its patch's top-left corner
-  for (int64_t ci = 0; ci < C; ++ci)
-    for (int64_t i = 0; i < kh; ++i)
-      for (int64_t j = 0; j < kw; ++j) koff[(ci * kh + i) * kw + j] = (ci * Hp + i * dh) * Wp + j * dw;
-  at::parallel_for(0, NC * nseg, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<float> q(I * PX), ay(NB * PX), av(NB * PX);
-    std::vector<uint32_t> q2(bf16 ? R2 * PX : 0);
-    int64_t base[PX];
-    for (int64_t item = i0; item < i1; ++item) {
-      const int64_t c = item / nseg, p0 = c * P + (item % nseg) * PX, nl = std::min<int64_t>(PX, c * P + P - p0);
-      for (int64_t l = 0; l < PX; ++l) {  // lanes past nl repeat the last pixel (computed, never stored)
-        const int64_t p = p0 + std::min(l, nl - 1), b = p / HWo, oh = (p % HWo) / Wo, ow = p % Wo;
-        base[l] = b * C * Hp * Wp + oh * sh * Wp + ow * sw;
-      }
-      // raw patch elements, element-major q[k * PX + lane]
-      for (int64_t k = 0; k < I; ++k) {
-        const float* __restrict src = xp + koff[k];
-        float* __restrict qk = q.data() + k * PX;
-        for (int64_t l = 0; l < PX; ++l) qk[l] = src[base[l]];
-      }
-      v16 sv;
-      if (fixed > 0.f) {
-        sv = v16{} + fixed;
-      } else {
-        v16 m = v16{};
-        for (int64_t k = 0; k < I; ++k) {
-          v16 v;
-          std::memcpy(&v, q.data() + k * PX, sizeof(v16));
-          v = v < 0.f ? -v : v;
-          m = v > m ? v : m;
-        }
-        sv = m > 0.f ? m : one;
-      }
-      float sl[PX];
-      std::memcpy(sl, &sv, sizeof(v16));
-      for (int64_t l = 0; l < nl; ++l) sp[p0 + l] = sl[l];
-      for (int64_t k = 0; k < I; ++k) {
-        v16 v;
-        std::memcpy(&v, q.data() + k * PX, sizeof(v16));
-        v = v / sv;
-        v = v < -one ? -one : v;
-        v = v > one ? one : v;
-        if (levels > 0) v = round_even(v * lv);
-        std::memcpy(q.data() + k * PX, &v, sizeof(v16));
-      }
-      segment_sums(q.data(), q2.data(), I, T, R, N, Np, has_var, bf16, wpp + c * T * R * Np,
-                   vpp == nullptr ? nullptr : vpp + c * T * R * Np, vpair.data() + (bf16 ? c * T * R2 * Np : 0), yp,
-                   vap, PT, p0, nl, ay.data(), av.data());
-    }
-  });
-  return {y, var, s_out};
-}
 """
 
-FUNCTIONS = ("conv_patch_read", "conv_patch_read_chips")
+FUNCTIONS = ("conv_patch_read",)

@@ -105,12 +105,13 @@ class _LayerChips:
         dev, dt = layer.weight.device, layer.weight.dtype
         reps = gdc_repeats(n_in, n_out)
         eye = torch.eye(n_in, device=dev, dtype=dt)
-        reads = torch.empty(C, reps * n_in, n_out, device=dev, dtype=torch.float32)
         cr, gen = self.read(), self.generator(dev)
+        parts = []
         for i in range(0, reps * n_in, _GDC_CHUNK):  # row k of the batch is e_(k mod in)
             rows = torch.arange(i, min(i + _GDC_CHUNK, reps * n_in), device=dev) % n_in
-            y = mvm_chips(eye[rows], cr, layer.chip, gen, self._name(), shared=True, onehot=rows)
-            reads[:, i: i + len(rows)] = y.view(C, len(rows), n_out)
+            parts.append(mvm_chips(eye[rows], cr, layer.chip, gen, self._name(), shared=True, onehot=rows)
+                         .view(C, len(rows), n_out))
+        reads = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         g = self.tiles.state.g_uS  # (S, 2, C, T, R, out)
         w = ((g[:, 0] - g[:, 1]) * self.tiles.scale[:, None, :, None, :]).sum(dim=0)  # (C, T, R, out)
         signs = torch.sign(w.reshape(C, -1, n_out)[:, :n_in]).float()

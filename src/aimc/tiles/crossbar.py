@@ -291,42 +291,58 @@ def _row_group(B: int, N: int, target: int = 1024) -> int:
     return 1
 
 
+def noise_seed(rm: ReadMatrices, generator: torch.Generator | None) -> int:
+    """The seed of one read's noise stream, drawn from ``generator`` when the read is noisy
+    (0 otherwise): one draw per :func:`finish_read` call."""
+    if rm.var is None and not rm.out_var > 0:
+        return 0
+    if generator is None:
+        raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+
+
+def wants_saturation(rm: ReadMatrices, chip: ChipSpec) -> bool:
+    """True when a read reports its ADC saturation (bound management re-reads those vectors)."""
+    return rm.code_max is not None and chip.adc.bound_management
+
+
 def finish_read(y: torch.Tensor, var: torch.Tensor | None, rm: ReadMatrices, chip: ChipSpec,
                 generator: torch.Generator | None, row_scale: torch.Tensor | None = None,
                 out_scale: torch.Tensor | None = None,
-                bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                bias: torch.Tensor | None = None,
+                out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Partial sums ``y`` (T, B, S*out) in output codes and their read-noise variances (or
     None) -> digital outputs (B, out) and the ADC saturation mask (B,) or None: output
     noise, per-column ADC, digital post-scale and sum over tiles (and slices), then
     ``* row_scale`` (B,), ``* out_scale`` (out,) and ``+ bias`` (out,) when given (in the
-    fused pass where the layout allows, else as separate ops that round the same)."""
+    fused pass where the layout allows, else as separate ops that round the same).
+    ``out``: a contiguous float32 (B, out) tensor the outputs are written to (and
+    returned), e.g. a group's rows of a larger output."""
     lay = rm.layout
-    seed = 0
-    if rm.var is not None or rm.out_var > 0:
-        if generator is None:
-            raise ValueError("a noisy read needs a torch.Generator (program the layer first)")
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    seed = noise_seed(rm, generator)
     # noise (counter-based, seeded from the layer's generator), ADC, scales, sum over tiles
     code_max = -1 if rm.code_max is None else rm.code_max
     T, B, N = y.shape
-    want_sat = rm.code_max is not None and chip.adc.bound_management
+    want_sat = wants_saturation(rm, chip)
     k = 1 if want_sat else _row_group(B, N)
-    late = k > 1 or lay.slices > 1  # the scales and bias cannot ride in the fused pass
+    late = lay.slices > 1  # the slices' sum comes first: the scales and bias cannot ride in the fused pass
     if k > 1:  # k rows side by side: the same elements, linear indices (noise) and sums, longer rows
-        out, sat = fused_noise_adc(y.reshape(T, B // k, k * N), None if var is None else var.reshape(T, B // k, k * N),
-                                   rm.out_var, rm.post.repeat(1, 1, k), code_max, seed)
-        out = out.view(B, N)
+        digital = (None, None, None) if late else (row_scale, out_scale, bias)
+        res, sat = fused_noise_adc(y.reshape(T, B // k, k * N), None if var is None else var.reshape(T, B // k, k * N),
+                                   rm.out_var, rm.post.repeat(1, 1, k), code_max, seed, *digital, group=k,
+                                   out=None if late else out)
+        res = res.view(B, N)
     elif late:
-        out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed)
+        res, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed)
     else:
-        out, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed, row_scale, out_scale, bias)
-    if lay.slices > 1:
-        out = out.view(-1, lay.slices, lay.out_features).sum(dim=1)
+        res, sat = fused_noise_adc(y, var, rm.out_var, rm.post, code_max, seed, row_scale, out_scale, bias, out=out)
     if late:
-        out = out if row_scale is None else out * row_scale.reshape(-1, 1)
-        out = out if out_scale is None else out * out_scale
-        out = out if bias is None else out + bias
-    return out, sat if want_sat else None
+        res = res.view(-1, lay.slices, lay.out_features).sum(dim=1)
+        res = res if row_scale is None else res * row_scale.reshape(-1, 1)
+        res = res if out_scale is None else res * out_scale
+        res = res if bias is None else res + bias
+        res = res if out is None else out.copy_(res)
+    return res, sat if want_sat else None
 
 
 def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, chip: ChipSpec,

@@ -191,19 +191,30 @@ def fallback_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float
 
 def fused_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float, post: torch.Tensor,
                     code_max: int, seed: int, row_scale: torch.Tensor | None = None,
-                    col_scale: torch.Tensor | None = None,
-                    bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                    col_scale: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                    group: int = 1, out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise + ADC + post-scale + sum over tiles: ``y`` (T, B, N) -> (out (B, N) f32, sat (B,) bool).
 
     ``var``: (T, B, N) bf16/f32 per-element noise variance or None; ``out_var``: variance
     added to every element; ``post``: (T, 1, N) f32; ``code_max``: ADC clip level, -1 for
     no ADC (then ``sat`` is all False); ``seed``: the noise stream (deterministic);
     ``row_scale`` (B,), ``col_scale`` (N,): multiply each output row / column, then ``bias``
-    (N,) is added (each optional, applied in this order).
+    (N,) is added (each optional, applied in this order). ``group``: each row of ``y``
+    holds ``group`` rows of ``N / group`` outputs side by side (short rows passed a few at
+    a time; the noise of an element depends on its linear index only): ``row_scale`` then
+    has ``B * group`` elements, ``col_scale`` and ``bias`` ``N / group`` (``sat`` stays per
+    row of ``y``). ``out``: a contiguous float32 tensor of ``B * N`` elements the outputs are
+    written to (returned, viewed as (B, N)), instead of a new one.
     """
     mod = cpp.load() if y.device.type == "cpu" else None
     if mod is None:
-        return fallback_noise_adc(y, var, out_var, post, code_max, seed, row_scale, col_scale, bias)
+        T, B, N = y.shape
+        res, sat = fallback_noise_adc(y.reshape(T, B * group, N // group),
+                                      None if var is None else var.reshape(T, B * group, N // group), out_var,
+                                      post.reshape(T, 1, group, N // group)[:, :, 0], code_max, seed, row_scale,
+                                      col_scale, bias)
+        res, sat = res.view(B, N), sat.view(B, group).any(dim=1)
+        return (res, sat) if out is None else (out.view(B, N).copy_(res), sat)
     y = y.contiguous() if y.dtype == torch.float32 else y.float().contiguous()
     if var is not None:
         if var.dtype not in (torch.bfloat16, torch.float32):
@@ -212,9 +223,9 @@ def fused_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float, p
     post = post.float().contiguous()
     row_scale, col_scale, bias = (None if v is None else v.detach().to(torch.float32).reshape(-1).contiguous()
                                   for v in (row_scale, col_scale, bias))
-    out, sat = mod.fused_noise_adc(y, var, float(out_var), post, int(code_max), _signed64(seed), row_scale,
-                                   col_scale, bias)
-    return out, sat
+    res, sat = mod.fused_noise_adc(y, var, float(out_var), post, int(code_max), _signed64(seed), row_scale,
+                                   col_scale, bias, int(group), out)
+    return res.view(y.shape[1], y.shape[2]), sat
 
 
 def normal_stream(seed: int, start: int, n: int) -> torch.Tensor:

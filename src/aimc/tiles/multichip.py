@@ -18,16 +18,20 @@ management):
   (drift, IR drop, read-noise variances for all chips at once), laid out as
   ``(T, C, R', S*out)`` for the batched matmul. ``R'`` is ``rows``, or ``in_features``
   when the matrix fits one tile: rows that hold no weight have zero conductance and zero
-  input, so leaving them out changes no sum (only the float summation order);
+  input, so leaving them out changes no sum (only the float summation order), and their
+  physics is skipped (IR drop counts their wire segments in closed form);
 * **the read**: inputs are chip-major rows ``(C*B, in)`` (rows ``c*B .. c*B+B-1`` are
   chip ``c``'s), one DAC pre-pass over all rows, one batched matmul
   ``(T, C, B, R') @ (T, C, R', N)`` (and one more for the noise variances), and one fused
   noise/ADC/sum pass over ``(T, C*B, N)`` (:func:`~aimc.tiles.crossbar.finish_read`) with
   a per-row scale that carries each chip's gain (drift compensation). A convolution on
-  CPU goes through the compiled patch read of a group of chips per call
-  (``conv_patch_read_chips``: each chip's patches against its own matrices, 16 pixels per
-  vector along a chip's flattened output pixels, the single-chip kernel's sums bit for
-  bit); elsewhere through its im2col rows.
+  CPU goes through the compiled patch read of a group of chips per call, with the noise,
+  ADC, gains and bias in the same pass (``conv_read_chips``: each chip's patches against
+  its own matrices, 16 pixels per vector along a chip's flattened output pixels, the
+  single-chip kernel's sums bit for bit; each segment's partial sums stay in scratch and
+  are finished with :func:`~aimc.tiles.crossbar.finish_read`'s draws and roundings, bit for
+  bit); elsewhere through its im2col rows. Each group of chips writes its rows of the
+  layer's output in place.
 
 The read noise is drawn from one counter-based stream per pass (seeded from
 ``generator``), so chip ``c``'s noise depends on the pass it is read in; its conductances
@@ -54,6 +58,7 @@ from math import prod
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
@@ -61,8 +66,8 @@ from aimc import cpp
 from aimc.physics.periphery import max_code
 from aimc.tiles.conv import ConvGeometry, _fused_usable, _pad, conv_out_shape, im2col
 from aimc.tiles.crossbar import (Encoded, ProgrammedTiles, ReadMatrices, bound_manage_, finish_read, full_scale,
-                                 read_matrices)
-from aimc.tiles.fused import dac_prepass
+                                 noise_seed, read_matrices, wants_saturation)
+from aimc.tiles.fused import _signed64, dac_prepass
 
 __all__ = ["ChipsRead", "stack_tiles", "program_tiles_chips", "chips_read_matrices", "mvm_chips", "conv_mvm_chips"]
 
@@ -86,9 +91,14 @@ class ChipsRead:
     full: ReadMatrices
 
     def chip(self, c: int) -> ReadMatrices:
-        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.crossbar.read_matrices` gives one chip."""
+        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.crossbar.read_matrices` gives one chip
+        (the padding rows a one-tile layer's read leaves out put back as zeros)."""
         f = self.full
-        return ReadMatrices(f.layout, f.w[c], None if f.var is None else f.var[c], f.out_var, f.post, f.code_max)
+        pad = (0, 0, 0, f.layout.rows - f.w.shape[-2])
+        w, var = f.w[c], None if f.var is None else f.var[c]
+        if pad[-1]:
+            w, var = F.pad(w, pad), None if var is None else F.pad(var, pad)
+        return ReadMatrices(f.layout, w, var, f.out_var, f.post, f.code_max)
 
 
 def stack_tiles(tiles: Sequence[ProgrammedTiles]) -> ProgrammedTiles:
@@ -118,18 +128,27 @@ def program_tiles_chips(enc: Encoded, chip: ChipSpec, generators: Sequence[torch
     if not generators:
         raise ValueError("program_tiles_chips: no chips")
     st = chip.device.program_chips(enc.g_target_uS, generators)  # (C, S, 2, T, R, out)
-    g, d = st.g_uS.movedim(0, 2), st.drift.movedim(0, 2)
+    g, d = st.g_uS.movedim(0, 2).contiguous(), st.drift.movedim(0, 2).contiguous()
     unused = ~enc.used.view(1, 1, 1, *enc.used.shape, 1)
     if bool(unused.any()):
-        g, d = g.masked_fill(unused, 0.0), d.masked_fill(unused, 0.0)
-    return ProgrammedTiles(enc.layout, DeviceState(g.contiguous(), d.contiguous()), enc.scale)
+        g.masked_fill_(unused, 0.0)
+        d.masked_fill_(unused, 0.0)
+    return ProgrammedTiles(enc.layout, DeviceState(g, d), enc.scale)
 
 
 def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ChipsRead:
-    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout."""
-    full = read_matrices(tiles, chip, t_s)  # w (C, T, R, N)
-    lay = full.layout
+    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout.
+
+    A layer on one input tile is read through its ``in_features`` used rows only: the
+    padding rows below them hold no device (0 S, no drift, no read noise), so their
+    physics is skipped; they still lengthen the column wires, which IR drop adds in closed
+    form (:func:`aimc.tiles.irdrop.apply_ir_drop` of fewer rows than the tile's)."""
+    lay = tiles.layout
     r = lay.rows if lay.t_in > 1 else lay.in_features
+    if r < tiles.state.g_uS.shape[-2]:
+        st = tiles.state
+        tiles = ProgrammedTiles(lay, DeviceState(st.g_uS[..., :r, :], st.drift[..., :r, :]), tiles.scale)
+    full = read_matrices(tiles, chip, t_s)  # w (C, T, R, N)
 
     def batched(a: torch.Tensor) -> torch.Tensor:  # (C, T, R, N) -> (T, C, R', N)
         return a[:, :, :r].transpose(0, 1).contiguous()
@@ -152,11 +171,11 @@ def _group(n_chips: int, per_chip: int) -> int:
 
 def _pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int, rows: int, chip: ChipSpec,
           generator: torch.Generator | None, row_scale: torch.Tensor | None, out_scale: torch.Tensor | None,
-          bias: torch.Tensor | None):
+          bias: torch.Tensor | None, out: torch.Tensor | None = None):
     """Chip-major rows ``x`` (g*B, in) of ``g`` chips whose matrices ``rm.w`` are
     ``(T, g, R', N)`` -> (outputs (g*B, out) or None on NaN/Inf, the ADC saturation mask or
     None, the full scales used (g*B,)). ``row_scale`` multiplies each row's output with its
-    full scale (the fused pass's row scale)."""
+    full scale (the fused pass's row scale); ``out``: where the outputs are written."""
     lay = rm.layout
     noisy = rm.var is not None and generator is not None
     codes, sq, amax, used = dac_prepass(x, scale, chip.dac.bits, lay.t_in, rows, noisy)  # (T, g*B, R')
@@ -168,12 +187,13 @@ def _pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int,
     if rm.var is not None and sq is not None:
         var = torch.matmul(sq.view(T, g, GB // g, R), rm.var).view(T, GB, -1)
     rs = used if row_scale is None else used * row_scale
-    out, sat = finish_read(y, var, rm, chip, generator, rs, out_scale, bias)
-    return out, sat, used
+    o, sat = finish_read(y, var, rm, chip, generator, rs, out_scale, bias, out)
+    return o, sat, used
 
 
 def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int, rows: int,
-                 chip: ChipSpec, generator: torch.Generator | None, row_scale: torch.Tensor | None):
+                 chip: ChipSpec, generator: torch.Generator | None, row_scale: torch.Tensor | None,
+                 out: torch.Tensor | None = None):
     """:func:`_pass` for one-hot inputs ``e_idx`` (k rows) read by each of ``g`` chips:
     their partial sums are the code of a 1 times one row of ``w`` (a single product each,
     as exact as the matmul), so they are gathered instead of multiplied."""
@@ -185,14 +205,14 @@ def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices
     codes, sq, _, used = dac_prepass(one, None if scale is None else scale[:1], chip.dac.bits, lay.t_in, rows, noisy)
     t_of, r_of, ar = idx // rows, idx % rows, torch.arange(k, device=idx.device)
     T, N = rm.w.shape[0], rm.w.shape[-1]
-    if T == 1:  # one tile: each chip's rows of w, already chip-major
-        y1 = (codes[0, 0, 0] * rm.w[0].index_select(1, idx)).view(1, g * k, N)
+    if T == 1:  # one tile: each chip's rows of w, already chip-major (scaled, then gathered: same products)
+        y1 = (codes[0, 0, 0] * rm.w[0]).index_select(1, idx).view(1, g * k, N)
         var1 = None
         if rm.var is not None and sq is not None:
-            var1 = (sq[0, 0, 0].float() * rm.var[0].index_select(1, idx).float()).to(rm.var.dtype).view(1, g * k, N)
+            var1 = (sq[0, 0, 0].float() * rm.var[0].float()).to(rm.var.dtype).index_select(1, idx).view(1, g * k, N)
         rs = used.expand(g * k) if row_scale is None else used * row_scale
-        out, sat = finish_read(y1, var1, rm, chip, generator, rs)
-        return out, sat, used.expand(g * k)
+        o, sat = finish_read(y1, var1, rm, chip, generator, rs, out=out)
+        return o, sat, used.expand(g * k)
     y = rm.w.new_zeros(T, k, g, N)
     y[t_of, ar] = codes[0, 0, 0] * rm.w[t_of, :, r_of]  # (k, g, N)
     var = None
@@ -201,8 +221,8 @@ def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices
         var[t_of, ar] = (sq[0, 0, 0].float() * rm.var[t_of, :, r_of].float()).to(rm.var.dtype)
         var = var.transpose(1, 2).reshape(T, g * k, N)
     rs = used.expand(g * k) if row_scale is None else used * row_scale
-    out, sat = finish_read(y.transpose(1, 2).reshape(T, g * k, N), var, rm, chip, generator, rs)
-    return out, sat, used.expand(g * k)
+    o, sat = finish_read(y.transpose(1, 2).reshape(T, g * k, N), var, rm, chip, generator, rs, out=out)
+    return o, sat, used.expand(g * k)
 
 
 def _rows_per_chip(n: int, C: int, name: str) -> int:
@@ -216,18 +236,12 @@ def _digital(v: torch.Tensor | None, n: int) -> torch.Tensor | None:
     return None if v is None else v.detach().to(torch.float32).expand(n).contiguous()
 
 
-def _groups(C: int, g: int, B: int, read: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
-    """Outputs (C*B, out) of ``read(c0, c1)`` (chips ``c0..c1-1``, ``B`` rows each) over
-    groups of ``g`` chips."""
-    out = None
+def _groups(C: int, g: int, B: int, out: torch.Tensor, read: Callable[[int, int, torch.Tensor], None]) -> torch.Tensor:
+    """``out`` (C*B, n) filled by ``read(c0, c1, rows)``, which writes chips ``c0..c1-1``'s
+    outputs (``B`` rows each) into ``rows``, over groups of ``g`` chips."""
     for c0 in range(0, C, g):
         c1 = min(C, c0 + g)
-        o = read(c0, c1)
-        if out is None:
-            out = o if g >= C else o.new_empty(C * B, o.shape[1])
-        if g < C:
-            out[c0 * B: c1 * B] = o
-    assert out is not None
+        read(c0, c1, out[c0 * B: c1 * B])
     return out
 
 
@@ -259,24 +273,23 @@ def _read(rows_of: Callable[[int, int], torch.Tensor], B: int, cr: ChipsRead, ch
     out_scale, bias = _digital(out_scale, lay.out_features), _digital(bias, lay.out_features)
     g = _group(C, B * lay.t_in * (cr.rows + rm.w.shape[-1]))
 
-    def read(c0: int, c1: int) -> torch.Tensor:
+    def read(c0: int, c1: int, dest: torch.Tensor) -> None:
         n = (c1 - c0) * B
         scale = None if fs is None else torch.full((n,), fs, device=rm.w.device)
         row = None if gain is None else gain[c0:c1].detach().float().repeat_interleave(B)
         sub = ReadMatrices(lay, rm.w[:, c0:c1], None if rm.var is None else rm.var[:, c0:c1], rm.out_var, rm.post,
                            rm.code_max)
         if onehot is not None and out_scale is None and bias is None:
-            o, sat, used = _onehot_pass(onehot, scale, sub, c1 - c0, cr.rows, chip, generator, row)
+            o, sat, used = _onehot_pass(onehot, scale, sub, c1 - c0, cr.rows, chip, generator, row, dest)
         else:
             x = rows_of(c0, c1).detach()
-            o, sat, used = _pass(x, scale, sub, c1 - c0, cr.rows, chip, generator, row, out_scale, bias)
+            o, sat, used = _pass(x, scale, sub, c1 - c0, cr.rows, chip, generator, row, out_scale, bias, dest)
         if o is None:
             raise ValueError(f"{name}: input contains NaN or Inf")
         _bound_manage_chips(o, sat, c0, c1, B, lambda c: rows_of(c, c + 1).detach(), used, cr, chip, generator, gain,
                             out_scale, bias)
-        return o
 
-    return _groups(C, g, B, read)
+    return _groups(C, g, B, rm.w.new_empty(C * B, lay.out_features, dtype=torch.float32), read)
 
 
 def mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, generator: torch.Generator | None = None,
@@ -339,17 +352,25 @@ def _patch_read(x: torch.Tensor, Bi: int, cr: ChipsRead, chip: ChipSpec, geo: Co
     C, L = cr.n_chips, Bi * prod(conv_out_shape(x, geo))
     g = _group(C, L * full.w.shape[1] * full.w.shape[-1] * (2 if noisy else 1))
 
-    def read(c0: int, c1: int) -> torch.Tensor:  # a group of chips per call: the partial sums stay cache-sized
-        y, var, amax = cpp.load().conv_patch_read_chips(
-            xin[c0 * Bi: c1 * Bi], full.w[c0:c1], None if fvar is None else fvar[c0:c1], list(k), list(st), list(p4),
-            list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)  # (T, (c1-c0)*L, N)
-        rs = amax if gain is None else amax * gain[c0:c1].detach().float().repeat_interleave(L)
-        o, sat = finish_read(y, var if noisy else None, cr.rm, chip, generator, rs, out_scale, bias)
+    mod, rm = cpp.load(), cr.rm
+    geo_args = (list(k), list(st), list(p4), list(dl), -1 if levels is None else levels, 0.0 if fs is None else fs)
+
+    def read(c0: int, c1: int, dest: torch.Tensor) -> None:  # a group of chips per call: partial sums stay cache-sized
+        xs, ws, vs = xin[c0 * Bi: c1 * Bi], full.w[c0:c1], None if fvar is None else fvar[c0:c1]
+        g_c = None if gain is None else gain[c0:c1].detach().float().contiguous()
+        if lay.slices == 1:  # the patch read and finish_read in one pass (same draws, same numbers)
+            o, sat, amax = mod.conv_read_chips(xs, ws, vs, *geo_args, rm.post.float().contiguous(), float(rm.out_var),
+                                               -1 if rm.code_max is None else rm.code_max,
+                                               _signed64(noise_seed(rm, generator)), g_c, out_scale, bias, dest)
+            sat = sat if wants_saturation(rm, chip) else None
+        else:
+            y, var, amax = mod.conv_patch_read_chips(xs, ws, vs, *geo_args)  # (T, (c1-c0)*L, N)
+            rs = amax if g_c is None else amax * g_c.repeat_interleave(L)
+            o, sat = finish_read(y, var if noisy else None, rm, chip, generator, rs, out_scale, bias, dest)
         _bound_manage_chips(o, sat, c0, c1, L, lambda c: im2col(x[c * Bi: (c + 1) * Bi].detach(), geo), amax, cr,
                             chip, generator, gain, out_scale, bias)
-        return o
 
-    return _groups(C, g, L, read)
+    return _groups(C, g, L, full.w.new_empty(C * L, lay.out_features, dtype=torch.float32), read)
 
 
 def conv_mvm_chips(x: torch.Tensor, cr: ChipsRead, chip: ChipSpec, geo: ConvGeometry,
