@@ -73,7 +73,8 @@ _FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"gelu": F.gelu, "si
 class LRATransformer(nn.Module):
     """The Long Range Arena classifier of Büchel, Camposampiero et al. (Nat. Mach. Intell.
     2024; their fairseq ``transformer_lra_listops`` config): token embedding (std
-    ``d^-1/2``, padding zero) plus sinusoidal positions, pre-LayerNorm
+    ``d^-1/2``, padding zero) times ``embed_scale`` (fairseq's ``sqrt(d)`` with sinusoidal
+    positions, so tokens and positions both have unit scale) plus sinusoidal positions, pre-LayerNorm
     ``nn.TransformerEncoderLayer`` blocks with softmax ``nn.MultiheadAttention`` (swap in
     kernel attention with :func:`aimc.nn.use_kernel_attention` or
     ``aimc.convert(..., attention="kernel")``), a final LayerNorm, mean pooling over the
@@ -86,6 +87,10 @@ class LRATransformer(nn.Module):
         d_model, n_heads, d_ff, n_layers: sizes (paper: 64, 2, 128, 2).
         activation: ``gelu`` (ListOps) or ``silu`` (text). dropout: paper 0.1.
         classifier_dim: paper 128. seed: weight initialisation (see :func:`digits_cnn`).
+        embed_scale: factor on the token embeddings; None: ``sqrt(d_model)`` (fairseq's
+            ``TransformerLRAEncoder`` with sinusoidal positions, as IBM trained). Without it
+            the positions (amplitude 1) outweigh the tokens (std ``d^-1/2``) eightfold at
+            ``d_model`` 64.
 
     Example:
         >>> import torch
@@ -96,7 +101,7 @@ class LRATransformer(nn.Module):
 
     def __init__(self, vocab: int, classes: int, d_model: int = 64, n_heads: int = 2, d_ff: int = 128,
                  n_layers: int = 2, activation: str = "gelu", dropout: float = 0.1, classifier_dim: int = 128,
-                 seed: int | None = None):
+                 seed: int | None = None, embed_scale: float | None = None):
         super().__init__()
         acts = {"gelu": nn.GELU, "silu": nn.SiLU, "relu": nn.ReLU}
         if activation not in acts:
@@ -113,6 +118,7 @@ class LRATransformer(nn.Module):
             self.head = nn.Sequential(nn.Linear(d_model, classifier_dim), acts[activation](),
                                       nn.Linear(classifier_dim, classes, bias=False))
         self.d_model = d_model
+        self.embed_scale = math.sqrt(d_model) if embed_scale is None else float(embed_scale)
 
     def _positions(self, L: int, like: torch.Tensor) -> torch.Tensor:
         pos = torch.arange(L, dtype=like.dtype, device=like.device)[:, None]
@@ -131,7 +137,7 @@ class LRATransformer(nn.Module):
         used = keep.any(dim=0).nonzero()
         L = int(used.max()) + 1 if len(used) else 1
         tokens, keep = tokens[:, :L], keep[:, :L]
-        h = self.embed(tokens)
+        h = self.embed(tokens) * self.embed_scale
         h = (h + self._positions(L, h)) * keep.unsqueeze(-1)
         pad = ~keep
         for layer in self.layers:
