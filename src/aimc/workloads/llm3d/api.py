@@ -165,7 +165,8 @@ def load_density(path: str | Path) -> np.ndarray:
     layer's sum > 0.
 
     Raises:
-        FileNotFoundError; ValueError naming the file for bad JSON or a bad array.
+        FileNotFoundError: no such file.
+        ValueError: bad JSON or a bad array (the message names the file).
     """
     p = Path(path)
     try:

@@ -17,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -121,7 +123,7 @@ def lm_density(lm: nn.Module, ids: torch.Tensor, batch: int = 64) -> torch.Tenso
             for i in range(0, len(ids), batch):
                 lm(ids[i: i + batch])
                 for k, g in enumerate(gates):
-                    seen[k].append(g.last_index)
+                    seen[k].append(cast(torch.Tensor, g.last_index))
     finally:
         lm.train(was)
-    return torch.stack([choice_density(torch.cat(s), g.n_experts) for s, g in zip(seen, gates)])
+    return torch.stack([choice_density(torch.cat(s), int(cast(int, g.n_experts))) for s, g in zip(seen, gates)])
