@@ -19,8 +19,9 @@ MVM running then, and one more for every MVM that starts on the tile before it; 
 input arrives at the ns its tile frees does not wait and counts none; embedding lookups are
 not counted. threedsim's ``num_conflicts`` means to count the same pairs, but also counts
 every MVM still running at a later scheduling step as conflicting with itself (its
-``_pick_source_node`` marks the running op's tile active, then tests the op against it),
-so its figure is this one plus about one per MVM (docs/guide/llm3d.md).
+``_pick_source_node`` marks the running op's tile active, then tests the op against it)
+and misses a wait when the waiting op precedes the running one in its ready list, so
+its figure is mostly about one per MVM (docs/guide/llm3d.md compares the two).
 
 Example:
     >>> from aimc.chips import load
