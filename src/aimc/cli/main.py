@@ -11,7 +11,8 @@ Commands:
     aimc chips [schema | validate FILE...]
     aimc baselines
     aimc llm3d simulate --model NAME|CONFIG.json [--chip 3d-nvm] [--mapping STRATEGY] [--batch B]
-              [--prompt P] [--generate G] [--baseline gpu-h100] [--json]
+              [--prompt P] [--generate G] [--baseline gpu-h100] [--density FILE.json] [--plot PATH] [--json]
+    aimc llm3d sweep-batch --model NAME [--model NAME ...] [--batch B ...] [--baseline gpu-h100] [--plot PATH] [--json]
     aimc --version
     aimc estimate MODEL [--chip pcm-hermes] [--baseline gpu-a100] [--json] [--plot PATH] [--force]
     aimc sort [--input FILE | --dist uniform --n N --bits B] [--chip rram-1t1r] [--strategy tns]

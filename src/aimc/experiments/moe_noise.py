@@ -32,9 +32,10 @@ from aimc.train.digital import n_params, train_digital
 from aimc.train.fit import hat_finetune
 from aimc.train.hat import HATConfig
 from aimc.workloads.llm import movie_review_snippets
+from aimc.workloads.llm3d.moe import lm_density
 from aimc.workloads.moe_lm import CharCorpus, MoEFeedForward, TinyLM, equal_active_width, perplexity
 
-__all__ = ["moe_noise", "markdown", "active_params"]
+__all__ = ["moe_noise", "markdown", "active_params", "coactivation"]
 
 
 def active_params(lm: TinyLM) -> int:
@@ -154,3 +155,47 @@ def markdown(r: dict[str, Any]) -> str:
                       f"{100 * v['degradation_mean']:.1f} ± {100 * v['degradation_std']:.1f} %"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def coactivation(d: int = 64, n_layers: int = 2, n_heads: int = 4, context: int = 64, n_experts: int = 8,
+                 top_k: int = 2, steps: int = 512, batch_size: int = 32, lr: float = 3e-3, n_train: int = 8192,
+                 n_test: int = 256, seed: int = 0, corpus_path: str | None = None,
+                 threads: int | None = 1) -> dict[str, Any]:
+    """A real router's expert-choice statistics: trains an MoE :class:`~aimc.workloads.moe_lm.TinyLM`
+    (``n_experts`` experts of width ``4 d / top_k``, as :func:`moe_noise`) on the Rotten
+    Tomatoes characters and measures, per layer, which experts its gates choose on the
+    held-out text (:func:`aimc.workloads.llm3d.moe.lm_density`): for top-2 the co-activation
+    ``P[i, j]``, the ``density`` of the 3D simulator's routing and ``top2`` placement.
+
+    Returns:
+        JSON-able dict: ``density`` (``(n_layers, E, E)`` nested lists, or ``(n_layers, E)``
+        for top-1), ``tokens`` measured, ``fp_ppl`` on them, and per layer ``max_over_uniform``
+        (the most frequent pair's probability over the uniform ``1 / C(E, 2)``, or the most
+        frequent expert's over ``1 / E``) and ``top_pairs`` (the 3 most frequent).
+    """
+    corpus = CharCorpus(movie_review_snippets(corpus_path))
+    x_tr, y_tr = corpus.windows("train", n_train, context, seed)
+    x_te, y_te = corpus.windows("test", n_test, context, seed + 1)
+    n_tr = min(n_train, steps * batch_size)
+    epochs = max(1, -(-steps * batch_size // n_train))
+    start = time.perf_counter()
+    with num_threads(threads):
+        lm = TinyLM(corpus.vocab, d, n_layers, n_heads, equal_active_width(4 * d, top_k), context,
+                    n_experts=n_experts, top_k=top_k, seed=seed)
+        train_digital(lm, x_tr[:n_tr], y_tr[:n_tr], epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        dens = lm_density(lm, x_te)
+        ppl = perplexity(lm, x_te, y_te)
+    uniform = 1.0 / (n_experts * (n_experts - 1) / 2) if top_k == 2 else 1.0 / n_experts
+    layers = []
+    for p in dens:
+        if top_k == 2:
+            iu = torch.triu_indices(n_experts, n_experts, 1)
+            pairs = 2 * p[iu[0], iu[1]]  # P[i, j] + P[j, i]
+            top = torch.argsort(pairs, descending=True)[:3]
+            layers.append({"max_over_uniform": float(pairs.max()) / uniform,
+                           "top_pairs": [[int(iu[0, t]), int(iu[1, t]), float(pairs[t])] for t in top]})
+        else:
+            layers.append({"max_over_uniform": float(p.max()) / uniform})
+    return {"density": dens.tolist(), "n_experts": n_experts, "top_k": top_k, "d": d, "n_layers": n_layers,
+            "steps": epochs * (n_tr // batch_size + (n_tr % batch_size > 0)), "seed": seed,
+            "tokens": int(x_te.numel()), "fp_ppl": ppl, "layers": layers, "elapsed_s": time.perf_counter() - start}

@@ -9,8 +9,8 @@ simulator), :mod:`.gpu` (the GPU roofline baseline) and :mod:`.api` (one call fo
 from aimc.workloads.llm3d.costs import UnitCosts
 from aimc.workloads.llm3d.mapping import STRATEGIES, MappingError, Placement, map_model
 from aimc.workloads.llm3d.model import MODELS, LLMConfig, load_model, matrices
-from aimc.workloads.llm3d.moe import MoEBlock, measured_density
+from aimc.workloads.llm3d.moe import MoEBlock, lm_density, measured_density
 from aimc.workloads.llm3d.sim import Router, SimResult, simulate_run
 
 __all__ = ["LLMConfig", "MODELS", "load_model", "matrices", "STRATEGIES", "MappingError", "Placement", "map_model",
-           "UnitCosts", "Router", "SimResult", "simulate_run", "MoEBlock", "measured_density"]
+           "UnitCosts", "Router", "SimResult", "simulate_run", "MoEBlock", "measured_density", "lm_density"]

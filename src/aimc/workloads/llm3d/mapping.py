@@ -39,10 +39,28 @@ import numpy as np
 from aimc.chips.spec import ChipSpec
 from aimc.workloads.llm3d.model import LLMConfig, matrices
 
-__all__ = ["Strategy", "STRATEGIES", "Placement", "MappingError", "map_model"]
+__all__ = ["Strategy", "STRATEGIES", "ROLES", "Placement", "MappingError", "map_model"]
 
 Strategy = Literal["greedy_in_order", "greedy_random", "greedy_util", "top2", "moe_separated"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+
+
+#: What a tier holds, by its code in :meth:`Placement.tier_roles` (0: nothing).
+ROLES: tuple[str, ...] = ("empty", "embedding / LM head", "attention (q, k, v, o)", "dense FFN in", "dense FFN out",
+                          "router", "expert FFN in", "expert FFN out")
+
+
+def _role(name: str) -> int:
+    """The :data:`ROLES` code of a matrix name (``embed``, ``l3.q``, ``l3.e5.ffn2``, ...)."""
+    last = name.rsplit(".", 1)[-1]
+    if "." not in name:
+        return 1  # embed, pos_embed, lm_head
+    if last in ("q", "k", "v", "o"):
+        return 2
+    if last == "router":
+        return 5
+    expert = name.count(".") == 2
+    return (7 if expert else 4) if last == "ffn2" else (6 if expert else 3)
 
 
 class MappingError(ValueError):
@@ -71,6 +89,24 @@ class Placement:
     def occupancy(self) -> float:
         """Fraction of all tiers holding weights."""
         return self.used_tiers / (len(self.tiers_used) * self.n_tiers)
+
+    def tier_roles(self) -> np.ndarray:
+        """What every tier holds: ``(n_tiers, n_tiles)`` codes of :data:`ROLES` (0 = empty);
+        column ``t`` has exactly ``tiers_used[t]`` non-zero entries.
+
+        Example:
+            >>> from aimc.chips import load
+            >>> from aimc.workloads.llm3d.model import load_model
+            >>> p = map_model(load_model("threedsim-readme"), load("3d-nvm"))
+            >>> g = p.tier_roles(); g.shape, bool(((g > 0).sum(axis=0) == p.tiers_used).all())
+            ((1024, 100), True)
+            >>> [ROLES[c] for c in g[:3, 0]], ROLES[g[0, 8]]  # the embedding stacked on tile 0
+            (['embedding / LM head', 'embedding / LM head', 'empty'], 'dense FFN in')
+        """
+        grid = np.zeros((self.n_tiers, len(self.tiers_used)), dtype=np.uint8)
+        for name, (tiles, tiers) in self.blocks.items():
+            grid[tiers.ravel(), tiles.ravel()] = _role(name)
+        return grid
 
 
 class _Mapper:
@@ -150,8 +186,9 @@ def map_model(cfg: LLMConfig, chip: ChipSpec, strategy: str = "greedy_in_order",
         cfg: the model. chip: a chip with a ``tiers:`` section.
         strategy: one of :data:`STRATEGIES`.
         split_ffn, stack_embedding: the options of the module doc.
-        density: ``top2``: the experts' co-activation ``P[i, j]`` (``E x E``; from a real gate
-            or assumed); ``None`` = uniform (then ``top2`` is ``greedy_in_order``).
+        density: ``top2``: the experts' co-activation ``P[i, j]`` (``E x E``, or one per layer:
+            ``n_layers x E x E``; from a real gate or assumed); ``None`` = uniform (then ``top2``
+            is ``greedy_in_order``).
         seed: ``greedy_random``'s draws.
         pos_embedding_rows: rows of a learned positional-embedding table stored on the chip
             (threedsim stores ``max_seq_length x d``; it is added digitally, never read as an MVM).
@@ -221,8 +258,11 @@ def _place_moe(m: _Mapper, cfg: LLMConfig, layer: int, strategy: str, split_ffn:
     order = list(range(e))
     if strategy == "top2" and density is not None:
         dens = np.asarray(density, dtype=float)
+        if dens.ndim == 3 and dens.shape[0] == cfg.n_layers:
+            dens = dens[layer]  # one co-activation per layer
         if dens.shape != (e, e):
-            raise MappingError(f"top2: density must be {e}x{e} (experts' co-activation), got {dens.shape}")
+            raise MappingError(f"top2: density must be {e}x{e} (experts' co-activation) or {cfg.n_layers}x{e}x{e} "
+                               f"(one per layer), got {np.shape(density)}")
         planar = (len(cfg.ffn_in) + (1 if split_ffn else 0)) * math.ceil(d / m.rows) * math.ceil(f / m.cols)
         order = _top2_order(dens, max(1, math.ceil(m.n_tiles / planar)))
     for i in order:

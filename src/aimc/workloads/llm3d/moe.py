@@ -17,10 +17,12 @@ Example:
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
-__all__ = ["MoEBlock"]
+__all__ = ["MoEBlock", "measured_density", "choice_density", "lm_density"]
 
 
 class MoEBlock(nn.Module):
@@ -76,15 +78,52 @@ def measured_density(block: MoEBlock, x: torch.Tensor) -> torch.Tensor:
         >>> p.shape, round(float(p.sum()), 6), bool((p == p.T).all())
         (torch.Size([4, 4]), 1.0, True)
     """
-    if block.top_k > 2:
-        raise ValueError(f"measured_density: top_k must be 1 or 2, got {block.top_k}")
-    e = len(block.experts)
     with torch.no_grad():
         _, idx = block.route(x.reshape(-1, x.shape[-1]))
-    if block.top_k == 1:
-        p = torch.bincount(idx[:, 0], minlength=e).double()
+    return choice_density(idx, len(block.experts))
+
+
+def choice_density(idx: torch.Tensor, n_experts: int) -> torch.Tensor:
+    """Expert-choice statistics of recorded choices ``idx`` (``(tokens, top_k)``, top-1 or
+    top-2): ``E`` frequencies, or the symmetric ``E x E`` co-activation with zero diagonal,
+    summing to 1 (float64)."""
+    if idx.ndim != 2 or idx.shape[1] not in (1, 2):
+        raise ValueError(f"choice_density: expert choices must be (tokens, 1 or 2), got {tuple(idx.shape)}")
+    if idx.shape[1] == 1:
+        p = torch.bincount(idx[:, 0], minlength=n_experts).double()
     else:
-        p = torch.zeros(e, e, dtype=torch.float64)
+        p = torch.zeros(n_experts, n_experts, dtype=torch.float64)
         p.index_put_((idx[:, 0], idx[:, 1]), torch.ones(idx.shape[0], dtype=torch.float64), accumulate=True)
         p = p + p.T
     return p / p.sum()
+
+
+def lm_density(lm: nn.Module, ids: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """Per-layer expert-choice statistics of a language model's real gates on text ``ids``
+    (``(windows, length)`` token ids): every module with ``route`` and ``last_index`` (e.g.
+    :class:`aimc.workloads.moe_lm.MoEFeedForward`) records its choices while ``lm`` reads the
+    text; the result stacks :func:`choice_density` per MoE layer in model order
+    (``(layers, E)`` or ``(layers, E, E)``), the ``density`` of :class:`~aimc.workloads.llm3d.sim.Router`.
+
+    Example:
+        >>> from aimc.workloads.moe_lm import TinyLM
+        >>> lm = TinyLM(vocab=20, d=16, n_layers=2, n_heads=2, hidden=16, context=8, n_experts=4, top_k=2, seed=0)
+        >>> p = lm_density(lm, torch.randint(0, 20, (10, 8), generator=torch.Generator().manual_seed(0)))
+        >>> tuple(p.shape), [round(float(s), 6) for s in p.sum(dim=(1, 2))]
+        ((2, 4, 4), [1.0, 1.0])
+    """
+    gates = [m for m in lm.modules() if hasattr(m, "route") and hasattr(m, "last_index")]
+    if not gates:
+        raise ValueError("lm_density: the model has no MoE layer (no module with route() and last_index)")
+    seen: list[list[torch.Tensor]] = [[] for _ in gates]
+    was = lm.training
+    lm.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(ids), batch):
+                lm(ids[i: i + batch])
+                for k, g in enumerate(gates):
+                    seen[k].append(cast(torch.Tensor, g.last_index))
+    finally:
+        lm.train(was)
+    return torch.stack([choice_density(torch.cat(s), int(cast(int, g.n_experts))) for s, g in zip(seen, gates)])

@@ -13,8 +13,15 @@ when the previous step's sampling op finishes), so memory stays bounded.
 Energy = the ops' active energy + static power x time: ``(digital + attention units) x
 unit_static_W`` (+ the DRAM's idle power with a KV cache), threedsim's ``passive_power``.
 
-A *tile conflict* is an MVM that waits because its tile runs another MVM, counted once
-per (waiting MVM, MVM that blocks it), embeddings excluded (threedsim's ``num_conflicts``).
+A *tile conflict* is one pair (waiting MVM, MVM running on its tile while it waits): an
+MVM that is ready (all inputs arrived) but finds its tile busy counts one conflict for the
+MVM running then, and one more for every MVM that starts on the tile before it; an MVM whose
+input arrives at the ns its tile frees does not wait and counts none; embedding lookups are
+not counted. threedsim's ``num_conflicts`` means to count the same pairs, but also counts
+every MVM still running at a later scheduling step as conflicting with itself (its
+``_pick_source_node`` marks the running op's tile active, then tests the op against it)
+and misses a wait when the waiting op precedes the running one in its ready list, so
+its figure is mostly about one per MVM (docs/guide/llm3d.md compares the two).
 
 Example:
     >>> from aimc.chips import load
@@ -49,8 +56,9 @@ class Router:
     Args:
         n_experts, top_k: the MoE layer.
         density: ``top_k = 1``: probabilities of each expert (``E``); ``top_k = 2``: the
-            co-activation ``P[i, j]`` (``E x E``, threedsim's ``_sample``); ``None``:
-            ``top_k`` distinct experts uniformly.
+            co-activation ``P[i, j]`` (``E x E``, threedsim's ``_sample``); either one per
+            layer (a leading ``layers`` axis, indexed by the layer); ``None``: ``top_k``
+            distinct experts uniformly.
         choices: ``(seq_len, token, layer) -> experts``, e.g. recorded from a real gate or
             from threedsim's trace; overrides the draws where given.
         seed: the draws' generator.
@@ -59,7 +67,15 @@ class Router:
     def __init__(self, n_experts: int, top_k: int, density: np.ndarray | None = None,
                  choices: dict[tuple[int, int, int], list[int]] | None = None, seed: int = 0):
         self.e, self.k, self.choices = n_experts, top_k, choices or {}
-        self.density = None if density is None else np.asarray(density, dtype=float) / np.sum(density)
+        self.density: np.ndarray | None = None
+        if density is not None:
+            d = np.asarray(density, dtype=float)
+            one = (n_experts,) * top_k
+            if top_k > 2 or d.shape[-top_k:] != one or d.ndim not in (top_k, top_k + 1):
+                raise ValueError(f"Router: density for top-{top_k} of {n_experts} experts must be {one} or "
+                                 f"(layers, {', '.join(map(str, one))}), got {d.shape}")
+            per_layer = d.reshape(d.shape[0] if d.ndim > top_k else 1, -1)
+            self.density = per_layer / per_layer.sum(axis=1, keepdims=True)  # (layers or 1, E or E*E)
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, seq_len: int, token: int, layer: int) -> list[int]:
@@ -68,8 +84,9 @@ class Router:
             return list(got)
         if self.density is None:
             return [int(i) for i in self.rng.permutation(self.e)[: self.k]]
-        flat = int(self.rng.choice(self.density.size, p=self.density.ravel()))
-        return [flat] if self.density.ndim == 1 else [flat // self.e, flat % self.e]
+        p = self.density[layer if len(self.density) > 1 else 0]
+        flat = int(self.rng.choice(p.size, p=p))
+        return [flat] if self.k == 1 else [flat // self.e, flat % self.e]
 
 
 @dataclass
@@ -233,6 +250,7 @@ def simulate_run(cfg: LLMConfig, place: Placement, costs: UnitCosts, batch: int 
     dirty: set[int] = set()
     order = [0]
     conflicts = [0]
+    maybe_waits: list[tuple[int, int]] = []  # (tile, running MVM) seen by an MVM that became ready on a busy tile
     switch_nJ = [0.0]
 
     def ready(o: int) -> None:
@@ -241,7 +259,7 @@ def simulate_run(cfg: LLMConfig, place: Placement, costs: UnitCosts, batch: int 
         if r >= 0:
             heapq.heappush(tile_q[r], (g.prio[o], order[0], o))
             if busy[r] >= 0 and not g.embed[o]:
-                conflicts[0] += 1
+                maybe_waits.append((r, busy[r]))  # a wait only if that MVM does not also end now
         else:
             heapq.heappush(unit_q[r], (g.prio[o], order[0], o))
         dirty.add(r)
@@ -278,6 +296,8 @@ def simulate_run(cfg: LLMConfig, place: Placement, costs: UnitCosts, batch: int 
         start_step(seq, 0, None, 0)
     now = 0
     while True:
+        conflicts[0] += sum(1 for r, running in maybe_waits if busy[r] == running)
+        maybe_waits.clear()
         for r in sorted(dirty):
             if r >= 0:
                 q = tile_q[r]
