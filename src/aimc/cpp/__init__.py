@@ -4,7 +4,8 @@ The sources are Python strings (:mod:`aimc.cpp.rng`, the shared counter-based no
 generator; :mod:`aimc.cpp.tile`, the tile read's DAC pre-pass and noise + ADC kernel;
 :mod:`aimc.cpp.tile_conv`, its convolution front end, and :mod:`aimc.cpp.tile_conv_chips`,
 the same for many Monte Carlo chips at once;
-:mod:`aimc.cpp.hat` and :mod:`aimc.cpp.hat_conv`, the fused hardware-aware-training read,
+:mod:`aimc.cpp.hat`, :mod:`aimc.cpp.hat_linear` and :mod:`aimc.cpp.hat_conv`, the fused
+hardware-aware-training read (and :mod:`aimc.cpp.hat_irdrop`, its IR-drop correction),
 and :mod:`aimc.cpp.hat_autograd`, its autograd nodes). :func:`load` compiles them together
 with ``torch.utils.cpp_extension.load_inline`` (needs a C++ compiler and ``ninja``).
 
@@ -41,7 +42,7 @@ import threading
 import time
 import warnings
 
-from aimc.cpp import hat, hat_autograd, hat_conv, hat_irdrop, rng, tile, tile_conv, tile_conv_chips
+from aimc.cpp import hat, hat_autograd, hat_conv, hat_irdrop, hat_linear, rng, tile, tile_conv, tile_conv_chips
 
 __all__ = ["load", "available", "build_key", "build_directory", "is_built", "CFLAGS", "LDFLAGS"]
 
@@ -53,7 +54,7 @@ CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp
 #: No -fopenmp at link time: the OpenMP symbols resolve to torch's own runtime (see above).
 LDFLAGS: list[str] = []
 
-_PARTS = (tile, tile_conv, tile_conv_chips, hat, hat_conv, hat_irdrop, hat_autograd)
+_PARTS = (tile, tile_conv, tile_conv_chips, hat, hat_linear, hat_conv, hat_irdrop, hat_autograd)
 _lock = threading.Lock()
 _module = None
 _failed = False
@@ -61,7 +62,7 @@ log = logging.getLogger("aimc.cpp")
 
 
 def _sources() -> list[str]:
-    return [rng.SOURCE, *(p.SOURCE for p in _PARTS)]  # one unit; the bindings come last
+    return [rng.SOURCE, hat_irdrop.KERNEL, *(p.SOURCE for p in _PARTS)]  # one unit; the bindings come last
 
 
 def _compiler() -> str:

@@ -1,6 +1,6 @@
-"""C++ source of the fused hardware-aware-training read: weight side, output rows, linear
-layers (convolutions: :mod:`aimc.cpp.hat_conv`) (semantics: :mod:`aimc.train.hat`;
-Python entry points and autograd: :mod:`aimc.train.hat_fused`).
+"""C++ source of the fused hardware-aware-training read: weight side and output rows (linear
+layers: :mod:`aimc.cpp.hat_linear`, convolutions: :mod:`aimc.cpp.hat_conv`) (semantics:
+:mod:`aimc.train.hat`; Python entry points and autograd: :mod:`aimc.train.hat_fused`).
 
 One call does a layer's whole training read forward (weights, DAC, MVM, noise, ADC, tile
 sum, gain, bias) and one call its backward, so that a HAT step costs a few kernel calls per
@@ -15,9 +15,15 @@ calibration measures it: :func:`aimc.physics.drift.gdc_statistic`, the reads wei
 programmed weights' signs), else ``wn = a sign(w)``; then
 ``wn += noise_scale * sd(a) * z`` with ``sd`` the device table at the nearest grid point
 (or the constant ``sd_const``); ``dfac = d wn / d w`` (noise and ``scale`` held constant);
-last, an optional additive ``delta`` (O, I) in the same normalised units (the IR-drop
-correction of :mod:`aimc.tiles.irdrop`: :mod:`aimc.cpp.hat_irdrop`), whose gradient is returned
-as that of ``wn`` (laid out as ``w``).
+before the noise, with IR-drop settings, the first-order IR-drop correction of the clean
+weights of each tile (``irdrop_block`` of :mod:`aimc.cpp.hat_irdrop`, one output tile at a
+time while it is in cache; gradients straight through), and an optional additive ``delta``
+(O, I) in the same normalised units (a correction computed in PyTorch, e.g. programming
+levels), whose gradient is returned as that of ``wn`` (laid out as ``w``). The result is
+laid out ``(T, O, R)`` (rows past ``in_features`` zero; convolutions) or, ``flat``, as
+``w`` itself, ``(O, I)`` (linear layers: no padding rows).
+The sd and the normal draws are made one row segment at a time (no weight-sized
+temporaries besides ``wn`` and ``dfac``).
 Random numbers ``z`` come from the counter-based generator of :mod:`aimc.cpp.rng` with a
 key derived from the call's seed (weights and outputs use different keys).
 """
@@ -45,6 +51,20 @@ inline float sum8(const float* __restrict x, int64_t n) {
   for (; i < n; ++i) s += x[i];
   for (int k = 0; k < 8; ++k) s += acc[k];
   return s;
+}
+
+// max |x[i]| over [0, n), 16 interleaved maxima (a plain max reduction does not vectorise:
+// std::max is not associative for NaN); at least `floor`.
+inline float absmax16(const float* __restrict x, int64_t n, float floor) {
+  float acc[16];
+  for (int k = 0; k < 16; ++k) acc[k] = floor;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) acc[k] = std::max(acc[k], std::fabs(x[i + k]));
+  float m = floor;
+  for (; i < n; ++i) m = std::max(m, std::fabs(x[i]));
+  for (int k = 0; k < 16; ++k) m = std::max(m, acc[k]);
+  return m;
 }
 
 // Row helpers: restrict-qualified parameters let GCC vectorise the loops (gathers included).
@@ -103,27 +123,44 @@ void dac_row(const float* __restrict x, float* __restrict q, int64_t n, float am
   }
 }
 
-// See the module doc. w: (O, I) f32 contiguous.
+// IR-drop settings of the weight side (irdrop_block of aimc.cpp.hat_irdrop); rows == 0: none.
+struct IrDrop {
+  double r_uS = 0.0, g_min = 0.0, dg = 1.0;
+  int64_t rows = 0, width = 1;
+};
+
+// From (r_uS, g_min_uS, dg_uS, rows, width) (aimc.train.hat_fused.Static.ir) or () for none.
+IrDrop ir_of(const std::vector<double>& v) {
+  IrDrop s;
+  TORCH_CHECK(v.empty() || v.size() == 5, "ir must be empty or (r_uS, g_min_uS, dg_uS, rows, width)");
+  if (v.size() == 5) { s.r_uS = v[0]; s.g_min = v[1]; s.dg = v[2]; s.rows = (int64_t)v[3]; s.width = (int64_t)v[4]; }
+  TORCH_CHECK(s.dg > 0.0 && s.r_uS >= 0.0 && s.width >= 1, "ir: need dg > 0, r_uS >= 0 and width >= 1");
+  return s;
+}
+
+// See the module doc. w: (O, I) f32 contiguous. flat: wn and dfac laid out as w (O, I), tile t
+// of row o at o * I + t * R (no padding rows); else (T, O, R), rows past in_features zero.
+// ir.rows > 0: the first-order IR-drop correction of the clean weights of each tile is added
+// (irdrop_block; the same as delta = hat_irdrop_delta), before the noise.
 Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optional<at::Tensor>& mean_tab,
                      const c10::optional<at::Tensor>& sd_tab, double noise_scale, double sd_const, uint64_t seed,
-                     const c10::optional<at::Tensor>& delta = c10::nullopt) {
-  const int64_t O = w.size(0), I = w.size(1), n = T * O * R;
-  const bool padded = T * R != I;  // rows past in_features stay zero
-  auto wn = padded ? at::zeros({T, O, R}, w.options()) : at::empty({T, O, R}, w.options());
-  auto dfac = padded ? at::zeros({T, O, R}, w.options()) : at::empty({T, O, R}, w.options());
+                     const c10::optional<at::Tensor>& delta = c10::nullopt, bool flat = false,
+                     const IrDrop& ir = IrDrop()) {
+  const int64_t O = w.size(0), I = w.size(1);
+  const bool padded = !flat && T * R != I;  // rows past in_features stay zero
+  const std::vector<int64_t> shape = flat ? std::vector<int64_t>{O, I} : std::vector<int64_t>{T, O, R};
+  auto wn = padded ? at::zeros(shape, w.options()) : at::empty(shape, w.options());
+  auto dfac = padded ? at::zeros(shape, w.options()) : at::empty(shape, w.options());
   auto scale = at::empty({T, O}, w.options());
+  const int64_t ws = flat ? I : R;  // between the rows of one tile
+  auto off = [&](int64_t t, int64_t o) { return flat ? o * I + t * R : (t * O + o) * R; };
   const float* wp = w.data_ptr<float>();
   float* np_ = wn.data_ptr<float>();
   float* dp = dfac.data_ptr<float>();
   float* sp = scale.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t len = std::min<int64_t>(R, I - t * R);
-    for (int64_t o = 0; o < O; ++o) {
-      const float* row = wp + o * I + t * R;
-      float m = 0.f;
-      for (int64_t r = 0; r < len; ++r) m = std::max(m, std::fabs(row[r]));
-      sp[t * O + o] = std::max(m, 1e-12f);
-    }
+    for (int64_t o = 0; o < O; ++o) sp[t * O + o] = absmax16(wp + o * I + t * R, len, 1e-12f);
   }
   const bool drift = mean_tab.has_value() && mean_tab->defined();
   const bool noisy = noise_scale > 0.0;
@@ -132,54 +169,64 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
   const float* __restrict st = table ? sd_tab->data_ptr<float>() : nullptr;
   const int32_t PM = drift ? (int32_t)mean_tab->numel() : 2, PS = table ? (int32_t)sd_tab->numel() : 1;
   const float pm1 = (float)(PM - 1), ps1 = (float)(PS - 1), ns = (float)noise_scale;
-  std::vector<float> sdb(noisy ? n : 0), tmp(R);
+  std::vector<float> tmp(R), sb(noisy ? R : 0), z(noisy ? R : 0), irb(ir.rows > 0 ? std::min(ir.width, O) * R : 0);
   double before = 0.0, after = 0.0;
   for (int64_t o = 0; o < O; ++o) {
     float bo = 0.f, ao = 0.f;
     for (int64_t t = 0; t < T; ++t) {
-      const int64_t len = std::min<int64_t>(R, I - t * R), base = (t * O + o) * R;
+      const int64_t len = std::min<int64_t>(R, I - t * R), base = off(t, o);
       const float s = sp[t * O + o];
       const float* row = wp + o * I + t * R;
-      float* wr = np_ + base;
-      float* dr = dp + base;
       if (drift) {
-        drift_row(row, mt, wr, dr, len, s, pm1, PM);
+        drift_row(row, mt, np_ + base, dp + base, len, s, pm1, PM);
         abs_row(row, tmp.data(), len, 1.0f);
         bo += sum8(tmp.data(), len);
-        abs_row(wr, tmp.data(), len, s);
+        abs_row(np_ + base, tmp.data(), len, s);
         ao += sum8(tmp.data(), len);
       } else {
-        plain_row(row, wr, dr, len, s);
-      }
-      if (noisy) {
-        float* sb = sdb.data() + base;
-        if (table) {
-          sd_row(row, st, sb, len, s, ns, ps1);
-        } else {
-          std::fill(sb, sb + len, (float)(noise_scale * sd_const));
-        }
+        plain_row(row, np_ + base, dp + base, len, s);
       }
     }
     before += (double)bo;
     after += (double)ao;
   }
   const float gdc = drift ? (float)(before / std::max(after, 1e-30)) : 1.0f;
-  std::vector<float> z(noisy ? n : 0);
-  if (noisy) fill_normal_at(mix64(seed ^ KEY_W), 0, n, z.data());
   const bool has_delta = delta.has_value() && delta->defined();
   if (has_delta) TORCH_CHECK(delta->is_contiguous() && delta->scalar_type() == at::kFloat && delta->numel() == O * I,
                              "delta must be a contiguous float32 (O, I) tensor");
   const float* dl = has_delta ? delta->data_ptr<float>() : nullptr;
+  const uint64_t key = mix64(seed ^ KEY_W);
+  const int64_t block = ir.rows > 0 ? ir.width : O;  // IR drop: one output tile at a time, in cache
   for (int64_t t = 0; t < T; ++t) {
     const int64_t len = std::min<int64_t>(R, I - t * R);
-    for (int64_t o = 0; o < O; ++o) {
-      const int64_t base = (t * O + o) * R;
-      float* wr = np_ + base;
-      float* dr = dp + base;
-      if (noisy || drift) finish_row(wr, dr, noisy ? sdb.data() + base : nullptr, noisy ? z.data() + base : nullptr, len, gdc);
-      if (dl) {
-        const float* __restrict dd = dl + o * I + t * R;
-        for (int64_t r = 0; r < len; ++r) wr[r] += dd[r];
+    for (int64_t o0 = 0; o0 < O; o0 += block) {
+      const int64_t o1 = std::min<int64_t>(o0 + block, O);
+      if (drift)
+        for (int64_t o = o0; o < o1; ++o) finish_row(np_ + off(t, o), dp + off(t, o), nullptr, nullptr, len, gdc);
+      if (ir.rows > 0) {  // at the clean weights; gradients straight through (dfac unchanged)
+        irdrop_block(np_ + off(t, o0), ws, irb.data(), len, o1 - o0, len, ir.r_uS, ir.g_min, ir.dg, ir.rows);
+        for (int64_t o = o0; o < o1; ++o) {
+          float* __restrict wr = np_ + off(t, o);
+          const float* __restrict e = irb.data() + (o - o0) * len;
+          for (int64_t r = 0; r < len; ++r) wr[r] += e[r];
+        }
+      }
+      for (int64_t o = o0; o < o1; ++o) {
+        const int64_t base = off(t, o);
+        float* __restrict wr = np_ + base;
+        if (dl) {
+          const float* __restrict dd = dl + o * I + t * R;
+          for (int64_t r = 0; r < len; ++r) wr[r] += dd[r];
+        }
+        if (noisy) {
+          const float* row = wp + o * I + t * R;
+          if (table) sd_row(row, st, sb.data(), len, sp[t * O + o], ns, ps1);
+          else std::fill(sb.begin(), sb.begin() + len, (float)(noise_scale * sd_const));
+          fill_normal_at(key, base, len, z.data());
+          const float* __restrict sv = sb.data();
+          const float* __restrict zv = z.data();
+          for (int64_t r = 0; r < len; ++r) wr[r] += sv[r] * zv[r];
+        }
       }
     }
   }
@@ -270,139 +317,6 @@ std::vector<torch::Tensor> hat_weights(torch::Tensor w, int64_t T, int64_t R, c1
   return {r.wn, r.scale, r.dfac};
 }
 
-// Linear training read: x (B, I) -> out (B, O). Returns
-// {out, xq (T, B, R), amax (B), inside (T, B, O) u8, pre (B, O), wn, scale, dfac, gain}.
-std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
-                                          c10::optional<torch::Tensor> bias, int64_t T, int64_t R,
-                                          c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab,
-                                          double noise_scale, double sd_const, double r_in, int64_t dac, double bound,
-                                          double lsb, double out_sd, bool quant, int64_t seed, bool keep_pre,
-                                          c10::optional<torch::Tensor> delta) {
-  check_f32(x, "x"); check_f32(w, "w");
-  const auto gain = (gdc * out_gain).contiguous();  // drift compensation x per-column gains
-  const int64_t B = x.size(0), I = x.size(1), O = w.size(0);
-  TORCH_CHECK(w.numel() == O * I, "w must have in_features = ", I, " columns");
-  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed, delta);
-  auto xq = T * R != I ? at::zeros({T, B, R}, x.options()) : at::empty({T, B, R}, x.options());
-  auto amax = at::empty({B}, x.options());
-  const float* xp = x.data_ptr<float>();
-  float* qp = xq.data_ptr<float>();
-  float* ap = amax.data_ptr<float>();
-  const int64_t dq = quant ? dac : -1;
-  for (int64_t b = 0; b < B; ++b) {
-    const float* xr = xp + b * I;
-    float am = (float)r_in;
-    if (r_in <= 0.0) {
-      float m = 0.f;
-      for (int64_t i = 0; i < I; ++i) m = std::max(m, std::fabs(xr[i]));
-      am = std::max(m, 1e-12f);
-    }
-    ap[b] = am;
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t len = std::min<int64_t>(R, I - t * R);
-      float* q = qp + (t * B + b) * R;
-      dac_row(xr + t * R, q, len, am, dq);
-    }
-  }
-  auto y = (T == 1 ? at::mm(xq[0], W.wn[0].t()).unsqueeze(0) : at::bmm(xq, W.wn.transpose(1, 2))).contiguous();  // (T, B, O)
-  const float sd = quant ? (float)out_sd : 0.f;
-  std::vector<float> z;
-  if (sd > 0.f) { z.resize(T * B * O); fill_normal_at(mix64((uint64_t)seed ^ KEY_Y), 0, T * B * O, z.data()); }
-  auto out = at::empty({B, O}, x.options());
-  at::Tensor pre = keep_pre ? at::empty({B, O}, x.options()) : at::Tensor();
-  const float bnd = (float)bound, ls = quant ? (float)lsb : 0.f;
-  const float* sc = W.scale.data_ptr<float>();
-  const float* gp = gain.data_ptr<float>();
-  const float* bp = opt_ptr(bias);
-  float* op = out.data_ptr<float>();
-  float* pp = keep_pre ? pre.data_ptr<float>() : nullptr;
-  const float* ym = y.data_ptr<float>();
-  auto inside = at::empty({T, B, O}, x.options().dtype(at::kByte));  // the gradient mask
-  uint8_t* ip = inside.data_ptr<uint8_t>();
-  std::vector<float> acc(O), sdv(O, sd);
-  for (int64_t b = 0; b < B; ++b) {
-    std::fill(acc.begin(), acc.end(), 0.f);
-    for (int64_t t = 0; t < T; ++t) {
-      const int64_t i0 = (t * B + b) * O;
-      adc_row_any<true>(false, sd > 0.f, ls > 0.f, ym + i0, ip + i0, nullptr, 1.f, sd > 0.f ? z.data() + i0 : nullptr,
-                        sdv.data(), 0.f, sc + t * O, 0.f, bnd, ls, acc.data(), O);
-    }
-    for (int64_t o = 0; o < O; ++o) {
-      const float p = acc[o] * ap[b];
-      if (pp) pp[b * O + o] = p;
-      op[b * O + o] = p * gp[o] + (bp ? bp[o] : 0.f);
-    }
-  }
-  return {out, xq, amax, inside, pre, W.wn, W.scale, W.dfac, gain};
-}
-
-// Backward of hat_linear_fwd: {gx, gw, gbias, ggain, gr, gdelta} (undefined where not needed).
-std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, torch::Tensor xq, torch::Tensor amax,
-                                          torch::Tensor inside, c10::optional<torch::Tensor> pre_, torch::Tensor wn,
-                                          torch::Tensor scale, torch::Tensor dfac, torch::Tensor gain, double r_in,
-                                          bool need_x, bool need_w, bool need_bias, bool need_gain, bool need_r,
-                                          bool need_delta) {
-  const at::Tensor pre = pre_.has_value() ? *pre_ : at::Tensor();  // kept only for the gain / range gradients
-  gout = gout.contiguous();
-  const int64_t T = wn.size(0), O = wn.size(1), R = wn.size(2), B = x.size(0), I = x.size(1);
-  auto gy = at::empty({T, B, O}, gout.options());
-  const float* go = gout.data_ptr<float>();
-  const float* gp = gain.data_ptr<float>();
-  const float* ap = amax.data_ptr<float>();
-  const float* sc = scale.data_ptr<float>();
-  const uint8_t* ip = inside.data_ptr<uint8_t>();
-  float* yp = gy.data_ptr<float>();
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t o = 0; o < O; ++o) {
-        const int64_t i = (t * B + b) * O + o;
-        yp[i] = (float)ip[i] * (go[b * O + o] * gp[o] * ap[b] * sc[t * O + o]);
-      }
-  at::Tensor gx, gw, gb, gg, gr, gd;
-  const bool learned = r_in > 0.0;
-  if (need_x || (need_r && learned)) {
-    auto gxq = T == 1 ? at::mm(gy[0], wn[0]).unsqueeze(0) : at::bmm(gy, wn);  // (T, B, R)
-    const float* qp = gxq.data_ptr<float>();
-    const float* xp = x.data_ptr<float>();
-    gx = at::empty({B, I}, x.options());
-    float* xg = gx.data_ptr<float>();
-    const float r = (float)r_in;
-    double sr = 0.0;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t len = std::min<int64_t>(R, I - t * R);
-        const float* q = qp + (t * B + b) * R;
-        for (int64_t k = 0; k < len; ++k) {
-          const int64_t i = b * I + t * R + k;
-          if (learned) {
-            const float xn = xp[i] / r;
-            const float m = (xn >= -1.f && xn <= 1.f) ? 1.f : 0.f;
-            xg[i] = q[k] * m / r;
-            sr += (double)(q[k] * m) * (double)(-xp[i] / (r * r));
-          } else {
-            xg[i] = q[k] / ap[b];
-          }
-        }
-      }
-    if (learned && need_r) {
-      double s2 = 0.0;
-      const float* pp = pre.data_ptr<float>();
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t o = 0; o < O; ++o) s2 += (double)(go[b * O + o] * gp[o]) * (double)pp[b * O + o];
-      gr = at::full({}, sr + s2 / r, x.options());
-    }
-    if (!need_x) gx = at::Tensor();
-  }
-  if (need_w || need_delta) {
-    auto gwn = (T == 1 ? at::mm(gy[0].t(), xq[0]).unsqueeze(0) : at::bmm(gy.transpose(1, 2), xq)).contiguous();  // (T, O, R)
-    if (need_w) gw = weight_grad(gwn, dfac, O, I, false, T, R);
-    if (need_delta) gd = weight_grad(gwn, at::Tensor(), O, I, false, T, R);
-  }
-  if (need_bias) gb = gout.sum(0);
-  if (need_gain) gg = (gout * pre).sum(0);
-  return {gx, gw, gb, gg, gr, gd};
-}
-
 """
 
-FUNCTIONS = ("hat_weights", "hat_linear_fwd", "hat_linear_bwd")
+FUNCTIONS = ("hat_weights",)

@@ -75,14 +75,16 @@ std::vector<torch::Tensor> hat_conv_fwd(torch::Tensor x, torch::Tensor w, torch:
                                         double noise_scale, double sd_const, std::vector<int64_t> pads,
                                         std::vector<int64_t> stride, std::vector<int64_t> dilation, double r_in,
                                         int64_t dac, double bound, double lsb, double out_sd, bool quant,
-                                        int64_t seed, bool keep_pre, c10::optional<torch::Tensor> delta) {
+                                        int64_t seed, bool keep_pre, c10::optional<torch::Tensor> delta,
+                                        std::vector<double> ir) {
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat, "x must be a float32 CPU tensor");
   check_f32(w, "w");
   const auto gain = (gdc * out_gain).contiguous();  // drift compensation x per-column gains
   const bool one = x.dim() == 3;
   const int64_t O = w.size(0), I = w.numel() / O, B = x.size(0);
   const ConvGeom g = geom(w, pads, stride, dilation);
-  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed, delta);
+  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed, delta, false,
+                        ir_of(ir));
   at::Tensor ws;
   if (T == 1) {
     ws = W.wn.view({O, I});

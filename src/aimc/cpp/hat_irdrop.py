@@ -2,7 +2,9 @@
 :func:`aimc.tiles.irdrop.effective_weights` with ``ir_drop.mode: first_order``; Python
 entry point: :func:`aimc.train.hat_fused.ir_drop_delta`).
 
-``hat_irdrop_delta`` computes, in one call, the noise-free normalised tile weights of the
+``irdrop_block`` (in ``KERNEL``, compiled before :mod:`aimc.cpp.hat`, whose weight side
+calls it when the read is given IR-drop settings) computes the correction of one block of
+a tile; ``hat_irdrop_delta`` computes, in one call, the noise-free normalised tile weights of the
 HAT weight side (``weights_impl`` of :mod:`aimc.cpp.hat` with the noise off: per-column
 scale, expected drift and its compensation) and from them the first-order IR-drop
 correction ``delta = w_eff - w`` (O, I), the additive ``delta`` of the fused read.
@@ -17,62 +19,103 @@ max(-w, 0) dg``, each its own array) and output tile (columns ``o0 .. o0 + width
     G_eff   = g - r_uS (D + K)                                       (r_uS = 1e-6 r_wire_ohm)
     delta   = (G+_eff - G-_eff) / dg - w
 
-Sums accumulate in double (as ATen's CPU ``cumsum`` does for float), so the result equals
-the PyTorch reference to float32 rounding.
+The nested cumulative sums are evaluated in closed form from prefix sums (see
+``irdrop_block``), in float32; the result equals the PyTorch reference to float32 rounding
+of a weight (``tests/train/test_hat_irdrop_fast.py``).
 """
 
-SOURCE = r"""
+KERNEL = r"""
 namespace {
 
-// delta (O, I) of the first-order IR drop at the clean weights wc (T, O, R) (see the module doc).
-void irdrop_delta_impl(const float* __restrict wc, float* __restrict out, int64_t T, int64_t O, int64_t R, int64_t I,
-                       double r_uS, double g_min, double dg, int64_t rows, int64_t width) {
-  std::vector<double> g(O * R), a(O * R), e(O * R), hd(O * R), run(R), h(O), ex(O);
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t len = std::min<int64_t>(R, I - t * R);
-    const double extra = (double)(rows - len);
-    std::fill(e.begin(), e.end(), 0.0);
-    for (int p = 0; p < 2; ++p) {
-      const double sgn = p == 0 ? 1.0 : -1.0;
-      for (int64_t o = 0; o < O; ++o) {
-        const float* w = wc + (t * O + o) * R;
-        double* go = g.data() + o * R;
-        for (int64_t r = 0; r < len; ++r) go[r] = g_min + std::max(sgn * (double)w[r], 0.0) * dg;
-      }
-      // row wires, per output tile: a = cumsum_o(revcumsum_o(g)), then a *= g
-      for (int64_t o0 = 0; o0 < O; o0 += width) {
-        const int64_t o1 = std::min<int64_t>(o0 + width, O);
-        std::fill(run.begin(), run.end(), 0.0);
-        for (int64_t o = o1 - 1; o >= o0; --o)
-          for (int64_t r = 0; r < len; ++r) { run[r] += g[o * R + r]; a[o * R + r] = run[r]; }
-        std::fill(run.begin(), run.end(), 0.0);
-        for (int64_t o = o0; o < o1; ++o)
-          for (int64_t r = 0; r < len; ++r) { run[r] += a[o * R + r]; a[o * R + r] = run[r]; }
-      }
-      // column wires: k = revcumsum_r(cumsum_r(g)) + extra * sum_r g, the columns side by side
-      // (independent running sums, not one serial chain per column)
-      std::fill(h.begin(), h.end(), 0.0);
-      for (int64_t r = 0; r < len; ++r)
-        for (int64_t o = 0; o < O; ++o) { h[o] += g[o * R + r]; hd[o * R + r] = h[o]; }
-      for (int64_t o = 0; o < O; ++o) { ex[o] = extra * h[o]; h[o] = 0.0; }
-      for (int64_t r = len - 1; r >= 0; --r)
-        for (int64_t o = 0; o < O; ++o) {
-          const int64_t i = o * R + r;
-          h[o] += hd[i];
-          e[i] += sgn * (g[i] - r_uS * (g[i] * a[i] + g[i] * (h[o] + ex[o])));
-        }
-    }
-    for (int64_t o = 0; o < O; ++o) {
-      const float* w = wc + (t * O + o) * R;
-      float* dst = out + o * I + t * R;
-      const double* eo = e.data() + o * R;
-      for (int64_t r = 0; r < len; ++r) dst[r] = (float)(eo[r] / dg) - w[r];
-    }
+// dst (cols, rows; row stride ds) = src (rows, cols; row stride ss)^T, in 16 x 16 blocks.
+inline void transpose_block(const float* __restrict src, int64_t ss, float* __restrict dst, int64_t ds, int64_t rows,
+                            int64_t cols) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 16)
+    for (int64_t j0 = 0; j0 < cols; j0 += 16)
+      for (int64_t i = i0; i < std::min<int64_t>(i0 + 16, rows); ++i)
+        for (int64_t j = j0; j < std::min<int64_t>(j0 + 16, cols); ++j) dst[j * ds + i] = src[i * ss + j];
+}
+
+// The first-order IR-drop correction, in normalised weight units, of a block of nb columns
+// of one tile (one output tile, or part of one) at the clean weights wc, WRITTEN to out
+// (see the module doc). Column o of the block (weight row o) holds rows 0..len at
+// wc + o * ws; its correction goes to out + o * os. With g+- = g_min + max(+-w, 0) dg and
+// c = -r_uS / dg the correction is c * sum_p sgn_p g_p (A_p + K_p), where
+//   A[o] = cumsum_o(revcumsum_o(g))[o] = P(o) + k (Tot - C(o)),  k = o + 1,
+//          C, P: inclusive prefix sums over the block of g and k g, Tot: its sum of g;
+//   K[r] = revcumsum_r(cumsum_r(g))[r] + extra S = (len - r) C(r) + (Q - Qc(r)) + extra S,
+//          C, Qc: inclusive prefix sums over the rows of g and (len - r) g, S, Q their totals,
+//          extra = rows - len (the unused rows' wire segments).
+// Float sums: a block's sums are at most rows * width * g_max (~1e6 uS for 256 x 256 at
+// 25 uS), so their rounding (relative 6e-8) moves the correction, itself ~r g N^2 ~ 1 % of
+// a weight, by ~1e-9 of a weight.
+// Loop bodies of irdrop_block: restrict-qualified parameters, so that GCC vectorises them.
+inline void ir_row_tot(const float* __restrict w, float* __restrict Tp, float* __restrict Tn, int64_t n, float gm,
+                       float d) {
+  for (int64_t r = 0; r < n; ++r) {
+    Tp[r] += gm + std::max(w[r], 0.f) * d;
+    Tn[r] += gm + std::max(-w[r], 0.f) * d;
   }
 }
 
-}  // namespace
+inline void ir_row(const float* __restrict w, float* __restrict y, float* __restrict Cp, float* __restrict Cn,
+                   float* __restrict Pp, float* __restrict Pn, const float* __restrict Tp, const float* __restrict Tn,
+                   int64_t n, float k, float gm, float d, float c) {
+  for (int64_t r = 0; r < n; ++r) {
+    const float gp = gm + std::max(w[r], 0.f) * d, gn = gm + std::max(-w[r], 0.f) * d;
+    Cp[r] += gp; Cn[r] += gn; Pp[r] += k * gp; Pn[r] += k * gn;
+    y[r] = c * (gp * (Pp[r] + k * (Tp[r] - Cp[r])) - gn * (Pn[r] + k * (Tn[r] - Cn[r])));
+  }
+}
 
+inline void ir_col_tot(const float* __restrict w, float* __restrict Sp, float* __restrict Sn, float* __restrict Qp,
+                       float* __restrict Qn, int64_t n, float m, float gm, float d) {
+  for (int64_t o = 0; o < n; ++o) {
+    const float gp = gm + std::max(w[o], 0.f) * d, gn = gm + std::max(-w[o], 0.f) * d;
+    Sp[o] += gp; Sn[o] += gn; Qp[o] += m * gp; Qn[o] += m * gn;
+  }
+}
+
+inline void ir_col(const float* __restrict w, float* __restrict y, float* __restrict Kp, float* __restrict Kn,
+                   float* __restrict Rp, float* __restrict Rn, const float* __restrict Sp, const float* __restrict Sn,
+                   const float* __restrict Qp, const float* __restrict Qn, int64_t n, float m, float gm, float d,
+                   float c, float extra) {
+  for (int64_t o = 0; o < n; ++o) {
+    const float gp = gm + std::max(w[o], 0.f) * d, gn = gm + std::max(-w[o], 0.f) * d;
+    Kp[o] += gp; Kn[o] += gn; Rp[o] += m * gp; Rn[o] += m * gn;
+    y[o] = c * (gp * (m * Kp[o] + (Qp[o] - Rp[o]) + extra * Sp[o]) - gn * (m * Kn[o] + (Qn[o] - Rn[o]) + extra * Sn[o]));
+  }
+}
+
+void irdrop_block(const float* __restrict wc, int64_t ws, float* __restrict out, int64_t os, int64_t nb, int64_t len,
+                  double r_uS, double g_min, double dg, int64_t rows) {
+  const float gm = (float)g_min, d = (float)dg, c = (float)(-r_uS / dg), extra = (float)(rows - len);
+  std::vector<float> buf(6 * len, 0.f);  // row wires: totals, prefix sums of g and k g, per row
+  float* T = buf.data();
+  for (int64_t o = 0; o < nb; ++o) ir_row_tot(wc + o * ws, T, T + len, len, gm, d);
+  for (int64_t o = 0; o < nb; ++o)
+    ir_row(wc + o * ws, out + o * os, T + 2 * len, T + 3 * len, T + 4 * len, T + 5 * len, T, T + len, len,
+           (float)(o + 1), gm, d, c);
+  // column wires, along the rows of each column: vectorised across the block's columns on
+  // the block transposed (rows outer), then added back
+  std::vector<float> wt(len * nb), kt(len * nb), acc(8 * nb, 0.f);
+  transpose_block(wc, ws, wt.data(), nb, nb, len);
+  float* A = acc.data();
+  for (int64_t r = 0; r < len; ++r)
+    ir_col_tot(wt.data() + r * nb, A, A + nb, A + 2 * nb, A + 3 * nb, nb, (float)(len - r), gm, d);
+  for (int64_t r = 0; r < len; ++r)
+    ir_col(wt.data() + r * nb, kt.data() + r * nb, A + 4 * nb, A + 5 * nb, A + 6 * nb, A + 7 * nb, A, A + nb,
+           A + 2 * nb, A + 3 * nb, nb, (float)(len - r), gm, d, c, extra);
+  for (int64_t r0 = 0; r0 < len; r0 += 16)  // out (nb, len; row stride os) += kt^T
+    for (int64_t o0 = 0; o0 < nb; o0 += 16)
+      for (int64_t o = o0; o < std::min<int64_t>(o0 + 16, nb); ++o)
+        for (int64_t r = r0; r < std::min<int64_t>(r0 + 16, len); ++r) out[o * os + r] += kt[r * nb + o];
+}
+
+}  // namespace
+"""
+
+SOURCE = r"""
 // Clean weights of w (O, I) (weights_impl, noise off) -> their first-order IR-drop delta (O, I).
 torch::Tensor hat_irdrop_delta(torch::Tensor w, int64_t T, int64_t R, c10::optional<torch::Tensor> mean_tab,
                                double r_uS, double g_min, double dg, int64_t rows, int64_t width) {
@@ -80,9 +123,14 @@ torch::Tensor hat_irdrop_delta(torch::Tensor w, int64_t T, int64_t R, c10::optio
   TORCH_CHECK(dg > 0.0 && r_uS >= 0.0 && g_min >= 0.0 && width >= 1 && rows >= R,
               "hat_irdrop_delta: need dg > 0, r_uS >= 0, g_min >= 0, width >= 1 and rows >= R");
   const int64_t O = w.size(0), I = w.numel() / std::max<int64_t>(O, 1);
-  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, c10::nullopt, 0.0, 1.0, 0);
+  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, c10::nullopt, 0.0, 1.0, 0, c10::nullopt, true);
   auto delta = at::empty({O, I}, w.options());
-  irdrop_delta_impl(W.wn.data_ptr<float>(), delta.data_ptr<float>(), T, O, R, I, r_uS, g_min, dg, rows, width);
+  const float* wc = W.wn.data_ptr<float>();
+  float* dp = delta.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t o0 = 0; o0 < O; o0 += width)
+      irdrop_block(wc + o0 * I + t * R, I, dp + o0 * I + t * R, I, std::min<int64_t>(width, O - o0),
+                   std::min<int64_t>(R, I - t * R), r_uS, g_min, dg, rows);
   return delta;
 }
 """

@@ -295,10 +295,9 @@ class HATForward:
         st = self._static(layer, conv)
         delta = None
         levels = getattr(chip.device, "n_levels", None) is not None
-        if st.ir:  # first-order IR drop without levels: the same correction in one C++ call
-            delta = hat_fused.ir_drop_delta(layer, st, mean_tab)
-        elif ir_drop_active(chip) or levels:  # levels and IR drop at the noise-free weights, as the reference;
-            with torch.no_grad():  # a constant correction: gradients pass straight through both
+        # st.ir: the kernel adds the first-order IR drop itself (as hat_fused.ir_drop_delta)
+        if not st.ir and (ir_drop_active(chip) or levels):  # levels and IR drop at the noise-free weights,
+            with torch.no_grad():  # as the reference; a constant correction: gradients pass straight through both
                 wc = hat_fused.clean_weights(layer, st, mean_tab)  # (T, out, R)
                 wq = programmed_levels(wc, chip) if levels else wc
                 if ir_drop_active(chip):

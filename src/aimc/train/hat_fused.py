@@ -138,12 +138,14 @@ def read(layer, x: torch.Tensor, st: Static, mean_tab: torch.Tensor | None, sd_t
     the device tables at this pass's time (None: no drift / constant ``sd_const``);
     ``r``: the learned input range as a tensor, for its gradient, or None (then the static
     ``st.r_static``, or per-vector abs-max); ``delta``: an additive correction (out, in) of
-    the normalised weights (IR drop), differentiable, or None."""
+    the normalised weights (IR drop), differentiable, or None. With ``st.ir`` the kernels add
+    the first-order IR-drop correction of :func:`ir_drop_delta` to the clean weights
+    themselves (no ``delta`` needed)."""
     ext = cpp.load()
     r_val = st.r_static if r is None else float(r.detach())
     head = (x, layer.weight, layer.gdc, layer.out_gain, layer.bias, r, delta, mean_tab, sd_tab, st.T, st.R,
             st.noise_scale, st.sd_const)
-    tail = (st.dac, st.bound, st.lsb, st.out_sd, st.quant, seed)
+    tail = (st.dac, st.bound, st.lsb, st.out_sd, st.quant, seed, list(st.ir))
     if conv:
         return ext.hat_conv(*head, st.pads, st.stride, st.dilation, r_val, *tail)
     return ext.hat_linear(*head, r_val, *tail)

@@ -29,7 +29,7 @@ from torch import nn
 from aimc.nn.convert import analog_layers
 from aimc.train.hat import HATConfig, enable_hat
 
-__all__ = ["self_generated_text", "distill", "DISTILL_HAT"]
+__all__ = ["self_generated_text", "distill", "distill_step", "trainable_student", "DISTILL_HAT"]
 
 #: The HAT read used for distillation by default: the chip's device noise (x1) with its
 #: expected compensated drift at times from 1 hour to 1 year, the chip's DAC/ADC and
@@ -61,19 +61,13 @@ def self_generated_text(teacher: nn.Module, n_seq: int, length: int, seed: int =
     return torch.cat(out)
 
 
-def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor, steps: int, batch: int = 4,
-            lr: float = 2e-5, hat: HATConfig | str | None = DISTILL_HAT, seed: int = 0) -> list[float]:
-    """Fine-tune the analog layers of ``student`` (a converted copy of ``teacher``) for
-    ``steps`` Adam steps of ``batch`` sequences of ``data`` (cycled in order), minimising
-    ``KL(teacher || student)`` per token, through the HAT read ``hat`` (None: the plain
-    chip-in-the-loop read). Only the analog layers' weights (and the input ranges / output
-    gains the HAT config trains) change; the student is left in eval mode with HAT off,
-    ready to be programmed. Returns the loss of each step (nats per token)."""
+def trainable_student(student: nn.Module, hat: HATConfig | str | None = DISTILL_HAT, seed: int = 0) -> list[nn.Parameter]:
+    """Freeze ``student`` except its analog layers' weights (and the input ranges / output
+    gains the HAT config trains), install the HAT read ``hat`` (None: the plain
+    chip-in-the-loop read) and return the trainable parameters, in layer order."""
     layers = [m for _, m in analog_layers(student)]
     if not layers:
         raise ValueError("distill: the student has no analog layers; convert it first")
-    if data.dim() != 2 or data.shape[0] < 1 or data.shape[1] < 2:
-        raise ValueError(f"distill: data must be (sequences, tokens >= 2), got shape {tuple(data.shape)}")
     for p in student.parameters():
         p.requires_grad_(False)
     if hat is not None:
@@ -82,25 +76,42 @@ def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor, steps: i
     for m in layers:
         m.weight.requires_grad_(True)
         params += [p for p in (m.weight, m.input_range, m.out_gain) if p.requires_grad]
+    return params
+
+
+def distill_step(student: nn.Module, teacher: nn.Module, x: torch.Tensor, opt: torch.optim.Optimizer) -> float:
+    """One distillation step on the token batch ``x`` (batch, tokens): the teacher's
+    next-token log-probabilities without gradients, the student's forward and backward
+    pass of ``KL(teacher || student)`` per token, and ``opt.step()``. Returns the loss."""
+    with torch.no_grad():
+        target = F.log_softmax(teacher(input_ids=x).logits.float(), dim=-1)
+    logp = F.log_softmax(student(input_ids=x).logits.float(), dim=-1)
+    loss = F.kl_div(logp.flatten(0, 1), target.flatten(0, 1), log_target=True, reduction="batchmean")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def distill(student: nn.Module, teacher: nn.Module, data: torch.Tensor, steps: int, batch: int = 4,
+            lr: float = 2e-5, hat: HATConfig | str | None = DISTILL_HAT, seed: int = 0) -> list[float]:
+    """Fine-tune the analog layers of ``student`` (a converted copy of ``teacher``) for
+    ``steps`` Adam steps of ``batch`` sequences of ``data`` (cycled in order), minimising
+    ``KL(teacher || student)`` per token (:func:`distill_step`), through the HAT read ``hat``
+    (None: the plain chip-in-the-loop read). Only the analog layers' weights (and the input
+    ranges / output gains the HAT config trains) change; the student is left in eval mode
+    with HAT off, ready to be programmed. Returns the loss of each step (nats per token)."""
+    if data.dim() != 2 or data.shape[0] < 1 or data.shape[1] < 2:
+        raise ValueError(f"distill: data must be (sequences, tokens >= 2), got shape {tuple(data.shape)}")
+    params = trainable_student(student, hat, seed)
     opt = torch.optim.Adam(params, lr=lr)
     student.train()
-    losses = []
     try:
-        for step in range(steps):
-            idx = torch.arange(step * batch, (step + 1) * batch) % data.shape[0]
-            x = data[idx]
-            with torch.no_grad():
-                target = F.log_softmax(teacher(input_ids=x).logits.float(), dim=-1)
-            logp = F.log_softmax(student(input_ids=x).logits.float(), dim=-1)
-            loss = F.kl_div(logp.flatten(0, 1), target.flatten(0, 1), log_target=True, reduction="batchmean")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(float(loss.detach()))
+        return [distill_step(student, teacher, data[torch.arange(step * batch, (step + 1) * batch) % data.shape[0]], opt)
+                for step in range(steps)]
     finally:
         student.eval()
         if hat is not None:
             enable_hat(student, None)
         for q in params:
             q.requires_grad_(False)
-    return losses
