@@ -38,7 +38,8 @@ constexpr uint64_t KEY_W = 0x3C6EF372FE94F82BULL;  // weight noise stream
 constexpr uint64_t KEY_Y = 0xA54FF53A5F1D36F1ULL;  // output noise stream
 
 struct Weights {
-  at::Tensor wn, scale, dfac;  // (T, O, R), (T, O), (T, O, R)
+  at::Tensor wn, scale, dfac;  // (T, O, R) or (O, I), (T, O), as wn (undefined when not asked for)
+  float gdc;                   // the weights' drift compensation factor (1: no drift)
 };
 
 // Sum of x[0..n) with 8 interleaved float accumulators (vectorisable without -ffast-math).
@@ -67,7 +68,9 @@ inline float absmax16(const float* __restrict x, int64_t n, float floor) {
   return m;
 }
 
-// Row helpers: restrict-qualified parameters let GCC vectorise the loops (gathers included).
+// Row helpers: restrict-qualified parameters let GCC vectorise the loops (gathers included);
+// D: also write the derivative dr = d wr / d row (else dr is not touched).
+template <bool D>
 void drift_row(const float* __restrict row, const float* __restrict mt, float* __restrict wr, float* __restrict dr,
                int64_t len, float s, float pm1, int32_t PM) {
   const float inv = 1.0f / s;
@@ -80,7 +83,28 @@ void drift_row(const float* __restrict row, const float* __restrict mt, float* _
     const float lo = mt[i0], hi = mt[i0 + 1];
     const float sg = (v > 0.f ? 1.f : 0.f) - (v < 0.f ? 1.f : 0.f);
     wr[r] = sg * (lo + (hi - lo) * frac);
-    dr[r] = sg * sg * ((hi - lo) * pm1) * inv;
+    if (D) dr[r] = sg * sg * ((hi - lo) * pm1) * inv;
+  }
+}
+
+// g *= d wn / d w of the weight side, recomputed from the weights row (drift table mt, or
+// nullptr: no drift) and the compensation factor gdc: the backward of linear layers, which
+// keep no weight-sized derivative between forward and backward.
+void wgrad_row(const float* __restrict row, const float* __restrict mt, float* __restrict g, int64_t len, float s,
+               float pm1, int32_t PM, float gdc) {
+  const float inv = 1.0f / s;
+  if (!mt) {
+    const float d = inv * gdc;
+    for (int64_t r = 0; r < len; ++r) g[r] = g[r] * d;
+    return;
+  }
+  for (int64_t r = 0; r < len; ++r) {
+    const float v = row[r];
+    const float a = std::min(std::fabs(v) / s, 1.0f);
+    const float pos = a * pm1;
+    const int32_t i0 = std::min((int32_t)pos, PM - 2);
+    const float sg = (v > 0.f ? 1.f : 0.f) - (v < 0.f ? 1.f : 0.f);
+    g[r] = g[r] * ((sg * sg * ((mt[i0 + 1] - mt[i0]) * pm1) * inv) * gdc);
   }
 }
 
@@ -88,9 +112,10 @@ void abs_row(const float* __restrict wr, float* __restrict tmp, int64_t len, flo
   for (int64_t r = 0; r < len; ++r) tmp[r] = std::fabs(wr[r]) * s;
 }
 
+template <bool D>
 void plain_row(const float* __restrict row, float* __restrict wr, float* __restrict dr, int64_t len, float s) {
   const float inv = 1.0f / s;
-  for (int64_t r = 0; r < len; ++r) { wr[r] = row[r] / s; dr[r] = inv; }
+  for (int64_t r = 0; r < len; ++r) { wr[r] = row[r] / s; if (D) dr[r] = inv; }
 }
 
 void sd_row(const float* __restrict row, const float* __restrict st, float* __restrict sb, int64_t len, float s,
@@ -98,13 +123,9 @@ void sd_row(const float* __restrict row, const float* __restrict st, float* __re
   for (int64_t r = 0; r < len; ++r) sb[r] = ns * st[(int32_t)std::nearbyint(std::min(std::fabs(row[r]) / s, 1.0f) * ps1)];
 }
 
-void finish_row(float* __restrict wr, float* __restrict dr, const float* __restrict sb, const float* __restrict zr,
-                int64_t len, float gdc) {
-  if (sb) {
-    for (int64_t r = 0; r < len; ++r) { wr[r] = wr[r] * gdc + sb[r] * zr[r]; dr[r] = dr[r] * gdc; }
-  } else {
-    for (int64_t r = 0; r < len; ++r) { wr[r] = wr[r] * gdc; dr[r] = dr[r] * gdc; }
-  }
+template <bool D>
+void scale_row(float* __restrict wr, float* __restrict dr, int64_t len, float gdc) {
+  for (int64_t r = 0; r < len; ++r) { wr[r] = wr[r] * gdc; if (D) dr[r] = dr[r] * gdc; }
 }
 
 void dac_row(const float* __restrict x, float* __restrict q, int64_t n, float am, int64_t dac) {
@@ -141,22 +162,23 @@ IrDrop ir_of(const std::vector<double>& v) {
 // See the module doc. w: (O, I) f32 contiguous. flat: wn and dfac laid out as w (O, I), tile t
 // of row o at o * I + t * R (no padding rows); else (T, O, R), rows past in_features zero.
 // ir.rows > 0: the first-order IR-drop correction of the clean weights of each tile is added
-// (irdrop_block; the same as delta = hat_irdrop_delta), before the noise.
+// (irdrop_block; the same as delta = hat_irdrop_delta), before the noise. want_dfac false:
+// no dfac (wgrad_row recomputes it in the backward).
 Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optional<at::Tensor>& mean_tab,
                      const c10::optional<at::Tensor>& sd_tab, double noise_scale, double sd_const, uint64_t seed,
                      const c10::optional<at::Tensor>& delta = c10::nullopt, bool flat = false,
-                     const IrDrop& ir = IrDrop()) {
+                     const IrDrop& ir = IrDrop(), bool want_dfac = true) {
   const int64_t O = w.size(0), I = w.size(1);
   const bool padded = !flat && T * R != I;  // rows past in_features stay zero
   const std::vector<int64_t> shape = flat ? std::vector<int64_t>{O, I} : std::vector<int64_t>{T, O, R};
   auto wn = padded ? at::zeros(shape, w.options()) : at::empty(shape, w.options());
-  auto dfac = padded ? at::zeros(shape, w.options()) : at::empty(shape, w.options());
+  auto dfac = !want_dfac ? at::Tensor() : padded ? at::zeros(shape, w.options()) : at::empty(shape, w.options());
   auto scale = at::empty({T, O}, w.options());
   const int64_t ws = flat ? I : R;  // between the rows of one tile
   auto off = [&](int64_t t, int64_t o) { return flat ? o * I + t * R : (t * O + o) * R; };
   const float* wp = w.data_ptr<float>();
   float* np_ = wn.data_ptr<float>();
-  float* dp = dfac.data_ptr<float>();
+  float* dp = want_dfac ? dfac.data_ptr<float>() : nullptr;
   float* sp = scale.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
     const int64_t len = std::min<int64_t>(R, I - t * R);
@@ -178,13 +200,15 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
       const float s = sp[t * O + o];
       const float* row = wp + o * I + t * R;
       if (drift) {
-        drift_row(row, mt, np_ + base, dp + base, len, s, pm1, PM);
+        if (want_dfac) drift_row<true>(row, mt, np_ + base, dp + base, len, s, pm1, PM);
+        else drift_row<false>(row, mt, np_ + base, nullptr, len, s, pm1, PM);
         abs_row(row, tmp.data(), len, 1.0f);
         bo += sum8(tmp.data(), len);
         abs_row(np_ + base, tmp.data(), len, s);
         ao += sum8(tmp.data(), len);
       } else {
-        plain_row(row, np_ + base, dp + base, len, s);
+        if (want_dfac) plain_row<true>(row, np_ + base, dp + base, len, s);
+        else plain_row<false>(row, np_ + base, nullptr, len, s);
       }
     }
     before += (double)bo;
@@ -202,7 +226,10 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
     for (int64_t o0 = 0; o0 < O; o0 += block) {
       const int64_t o1 = std::min<int64_t>(o0 + block, O);
       if (drift)
-        for (int64_t o = o0; o < o1; ++o) finish_row(np_ + off(t, o), dp + off(t, o), nullptr, nullptr, len, gdc);
+        for (int64_t o = o0; o < o1; ++o) {
+          if (want_dfac) scale_row<true>(np_ + off(t, o), dp + off(t, o), len, gdc);
+          else scale_row<false>(np_ + off(t, o), nullptr, len, gdc);
+        }
       if (ir.rows > 0) {  // at the clean weights; gradients straight through (dfac unchanged)
         irdrop_block(np_ + off(t, o0), ws, irb.data(), len, o1 - o0, len, ir.r_uS, ir.g_min, ir.dg, ir.rows);
         for (int64_t o = o0; o < o1; ++o) {
@@ -230,7 +257,7 @@ Weights weights_impl(const at::Tensor& w, int64_t T, int64_t R, const c10::optio
       }
     }
   }
-  return {wn, scale, dfac};
+  return {wn, scale, dfac, gdc};
 }
 
 // grad of w (O, I) from the grad of the stacked weight rows g (T*O, I) (block t*O+o holds

@@ -42,8 +42,9 @@ struct HatLinearFn : public torch::autograd::Function<HatLinearFn> {
     mark(ctx, bias, r, delta);
     auto o = hat_linear_fwd(x, w, gdc, out_gain, bias, T, R, mean_tab, sd_tab, noise_scale, sd_const, r_in, dac,
                             bound, lsb, out_sd, quant, seed, r_in > 0.0 || out_gain.requires_grad(), delta, ir);
-    // o: out, xq, amax, inside, pre, wn, scale, dfac, gain
-    ctx->save_for_backward({x, o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], gdc});
+    // o: out, xq, amax, inside, pre, wn, scale, gdc_w, gain
+    ctx->save_for_backward({x, o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], gdc, w,
+                            mean_tab.has_value() ? *mean_tab : at::Tensor()});
     ctx->saved_data["r"] = r_in;
     ctx->saved_data["R"] = R;
     return o[0];
@@ -52,7 +53,7 @@ struct HatLinearFn : public torch::autograd::Function<HatLinearFn> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto s = ctx->get_saved_variables();
     const auto n = needs(ctx);
-    auto g = hat_linear_bwd(grads[0], s[0], s[1], s[2], s[3], opt(s[4]), s[5], s[6], s[7], s[8],
+    auto g = hat_linear_bwd(grads[0], s[0], s[1], s[2], s[3], opt(s[4]), s[5], s[6], s[10], opt(s[11]), s[7], s[8],
                             ctx->saved_data["r"].toDouble(), ctx->saved_data["R"].toInt(), n[0], n[1], n[2], n[3],
                             n[4], n[5]);
     variable_list out(21);

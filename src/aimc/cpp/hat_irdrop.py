@@ -123,7 +123,7 @@ torch::Tensor hat_irdrop_delta(torch::Tensor w, int64_t T, int64_t R, c10::optio
   TORCH_CHECK(dg > 0.0 && r_uS >= 0.0 && g_min >= 0.0 && width >= 1 && rows >= R,
               "hat_irdrop_delta: need dg > 0, r_uS >= 0, g_min >= 0, width >= 1 and rows >= R");
   const int64_t O = w.size(0), I = w.numel() / std::max<int64_t>(O, 1);
-  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, c10::nullopt, 0.0, 1.0, 0, c10::nullopt, true);
+  auto W = weights_impl(w.view({O, I}), T, R, mean_tab, c10::nullopt, 0.0, 1.0, 0, c10::nullopt, true, IrDrop(), false);
   auto delta = at::empty({O, I}, w.options());
   const float* wc = W.wn.data_ptr<float>();
   float* dp = delta.data_ptr<float>();

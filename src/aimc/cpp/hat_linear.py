@@ -63,7 +63,8 @@ inline float dot3_16(const float* __restrict a, const float* __restrict b, const
 }  // namespace
 
 // Linear training read: x (B, I) -> out (B, O). Returns
-// {out, xq (B, I), amax (B), inside (T, B, O) u8, pre (B, O), wn (O, I), scale, dfac (O, I), gain}.
+// {out, xq (B, I), amax (B), inside (T, B, O) u8, pre (B, O), wn (O, I), scale, gdc_w (the weight
+// side's drift compensation, for the backward's dfac), gain}.
 std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torch::Tensor gdc, torch::Tensor out_gain,
                                           c10::optional<torch::Tensor> bias, int64_t T, int64_t R,
                                           c10::optional<torch::Tensor> mean_tab, c10::optional<torch::Tensor> sd_tab,
@@ -75,7 +76,7 @@ std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torc
   const int64_t B = x.size(0), I = x.size(1), O = w.size(0);
   TORCH_CHECK(w.numel() == O * I, "w must have in_features = ", I, " columns");
   auto W = weights_impl(w.view({O, I}), T, R, mean_tab, sd_tab, noise_scale, sd_const, (uint64_t)seed, delta, true,
-                        ir_of(ir));
+                        ir_of(ir), false);
   auto xq = at::empty({B, I}, x.options());  // laid out as x: tile t is columns t*R .. t*R + len
   auto amax = at::empty({B}, x.options());
   const float* xp = x.data_ptr<float>();
@@ -120,14 +121,14 @@ std::vector<torch::Tensor> hat_linear_fwd(torch::Tensor x, torch::Tensor w, torc
       if (pp) pp[b * O + o] = p;
       op[b * O + o] = p * gp[o] + (bp ? bp[o] : 0.f);
     }
-  return {out, xq, amax, inside, pre, W.wn, W.scale, W.dfac, gain};
+  return {out, xq, amax, inside, pre, W.wn, W.scale, at::full({}, W.gdc, x.options()), gain};
 }
 
 // Backward of hat_linear_fwd: {gx, gw, gbias, ggain, gr, gdelta} (undefined where not needed).
 std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, torch::Tensor xq, torch::Tensor amax,
                                           torch::Tensor inside, c10::optional<torch::Tensor> pre_, torch::Tensor wn,
-                                          torch::Tensor scale, torch::Tensor dfac, torch::Tensor gain, double r_in,
-                                          int64_t R, bool need_x, bool need_w, bool need_bias, bool need_gain, bool need_r,
+                                          torch::Tensor scale, torch::Tensor w, c10::optional<torch::Tensor> mean_tab,
+                                          torch::Tensor gdc_w, torch::Tensor gain, double r_in, int64_t R, bool need_x, bool need_w, bool need_bias, bool need_gain, bool need_r,
                                           bool need_delta) {
   const at::Tensor pre = pre_.has_value() ? *pre_ : at::Tensor();  // kept only for the gain / range gradients
   gout = gout.contiguous();
@@ -176,7 +177,19 @@ std::vector<torch::Tensor> hat_linear_bwd(torch::Tensor gout, torch::Tensor x, t
   }
   if (want_w) {
     if (need_delta) gd = need_w ? gwn.clone() : gwn;
-    if (need_w) gw = gwn.mul_(dfac);
+    if (need_w) {  // times d wn / d w, recomputed from w (wgrad_row)
+      const bool drift = mean_tab.has_value() && mean_tab->defined();
+      const float* mt = drift ? mean_tab->data_ptr<float>() : nullptr;
+      const int32_t PM = drift ? (int32_t)mean_tab->numel() : 2;
+      const float g = gdc_w.item<float>();
+      const float* wp = w.data_ptr<float>();
+      float* gp_ = gwn.data_ptr<float>();
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t t = 0; t < T; ++t)
+          wgrad_row(wp + o * I + t * R, mt, gp_ + o * I + t * R, std::min<int64_t>(R, I - t * R), sc[t * O + o],
+                    (float)(PM - 1), PM, g);
+      gw = gwn;
+    }
   }
   if (need_bias) gb = gout.sum(0);
   if (need_gain) gg = (gout * pre).sum(0);
