@@ -65,6 +65,7 @@ from aimc.nn.convert import analog_layers
 from aimc.tiles import Periphery, effective_weights, ir_drop_active, programmed_levels, significance, slice_parts
 from aimc.train import hat_fused
 from aimc.train.hat_config import HAT_PRESETS, HATConfig
+from aimc.train.hat_conv_read import conv_read
 from aimc.train.hat_ops import (_ADCSTE, _AddGrad, _PassClock, check_chip, clip_channels_,  # noqa: F401
                                 device_weight_std, expected_drifted_weight, ste_round)
 
@@ -357,53 +358,9 @@ class HATForward:
         return y if layer.bias is None else y + layer.bias.view(-1, *([1] * nd))
 
     def _conv_read(self, layer, x: torch.Tensor) -> torch.Tensor:
-        """The PyTorch convolution read, before drift compensation, gains and bias."""
-        chip, lay, nd = layer.chip, layer.layout, x.dim() - 2
-        conv = F.conv1d if nd == 1 else F.conv2d
-        pool = F.max_pool1d if nd == 1 else F.max_pool2d
-        pads = layer._reversed_padding_repeated_twice
-        if any(pads):  # explicit padding, so that the patches' abs-max sees the zeros too
-            x = F.pad(x, pads, mode="constant" if layer.padding_mode == "zeros" else layer.padding_mode)
-        wn, mult = self._tile_weights(layer, self._draw()[0])  # (U, out, R)
-        U, n_out, R = wn.shape
-        T = lay.t_in
-        if T == 1:
-            w_stack = wn.reshape(U * n_out, *layer.weight.shape[1:])
-        else:  # each tile's weights on its own input rows, zero elsewhere
-            eye = torch.eye(T, device=wn.device, dtype=wn.dtype)
-            w_stack = (wn.view(U // T, T, n_out, 1, R) * eye.view(1, T, 1, T, 1)).reshape(U * n_out, T * R)
-            w_stack = w_stack[:, :lay.in_features].reshape(U * n_out, *layer.weight.shape[1:])
-        kw = dict(stride=layer.stride, dilation=layer.dilation)
-        per = Periphery.of(chip)
-        shape = (1, U, n_out, *([1] * nd))
-        if self.cfg.input_range == "learned" or not per.abs_max:  # static scale: the exact chip DAC
-            amax = self._input_range(layer, x) if self.cfg.input_range == "learned" else per.dac_bound
-
-            def run(f: float):
-                y, sat = self._adc(chip, conv(self._dac(chip, x / (amax * f)), w_stack, **kw))  # (B, U*out, *o)
-                sat = sat.any(dim=1, keepdim=True) if sat.dim() else sat
-                return (y.unflatten(1, (U, n_out)) * mult.view(shape)).sum(dim=1) * (amax * f), sat
-        else:
-            amax = x.detach().abs().amax(dim=1, keepdim=True)
-            for d in range(nd):  # patch abs-max, one spatial axis at a time (separable max)
-                one = [1] * nd
-                k, st, dl = list(one), list(one), list(one)
-                k[d], st[d], dl[d] = layer.kernel_size[d], layer.stride[d], layer.dilation[d]
-                amax = pool(amax, k, st, 0, dl)
-            amax = amax.clamp(min=1e-12)  # (B, 1, *o)
-            y0 = conv(x, w_stack, **kw)
-            dac_sd = None
-            dac = per.dac_max if self.cfg.quantize_io else None
-            if dac is not None:  # DAC rounding as its additive-noise equivalent
-                dac_sd = (w_stack.detach().reshape(U * n_out, -1).pow(2).sum(1) / (12.0 * dac**2)).sqrt()
-                dac_sd = dac_sd.view(1, -1, *([1] * nd))
-
-            def run(f: float):
-                y, sat = self._adc(chip, y0 / (amax * f) if f != 1.0 else y0 / amax, dac_sd)
-                sat = sat.any(dim=1, keepdim=True) if sat.dim() else sat
-                return (y.unflatten(1, (U, n_out)) * mult.view(shape)).sum(dim=1) * (amax * f), sat
-
-        return self._bound_managed(chip, run)
+        """The PyTorch convolution read, before drift compensation, gains and bias
+        (:func:`aimc.train.hat_conv_read.conv_read`)."""
+        return conv_read(self, layer, x)
 
 
 def enable_hat(model: nn.Module, cfg: HATConfig | str | None, seed: int = 0) -> None:

@@ -61,7 +61,7 @@ def self_generated_text(teacher: nn.Module, n_seq: int, length: int, seed: int =
     return torch.cat(out)
 
 
-def trainable_student(student: nn.Module, hat: HATConfig | str | None = DISTILL_HAT, seed: int = 0) -> list[nn.Parameter]:
+def trainable_student(student: nn.Module, hat: HATConfig | str | None = DISTILL_HAT, seed: int = 0) -> list[torch.Tensor]:
     """Freeze ``student`` except its analog layers' weights (and the input ranges / output
     gains the HAT config trains), install the HAT read ``hat`` (None: the plain
     chip-in-the-loop read) and return the trainable parameters, in layer order."""
