@@ -41,7 +41,7 @@ def test_bench_llm_hat_row():
     before = {n: (p.detach().clone(), p.requires_grad) for n, p in lm.named_parameters()}
     r = bench_llm_hat(lm, batch=2, seq=8, repeats=1, warmup=0)
     assert r["name"] == "llm-hat" and r["tokens"] == 16 and r["layers"] == 8  # q k v o gate up down + lm_head
-    assert r["ms"] > 0 and r["fp_ms"] > 0 and r["ratio"] == pytest.approx(r["ms"] / r["fp_ms"], rel=0.02)
+    assert r["ms"] > 0 and r["fp_ms"] > 0 and r["ratio"] == pytest.approx(r["ms"] / r["fp_ms"], rel=2e-3)  # ms to 1 µs
     assert r["params"] == sum(m.weight.numel() for m in lm.modules() if isinstance(m, torch.nn.Linear))
     for n, p in lm.named_parameters():  # the teacher is not trained and its flags are restored
         assert torch.equal(p.detach(), before[n][0]) and p.requires_grad == before[n][1], n

@@ -108,7 +108,7 @@ def _bench(model, chip, batch, seq, repeats, warmup, seed, lr, hat) -> dict[str,
             p.requires_grad_(flag)
     layers = [m for _, m in analog_layers(student)]
     return {"name": "llm-hat", "model": label,
-            "chip": chip, "ms": round(ms, 1), "fp_ms": round(fp_ms, 1), "ratio": round(ms / fp_ms, 3),
+            "chip": chip, "ms": round(ms, 3), "fp_ms": round(fp_ms, 3), "ratio": round(ms / fp_ms, 3),
             "batch": batch, "seq": seq, "tokens": batch * seq, "layers": len(layers),
             "params": sum(m.weight.numel() for m in layers), "threads": torch.get_num_threads(),
             "cpp": cpp.available(), "repeats": repeats, "warmup": warmup}
