@@ -39,7 +39,7 @@ Nat. Commun. 14, 5282 (2023)):
   the noise added after; the correction is a constant of each step and gradients pass
   straight through it, as through the level rounding (the effective matrix's Jacobian is
   ``1 - O(r g N^2)``: 0.25-1.9 % on pcm-hermes's layers; the fused path computes the same
-  correction in one C++ call per layer, :func:`aimc.train.hat_fused.ir_drop_delta`,
+  correction inside its weight side, as :func:`aimc.train.hat_fused.ir_drop_delta` does,
   tested against this route). ``ir_drop.mode: exact`` is
   refused (:func:`check_chip`). With the noise off the read equals the chip's for every
   chip field (``tests/train/test_hat_chip_fields.py``).
