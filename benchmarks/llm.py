@@ -9,7 +9,7 @@ self-distillation / 4-bit RTN (:func:`aimc.experiments.llm.llm_table`).
 (:func:`aimc.experiments.llm.minilm_drift`).
 
 Usage:
-    python benchmarks/llm.py table --tokens 2048 --hat-steps 40
+    python benchmarks/llm.py table --tokens 512   # HAT: 40 steps of 2 x 64 tokens, lr 5e-5
     python benchmarks/llm.py rtn --tokens 512
     python benchmarks/llm.py ablation --tokens 512
     python benchmarks/llm.py minilm --chips 3
@@ -31,13 +31,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hat-steps", type=int, default=40)
     ap.add_argument("--chips", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--hat-batch", type=int, default=4)
-    ap.add_argument("--hat-seq", type=int, default=128)
+    ap.add_argument("--hat-batch", type=int, default=2)
+    ap.add_argument("--hat-seq", type=int, default=64)
+    ap.add_argument("--hat-lr", type=float, default=5e-5)
     ap.add_argument("--no-alone", action="store_true", help="ablation: skip the 'alone' rows")
     args = ap.parse_args(argv)
     kw = {} if args.tokens is None else {"tokens": args.tokens}
     if args.what == "table":
-        out = llm.llm_table(chip=args.chip, hat_steps=args.hat_steps, hat_batch=args.hat_batch, hat_seq=args.hat_seq,
+        out = llm.llm_table(chip=args.chip, hat_steps=args.hat_steps, hat_batch=args.hat_batch, hat_seq=args.hat_seq, hat_lr=args.hat_lr,
                             threads=args.threads, **kw)
     elif args.what == "rtn":
         out = llm.rtn_rows(threads=args.threads, **kw)

@@ -191,8 +191,8 @@ def rtn_rows(model: nn.Module | None = None, tokenizer: Any = None, tokens: int 
 
 
 def llm_table(model: nn.Module | None = None, tokenizer: Any = None, chip: str = "pcm-hermes", tokens: int = 2048,
-              window: int = 256, t_s: float = 86_400.0, seed: int = 0, hat_steps: int = 40, hat_batch: int = 4,
-              hat_seq: int = 128, hat_lr: float = 2e-5, rtn_group: int = 64, threads: int | None = 1) -> list[dict[str, Any]]:
+              window: int = 256, t_s: float = 86_400.0, seed: int = 0, hat_steps: int = 40, hat_batch: int = 2,
+              hat_seq: int = 64, hat_lr: float = 5e-5, rtn_group: int = 64, threads: int | None = 1) -> list[dict[str, Any]]:
     """Rows FP / analog (no HAT) / analog after HAT distillation / 4-bit RTN: perplexity on
     the first ``tokens`` tokens of the movie-review snippets and top-1 agreement with FP.
     The analog rows are programmed with ``seed`` and read ``t_s`` after programming with

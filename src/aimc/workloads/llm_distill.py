@@ -33,9 +33,14 @@ __all__ = ["self_generated_text", "distill", "distill_step", "trainable_student"
 
 #: The HAT read used for distillation by default: the chip's device noise (x1) with its
 #: expected compensated drift at times from 1 hour to 1 year, the chip's DAC/ADC and
-#: output noise, and learned static input ranges (aihwkit's ``InputRangeParameter``, as
-#: the Analog Foundation Models train them) so that activation outliers can be clipped.
-DISTILL_HAT = HATConfig(noise_scale=1.0, input_range="learned")
+#: output noise with the chip's own per-vector abs-max input scaling, and learned
+#: per-column digital output gains (which can undo the conductance-dependent part of the
+#: drift that one global compensation factor leaves). Not static learned input ranges as
+#: the Analog Foundation Models train for billions of tokens: on SmolLM2-135M / pcm-hermes
+#: a static per-layer range set from data is far worse than per-vector scaling before any
+#: training (perplexity 4e12 at the abs-max, 1.8e6 at the 99.99th percentile of |x|, against
+#: 4.2e4 per vector; docs/guide/llm.md), and a short fine-tune cannot move it far enough.
+DISTILL_HAT = HATConfig(noise_scale=1.0, input_range="dynamic", learn_out_scales=True)
 
 
 @torch.no_grad()
