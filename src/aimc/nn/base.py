@@ -265,14 +265,20 @@ class AnalogLayerMixin(_ModuleBase):
         n_out, n_in = self.analog_weight().shape
         if self.is_lean:
             if self._signs is None:  # not kept from the last redraw: draw the devices again
-                key, rms, self._signs = redraw(self, (float(self.t_s),))
-                self._cache = (key, rms[0])
+                self._redraw_now()
             assert self._signs is not None
             return self._signs.float()
         w = ((self.g_uS[:, 0] - self.g_uS[:, 1]) * self.out_scale[:, :, None, :]).sum(dim=0)  # (T, R, out)
         return torch.sign(w.reshape(-1, n_out)[:n_in]).float()
 
     # -- reads ----------------------------------------------------------------------------
+    def _redraw_now(self) -> ReadMatrices:
+        """A lean layer: redraw its devices at the current time, cache the read matrices
+        and keep the programmed signs (:func:`aimc.nn.chipstate.redraw`)."""
+        key, rms, self._signs = redraw(self, (float(self.t_s),))
+        self._cache = (key, rms[0])
+        return rms[0]
+
     def _invalidate(self) -> None:
         self._cache = None
         self._signs = None
@@ -289,13 +295,11 @@ class AnalogLayerMixin(_ModuleBase):
         w = self.analog_weight()
         key: tuple = (w.device, w.dtype, float(self.t_s), self.is_programmed)
         if not self.is_programmed:
-            key += (self.weight.data_ptr(), self.weight._version)
+            key += self._weights_key()
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         if self.is_lean:
-            key, rms, self._signs = redraw(self, (float(self.t_s),))
-            self._cache = (key, rms[0])
-            return rms[0]
+            return self._redraw_now()
         if self.is_programmed:
             tiles = ProgrammedTiles(self.layout, DeviceState(self.g_uS, self.drift_state), self.out_scale)
         else:
