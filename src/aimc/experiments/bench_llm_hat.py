@@ -63,8 +63,9 @@ def bench_llm_hat(model: nn.Module | str | None = None, chip: str = "pcm-hermes"
             for SmolLM2-135M; it is the teacher and is not changed.
         chip: the chip the HAT student is converted to.
         batch, seq: sequences and tokens per step (a fixed token pattern; the timing does
-            not depend on the tokens). Defaults: the HAT row of
-            :func:`aimc.experiments.llm.llm_table`.
+            not depend on the tokens). Defaults: 512 tokens per step (the HAT row of
+            :func:`aimc.experiments.llm.llm_table` takes 2 x 64; the weight-side work is per
+            step and the read's per token, so the ratio falls as tokens per step grow).
         repeats, warmup: timed and untimed steps of each student, interleaved with
             alternating order (:func:`aimc.experiments.bench._median_pair`).
         threads: torch intra-op threads meanwhile (None: as set).

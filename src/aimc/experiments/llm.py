@@ -104,6 +104,12 @@ def deploy(model: nn.Module, chip: ChipSpec | str, seed: int = 0, t_s: float = 8
     process: on a shared machine the CPU time is what the step costs)."""
     t0 = time.perf_counter()
     analog = _convert(model, chip)
+    return analog, {"convert_s": time.perf_counter() - t0, **_program_drift(analog, seed, t_s, gdc, store)}
+
+
+def _program_drift(analog: nn.Module, seed: int, t_s: float, gdc: bool = True, store: str = "lean") -> dict[str, float]:
+    """Program the converted ``analog`` model (``seed``, ``store``), drift it to ``t_s`` and
+    compensate (``gdc``); the seconds each step took (wall clock and CPU time)."""
     t1, c1 = time.perf_counter(), time.process_time()
     aimc.program(analog, seed=seed, store=store)
     t2, c2 = time.perf_counter(), time.process_time()
@@ -111,8 +117,7 @@ def deploy(model: nn.Module, chip: ChipSpec | str, seed: int = 0, t_s: float = 8
     if gdc:
         aimc.compensate(analog)
     t3, c3 = time.perf_counter(), time.process_time()
-    return analog, {"convert_s": t1 - t0, "program_s": t2 - t1, "drift_s": t3 - t2, "program_cpu_s": c2 - c1,
-                    "drift_cpu_s": c3 - c2}
+    return {"program_s": t2 - t1, "drift_s": t3 - t2, "program_cpu_s": c2 - c1, "drift_cpu_s": c3 - c2}
 
 
 def model_bytes(model: nn.Module) -> int:
@@ -210,9 +215,7 @@ def llm_table(model: nn.Module | None = None, tokenizer: Any = None, chip: str =
         student = _convert(model, chip)
         losses = distill(student, model, data, steps=hat_steps, batch=hat_batch, lr=hat_lr, seed=seed)
         t2 = time.perf_counter()
-        aimc.program(student, seed=seed, store="lean")  # as the no-HAT row (deploy)
-        aimc.drift(student, t_s)
-        aimc.compensate(student)
+        _program_drift(student, seed, t_s)  # as the no-HAT row (deploy)
         rows.append(_ppl_row(f"{chip}, HAT ({hat_steps} steps)", student, ids, window, ref,
                              generate_s=t1 - t0, hat_s=t2 - t1, loss_first=losses[0], loss_last=losses[-1]))
         del student
