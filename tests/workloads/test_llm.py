@@ -53,7 +53,9 @@ def test_llama_on_ideal_equals_the_original_logits_with_every_projection_on_tile
     assert not rep.digital_mvm  # embeddings, norms, rotary: digital by nature
     with torch.no_grad():
         torch.testing.assert_close(a(input_ids=IDS).logits, lm(input_ids=IDS).logits, atol=2e-5, rtol=1e-5)
-    assert a.lm_head.weight.data_ptr() != a.model.embed_tokens.weight.data_ptr()  # untied: on tiles
+    assert a.lm_head.weight is a.model.embed_tokens.weight  # still tied: the tiles read the embedding's tensor
+    emb = a.model.embed_tokens.weight.numel()  # the tied tensor: on tiles as the head, digital as the lookup table
+    assert rep.params_on_tiles + rep.params_digital == sum(p.numel() for p in lm.parameters()) + emb
 
 
 def test_bert_on_ideal_equals_the_original_with_every_matrix_on_tiles():

@@ -114,6 +114,7 @@ def convert(
     filtered: dict[str, str] = {}
     reasons: dict[str, str] = {}
     routers = moe_routers(new)
+    shared = _shared_params(new)
 
     def convert_one(qual: str, m: nn.Module) -> nn.Module | None:
         if qual in routers:
@@ -134,7 +135,7 @@ def convert(
             return m
         if isinstance(m, nn.modules.conv._ConvNd) and m.groups != 1:
             return None  # reported by digital_reason
-        return cast(_FromDigital, target).from_digital(m, chip)
+        return _keep_ties(cast(_FromDigital, target).from_digital(m, chip), m, shared)
 
     def visit(parent: nn.Module, prefix: str) -> None:
         for name, child in list(parent._modules.items()):  # every name, tied modules included
@@ -169,6 +170,30 @@ def convert(
     if capacity:
         warnings.warn("convert: " + capacity, UserWarning, stacklevel=2)
     return (new, rep) if report else new
+
+
+def _shared_params(model: nn.Module) -> set[int]:
+    """``id`` of every parameter that more than one module of ``model`` holds (tied weights)."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    for m in model.modules():
+        for p in m._parameters.values():
+            if p is not None:
+                (shared if id(p) in seen else seen).add(id(p))
+    return shared
+
+
+def _keep_ties(new: nn.Module, old: nn.Module, shared: set[int]) -> nn.Module:
+    """The analog ``new`` takes ``old``'s own weight and bias where another module holds
+    them too (``convert`` works on a copy of the model, so ``old``'s tensors are that
+    copy's): a language model's ``lm_head`` tied to its token embedding stays tied, one
+    tensor that the tiles read and the embedding looks up digitally, and hardware-aware
+    training updates it from both uses, as training the digital model does."""
+    for name in ("weight", "bias"):
+        p, q = old._parameters.get(name), new._parameters.get(name)
+        if p is not None and q is not None and id(p) in shared and p.shape == q.shape and p.dtype == q.dtype:
+            setattr(new, name, p)
+    return new
 
 
 def tile_capacity_note(model: nn.Module, chip: ChipSpec) -> str | None:
