@@ -98,7 +98,7 @@ def test_read_noise_is_output_referred_with_exact_variance():
         y = a(x.expand(n, 300))
     g = a.g_uS[0]  # (2, T, R, out)
     sd = dev.read_noise_std_uS(DeviceState(g, a.drift_state[0]), t)
-    xi = torch.nn.functional.pad(x[0], (0, 2 * 256 - 300)).view(2, 256, 1)
+    xi = a.layout.split_in(x[0])[..., None]  # (T, rows_used, 1)
     s = a.out_scale[0, 0, 0]
     var = ((xi**2) * (sd[0] ** 2 + sd[1] ** 2)).sum(dim=(0, 1)) * (s / dev.g_max_uS) ** 2
     assert torch.allclose(y.mean(0), lin(x)[0], atol=float(5 * var.sqrt().max() / math.sqrt(n)))

@@ -68,9 +68,12 @@ def test_spares_strictly_help_and_never_hurt():
 
 
 def test_padding_rows_carry_no_fault():
-    chip, enc, raw = _setup(shape=(10, 300))  # 212 padding rows in the second input tile
+    """Padding rows and the physical rows below each tile's used ones hold no weight: no
+    fault reaches a device that carries current."""
+    chip, enc, raw = _setup(shape=(10, 301))  # 2 input tiles of 151 used rows (1 padding), 105 empty below
     codes = repair(raw, enc.g_target_uS, enc.used, enc.layout, chip, 8)
-    assert not bool(codes[:, :, :, 1, 300 - 256:].any())
+    assert codes.shape[-2] == enc.layout.rows_used == 151 and tuple(raw.shape[3:4]) == (256,)
+    assert not bool(codes[:, :, :, ~enc.used].any())
 
 
 def test_program_with_faults_lowers_accuracy_deterministically():

@@ -187,3 +187,38 @@ def test_non_cpu_or_disabled_uses_fallback(monkeypatch):
     out, sat = fused.fused_noise_adc(y, None, 0.0, post, 7, seed=0)
     ref, ref_sat = fused.fallback_noise_adc(y, None, 0.0, post, 7, seed=0)
     assert torch.equal(out, ref) and torch.equal(sat, ref_sat)
+
+
+def test_variance_codes_round_each_variance_to_within_2_to_the_minus_5():
+    """encode_var: an unsigned float of 4 exponent and 4 mantissa bits per column scale:
+    rounded to nearest, so within 2^-5 of each variance over 14 octaves below the column's
+    largest (exact at it: code 240), and below them within 2^-5 or within the smallest
+    code (33/32 2^-15 of the scale, where a value rounds to 0); 0 stays 0."""
+    g = torch.Generator().manual_seed(0)
+    v = torch.rand(256, 500, generator=g) ** 6 * torch.logspace(-12, 3, 500)  # columns of any scale
+    v[:, 7] = 0.0
+    codes, scale = fused.encode_var(v)
+    assert codes.dtype == torch.uint8 and scale.shape == (1, 500)
+    d = fused.decode_var(codes, scale, torch.float32)
+    big = v >= scale * 2.0**-14
+    assert bool(((d - v).abs() <= 2.0**-5 * v * (1 + 1e-6))[big].all())
+    small_ok = (d - v).abs() <= torch.maximum(2.0**-5 * v, scale * 2.0**-15 * 33 / 32) * (1 + 1e-6)
+    assert bool(small_ok[~big].all())
+    top = codes.gather(0, v.argmax(0, keepdim=True))[0]
+    assert bool((top[torch.arange(500) != 7] == 240).all()) and bool((d[:, 7] == 0).all())
+    # a column's summed variance (what a read uses) keeps far less of the rounding: the errors average
+    assert float(((d.sum(0) / v.sum(0)) - 1)[v.sum(0) > 0].abs().max()) < 2.0**-5 / 3
+
+
+@pytest.mark.parametrize("B", [1, 3, 8, 9, 40])
+def test_variance_matmul_of_codes_equals_the_decoded_product(B):
+    """The compiled small-batch kernel (B <= 8) and the decoded bf16 matmul (B > 8) read the
+    codes as the same variances: sq @ decode_var(codes) within bf16 rounding."""
+    g = torch.Generator().manual_seed(B)
+    codes, scale = fused.encode_var(torch.rand(3, 70, 33, generator=g) ** 2)
+    sq = (torch.randint(-127, 128, (3, B, 70), generator=g).float() ** 2).to(torch.bfloat16)
+    ref = torch.bmm(sq.float(), fused.decode_var(codes, scale, torch.float32))
+    got = fused.variance_matmul(sq, codes, scale).float()
+    torch.testing.assert_close(got, ref, rtol=2**-7, atol=0.0)
+    with pytest.raises(ValueError, match="var_scale"):
+        fused.variance_matmul(sq, codes)

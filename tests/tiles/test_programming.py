@@ -25,10 +25,10 @@ def test_unused_device_of_each_pair_is_programmed_with_reset_noise():
     Padding rows (no weight) stay unprogrammed: exactly 0 S, no drift."""
     dev = PCM()
     chip = IDEAL.replace(device=dev)
-    w = torch.randn(200, 300, generator=torch.Generator().manual_seed(0))  # in = 300: 2 tiles, 212 padding rows
+    w = torch.randn(200, 301, generator=torch.Generator().manual_seed(0))  # in = 301: 2 tiles of 151 rows, 1 padding
     st = program_tiles(encode(w, chip), chip, torch.Generator().manual_seed(1)).state
     g, nu = st.g_uS[0], st.drift[0]  # (2, T, R, out)
-    used = torch.arange(2 * 256).view(2, 256) < 300  # rows that hold an input
+    used = torch.arange(2 * 151).view(2, 151) < 301  # rows that hold an input
     assert bool((g[:, ~used] == 0).all()) and bool((nu[:, ~used] == 0).all())
     # the unused device of each used pair: the one whose polarity the weight does not use
     w_t = w.t().contiguous()  # (in, out)
@@ -47,16 +47,16 @@ def test_unused_device_of_each_pair_is_programmed_with_reset_noise():
 
 
 def test_encode_marks_the_rows_that_hold_weights():
-    enc = encode(torch.ones(3, 300), IDEAL)  # in = 300 on 256-row tiles
-    assert enc.used.shape == (2, 256) and enc.used.dtype == torch.bool
-    assert bool(enc.used.flatten()[:300].all()) and not bool(enc.used.flatten()[300:].any())
+    enc = encode(torch.ones(3, 301), IDEAL)  # in = 301 on 256-row tiles: 2 tiles of 151 rows
+    assert enc.used.shape == (2, 151) and enc.used.dtype == torch.bool
+    assert bool(enc.used.flatten()[:301].all()) and not bool(enc.used.flatten()[301:].any())
     assert bool((enc.g_target_uS[:, :, ~enc.used] == 0).all())
 
 
 def test_padding_rows_stay_unprogrammed_even_when_g_min_is_positive():
     """RRAM's g_min = 4 µS: every device of a used row is programmed (> 0), padding is 0."""
     chip = IDEAL.replace(device=RRAM())
-    enc = encode(torch.randn(8, 300, generator=torch.Generator().manual_seed(2)), chip)
+    enc = encode(torch.randn(8, 301, generator=torch.Generator().manual_seed(2)), chip)  # 1 padding row
     st = program_tiles(enc, chip, torch.Generator().manual_seed(3)).state
     assert bool((st.g_uS[:, :, enc.used] > 0).all())
     assert bool((st.g_uS[:, :, ~enc.used] == 0).all()) and bool((st.drift[:, :, ~enc.used] == 0).all())

@@ -5,8 +5,8 @@ training and the cost model use): a ``K x N`` matrix (``in x out``) with ``S`` s
 weight sits on ``t_in = ceil(K / rows)`` by ``t_out = ceil(N / cols_w)`` tiles, where
 ``cols_w = cols // S`` weight columns fit in one tile (slice ``s`` of weight column ``c``
 on physical column ``c * S + s``). Block ``(g, i, j)`` of a layer holds group ``g``'s rows
-``i * rows ...`` and weight columns ``j * cols_w ...``: ``rows`` used rows (fewer in the last
-input block) by ``S * (weight columns)`` used physical columns (fewer in the last output
+``i * rows_used ...`` and weight columns ``j * cols_w ...``: ``rows_used = ceil(K / t_in)``
+used rows (fewer in the last input block) by ``S * (weight columns)`` used physical columns (fewer in the last output
 block). Each used unit cell holds one differential pair, ``G+ - G-``, with
 ``devices_per_polarity`` devices per side (:class:`~aimc.chips.cost_params.CostConfig`), so
 a block programs ``2 * devices_per_polarity * rows_used * cols_used`` devices.
@@ -20,7 +20,7 @@ Example:
     >>> from aimc.graph.workload import LayerWork
     >>> b = partition([LayerWork("fc", "linear", 300, 20, 1)], load("pcm-hermes"))
     >>> b.rows.tolist(), b.cols.tolist(), b.i_in.tolist()
-    ([256, 44], [20, 20], [0, 1])
+    ([150, 150], [20, 20], [0, 1])
 """
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ def partition(work: Sequence[LayerWork], chip: ChipSpec, analog: Sequence[bool] 
     k = np.arange(layer.size, dtype=np.int64) - start[layer]
     ti, to = t_in[layer], t_out[layer]
     i_in, j_out, group = k % ti, (k // ti) % to, k // (ti * to)
-    rows = np.minimum(chip.rows, K[layer] - i_in * chip.rows)
+    ru = -(-K // np.maximum(t_in, 1))  # TileLayout.rows_used: the inputs split evenly over the input tiles
+    rows = np.minimum(ru[layer], K[layer] - i_in * ru[layer])
     cols_w = chip.cols // S
     cols = np.minimum(cols_w, N[layer] - j_out * cols_w) * S
     return Blocks(layer, group, i_in, j_out, rows, cols)

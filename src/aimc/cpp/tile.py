@@ -14,6 +14,11 @@ template <typename VT>
 static inline float to_f(VT v) { return (float)v; }
 template <>
 inline float to_f<at::BFloat16>(at::BFloat16 v) { return as_float(((uint32_t)v.x) << 16); }
+// A read-noise variance code (aimc.tiles.fused.encode_var): an unsigned float with 4 exponent
+// and 4 mantissa bits, k -> 2^(e - 15) (1 + m / 16) for k = 16 e + m >= 1 (bits of a float32
+// shifted into place), 0 for k = 0.
+template <>
+inline float to_f<uint8_t>(uint8_t k) { return k ? as_float(((uint32_t)k << 19) + (112u << 23)) : 0.0f; }
 
 template <typename VT, bool HAS_VAR, bool NOISY, bool ADC>
 void kernel(const float* __restrict y, const VT* __restrict var, float out_var, const float* __restrict post,
@@ -227,7 +232,8 @@ std::vector<torch::Tensor> dac_prepass(torch::Tensor x, c10::optional<torch::Ten
 }
 
 // Small-batch tile matmul: out[t, b, n] = sum_r x[t, b, r] * w[t, r, n], fp32 accumulation
-// over r in ascending order (products rounded, no FMA); x and w each float32 or bfloat16.
+// over r in ascending order (products rounded, no FMA); x and w each float32 or bfloat16
+// (or w uint8 variance codes with bfloat16 x).
 // For few input vectors (token-by-token decoding) a matmul streams w once and is bound by
 // memory: this reads each w row once per block of 2048 columns for all B vectors and skips
 // the rows whose input is zero (the padding rows of a layer's last tile).
@@ -260,8 +266,12 @@ torch::Tensor small_bmm(torch::Tensor x, torch::Tensor w) {
   auto out = torch::zeros({T, B, N}, torch::dtype(torch::kFloat));
   float* op = out.data_ptr<float>();
   const bool xb = xc.scalar_type() == at::kBFloat16, wb = wc.scalar_type() == at::kBFloat16;
+  if (xb && wc.scalar_type() == at::kByte) {  // bf16 squares of codes @ variance codes
+    small_bmm_impl(xc.data_ptr<at::BFloat16>(), wc.data_ptr<uint8_t>(), op, T, B, R, N);
+    return out;
+  }
   TORCH_CHECK((xb || xc.scalar_type() == at::kFloat) && (wb || wc.scalar_type() == at::kFloat),
-              "small_bmm: float32 or bfloat16 tensors expected");
+              "small_bmm: float32 or bfloat16 tensors (or bfloat16 x with uint8 variance codes) expected");
   if (xb && wb) small_bmm_impl(xc.data_ptr<at::BFloat16>(), wc.data_ptr<at::BFloat16>(), op, T, B, R, N);
   else if (xb) small_bmm_impl(xc.data_ptr<at::BFloat16>(), wc.data_ptr<float>(), op, T, B, R, N);
   else if (wb) small_bmm_impl(xc.data_ptr<float>(), wc.data_ptr<at::BFloat16>(), op, T, B, R, N);

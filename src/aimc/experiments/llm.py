@@ -28,6 +28,7 @@ import aimc
 from aimc.chips import ChipSpec, load
 from aimc.experiments.common import mean_std, num_threads, time_label
 from aimc.nn.convert import analog_layers
+from aimc.tiles.layout import TileLayout
 from aimc.workloads import llm
 from aimc.workloads.llm_distill import DISTILL_HAT, distill, self_generated_text
 
@@ -148,9 +149,10 @@ def activation_stats(model: nn.Module, ids: torch.Tensor, chip: ChipSpec | str =
             x = args[0].reshape(-1, args[0].shape[-1]).float()
             amax = x.abs().amax(1, keepdim=True).clamp(min=1e-12)
             crest = (amax[:, 0] / x.pow(2).mean(1).sqrt().clamp(min=1e-12)).median()
-            w = mod.weight.float()[:, : chip.rows]  # the first input tile
+            r = TileLayout.of(tuple(mod.weight.shape), chip).rows_used  # the first input tile's rows
+            w = mod.weight.float()[:, :r]
             wn = w / w.abs().amax(1, keepdim=True).clamp(min=1e-12)
-            y = (x[:, : chip.rows] / amax) @ wn.t()
+            y = (x[:, :r] / amax) @ wn.t()
             rows.append({"layer": name, "crest_factor": float(crest), "tile_output_median": float(y.abs().median()),
                          "out_noise": chip.noise.out_noise, "adc_lsb": per_unit})
         return f

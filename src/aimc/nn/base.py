@@ -4,7 +4,7 @@ An analog layer keeps the torch layer's ``weight`` (the programming target) and 
 buffers for the programmed chip state, so ``state_dict`` round-trips it:
 
 * ``g_uS`` and ``drift_state``: per-device conductance at programming and drift
-  parameter, shape ``(slices, 2, tiles_in, rows, out)`` (empty when programmed lean);
+  parameter, shape ``(slices, 2, tiles_in, rows_used, out)`` (empty when programmed lean);
 * ``prog_seed``: the seed a layer programmed with ``store="lean"`` redraws its devices
   from (:mod:`aimc.tiles.seeded`; -1: the state is stored in ``g_uS``/``drift_state``);
 * ``out_scale``: digital scale per tile column; ``t_s``: seconds since programming;
@@ -314,7 +314,7 @@ class AnalogLayerMixin(_ModuleBase):
         if self._cache is None:
             return 0
         rm = self._cache[1]
-        return sum(t.numel() * t.element_size() for t in (rm.w, rm.var, rm.post) if t is not None)
+        return sum(t.numel() * t.element_size() for t in (rm.w, rm.var, rm.post, rm.var_scale) if t is not None)
 
     def _generator(self, device: torch.device) -> torch.Generator:
         """The read-noise stream: seeded from ``read_seed`` and the time since programming,

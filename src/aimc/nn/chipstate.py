@@ -55,7 +55,7 @@ def redraw(layer: Layer, times: tuple[float, ...]) -> tuple[tuple, list[ReadMatr
     layer._cache = None  # the old matrices go before the new ones are built
     with torch.no_grad():
         rms, signs = seeded_read_matrices_at(encode(w, layer.chip), layer.chip, int(layer.prog_seed), times,
-                                             signs=True, w_dtype=lean_w_dtype(layer.chip))
+                                             signs=True, w_dtype=lean_w_dtype(layer.chip), var_codes=True)
     return (w.device, w.dtype, float(layer.t_s), True), rms, signs
 
 
@@ -87,8 +87,9 @@ def _chip_dim(rm: ReadMatrices, dim: int) -> ReadMatrices:
 
 def one_chip_read(rm: ReadMatrices) -> ChipsRead:
     """One chip's read matrices ``rm`` as the :class:`~aimc.tiles.multichip.ChipsRead` of
-    one chip (float32 weights: bfloat16 ones are read as their float32 values), for the
+    one chip (float32 weights: bfloat16 ones are read as their float32 values; variance
+    codes decoded), for the
     multichip one-hot read: it gathers rows of ``w`` instead of multiplying unit vectors,
     the same read as :func:`~aimc.tiles.crossbar.mvm` of them."""
-    f32 = ReadMatrices(rm.layout, rm.w.float(), rm.var, rm.out_var, rm.post, rm.code_max)
-    return ChipsRead(1, rm.layout.rows, _chip_dim(f32, 1), _chip_dim(f32, 0))
+    f32 = ReadMatrices(rm.layout, rm.w.float(), rm.dense_var(), rm.out_var, rm.post, rm.code_max)
+    return ChipsRead(1, rm.layout.rows_used, _chip_dim(f32, 1), _chip_dim(f32, 0))

@@ -189,7 +189,7 @@ def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometr
         k, st, dl, p4 = geo.kernel, geo.stride, geo.dilation, (pads[2], pads[3], pads[0], pads[1])
     noisy = rm.var is not None and generator is not None
     levels = max_code(chip.dac.bits)
-    vw = rm.var if noisy else None  # bf16: read in bf16 pairs where the CPU has them, else in float32
+    vw = rm.dense_var() if noisy else None  # bf16: read in bf16 pairs where the CPU has them, else in float32
     xin = xin.detach()  # NCHW or channels-last: the kernel reads either
     # a few images at a time: the partial sums stay small (allocations reused, not faulted in)
     w = rm.w if rm.w.dtype == torch.float32 else rm.w.float()  # bfloat16 matrices of a lean layer: read in float32

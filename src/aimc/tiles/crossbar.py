@@ -10,7 +10,7 @@ differential pair, ``w ∝ G+ - G-``. Converters and scaling: :mod:`aimc.tiles.p
 IR drop: :mod:`aimc.tiles.irdrop`.
 
 The MVM is one pass for the DAC (:func:`aimc.tiles.fused.dac_prepass`), one batched matmul
-over tiles — ``(T, B, rows) @ (T, rows, S*out)`` — and output-referred noise, per-column
+over tiles — ``(T, B, rows_used) @ (T, rows_used, S*out)`` — and output-referred noise, per-column
 ADC quantisation, the digital reduction, the input scale, gains and bias fused in one more
 pass (:mod:`aimc.tiles.fused`: C++ kernels compiled on first use, with pure-PyTorch
 fallbacks of the same semantics). Read
@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
 from aimc.tiles.faults import apply_faults
-from aimc.tiles.fused import dac_prepass, fused_noise_adc, variance_matmul, weight_matmul
+from aimc.tiles.fused import dac_prepass, decode_var, encode_var, fused_noise_adc, variance_matmul, weight_matmul
 from aimc.tiles.irdrop import apply_ir_drop
 from aimc.tiles.layout import TileLayout, significance, slice_parts
 from aimc.tiles.periphery import Periphery
@@ -55,8 +55,8 @@ __all__ = ["TileLayout", "Encoded", "ProgrammedTiles", "ReadMatrices", "encode",
 
 @dataclass
 class Encoded:
-    """Target conductances ``(S, 2, T, rows, out)`` (µS), digital scales ``(S, T, out)``
-    and ``used`` ``(T, rows)``: True for the tile rows that hold a weight (False for the
+    """Target conductances ``(S, 2, T, rows_used, out)`` (µS), digital scales ``(S, T, out)``
+    and ``used`` ``(T, rows_used)``: True for the tile rows that hold a weight (False for the
     padding rows of the last tile, whose cells are never programmed)."""
 
     layout: TileLayout
@@ -67,7 +67,7 @@ class Encoded:
 
 @dataclass
 class ProgrammedTiles:
-    """Programmed devices (``state``: each ``(S, 2, T, rows, out)``) and digital scales."""
+    """Programmed devices (``state``: each ``(S, 2, T, rows_used, out)``) and digital scales."""
 
     layout: TileLayout
     state: DeviceState
@@ -82,11 +82,14 @@ class ReadMatrices:
     pre-scaled to those units: ``w = (G+ - G-) / (g_max - g_min) / (lsb_adc * lsb_dac)``.
 
     Attributes:
-        w: effective weights ``(T, rows, S*out)`` in output-code units per input code.
+        w: effective weights ``(T, rows_used, S*out)`` in output-code units per input code.
         var: per-device read-noise variance in the same units squared, bfloat16, or None.
         out_var: variance of the additive output noise, output codes squared.
         post: digital scale applied to each tile column's code ``(T, 1, S*out)``.
         code_max: largest ADC code (saturation), or None for an exact ADC.
+        var_scale: None, or ``var`` holds one-byte codes (uint8) of the variances and
+            this their columns' scales ``(T, 1, S*out)`` (:func:`~aimc.tiles.fused.encode_var`;
+            a lean layer's form, :mod:`aimc.tiles.seeded`).
     """
 
     layout: TileLayout
@@ -95,6 +98,13 @@ class ReadMatrices:
     out_var: float
     post: torch.Tensor
     code_max: int | None
+    var_scale: torch.Tensor | None = None
+
+    def dense_var(self) -> torch.Tensor | None:
+        """``var`` as bfloat16 variances (decoded when held as codes)."""
+        if self.var is None or self.var_scale is None:
+            return self.var
+        return decode_var(self.var, self.var_scale)
 
 
 def _check_weight(weight: torch.Tensor) -> None:
@@ -118,15 +128,12 @@ def encode(weight: torch.Tensor, chip: ChipSpec) -> Encoded:
     lay = TileLayout.of(tuple(weight.shape), chip)
     dev = chip.device
     dg = dev.g_max_uS - dev.g_min_uS
-    w = weight.detach().t()  # (in, out)
-    w = F.pad(w, (0, 0, 0, lay.t_in * lay.rows - lay.in_features)).view(lay.t_in, lay.rows, lay.out_features)
+    w = lay.split_in(weight.detach()).transpose(1, 2)  # (T, rows_used, out)
     scale = _tile_scale(w, chip)
     wn = w / scale[:, None, :]
-    p = slice_parts(wn, chip)  # (S, T, rows, out)
-    used = torch.zeros(lay.t_in * lay.rows, dtype=torch.bool, device=w.device)
-    used[: lay.in_features] = True
-    used = used.view(lay.t_in, lay.rows)
-    rows = used.view(1, lay.t_in, lay.rows, 1)
+    p = slice_parts(wn, chip)  # (S, T, rows_used, out)
+    used = lay.used_rows(w.device)
+    rows = used.view(1, *used.shape, 1)
     g_pos = torch.where(rows, dev.g_min_uS + p.clamp(min=0) * dg, 0.0)
     g_neg = torch.where(rows, dev.g_min_uS + (-p).clamp(min=0) * dg, 0.0)
     return Encoded(lay, torch.stack([g_pos, g_neg], dim=1), _slice_scales(scale, chip), used)
@@ -152,9 +159,8 @@ def encode_scale(weight: torch.Tensor, chip: ChipSpec) -> torch.Tensor:
     layer stores its scales at programming and draws its conductances later)."""
     _check_weight(weight)
     lay = TileLayout.of(tuple(weight.shape), chip)
-    w = weight.detach().t()  # (in, out); padding rows are 0 and change no column's max
-    col = torch.cat([w, w.new_zeros(lay.t_in * lay.rows - lay.in_features, lay.out_features)])
-    return _slice_scales(_tile_scale(col.view(lay.t_in, lay.rows, lay.out_features), chip), chip)
+    col = lay.split_in(weight.detach()).transpose(1, 2)  # (T, rows_used, out); padding rows are 0: no column's max
+    return _slice_scales(_tile_scale(col, chip), chip)
 
 
 def program_tiles(enc: Encoded, chip: ChipSpec, generator: torch.Generator,
@@ -230,16 +236,20 @@ class MatrixBuilder:
         dtype, device: of the conductances.
         w_dtype: of the effective weights ``w`` (default ``dtype``; bfloat16 for the lean
             layers of noisy chips, :mod:`aimc.tiles.seeded`).
+        var_codes: keep the read-noise variances as one-byte codes
+            (:func:`~aimc.tiles.fused.encode_var`; lean layers) instead of bfloat16.
     """
 
     def __init__(self, lay: TileLayout, chip: ChipSpec, t_s: float, shape: tuple[int, ...], dtype: torch.dtype,
-                 device: torch.device, w_dtype: torch.dtype | None = None):
+                 device: torch.device, w_dtype: torch.dtype | None = None, var_codes: bool = False):
         self.lay, self.chip, self.t_s = lay, chip, t_s
         self.lead = tuple(shape[2:-1])  # ([C,] T, R)
         self.per = Periphery.of(chip)
         S, n_out = self.slices, self.n_out = shape[0], shape[-1]
         self.w = torch.empty(*self.lead, S, n_out, dtype=w_dtype or dtype, device=device)  # ([C,] T, R, S, out)
         self.var: torch.Tensor | None = None
+        self.var_codes = var_codes
+        self.var_scale: torch.Tensor | None = None
 
     def blocks(self) -> list[tuple[int, int]]:
         """Column ranges ``[c0, c1)`` of whole output tiles, about :data:`BLOCK_DEVICES`
@@ -260,8 +270,15 @@ class MatrixBuilder:
         sd = dev.read_noise_std_uS(st, self.t_s, g) if chip.noise.read_noise else None  # 1/f: programmed state
         if sd is not None:
             if self.var is None:
-                self.var = torch.empty(self.w.shape, dtype=torch.bfloat16, device=self.w.device)
-            self.var[..., c0:c1] = ((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).movedim(0, -2)
+                self.var = torch.empty(self.w.shape, dtype=torch.uint8 if self.var_codes else torch.bfloat16,
+                                       device=self.w.device)
+            v = ((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).movedim(0, -2)  # ([C,] T, R, S, c)
+            if self.var_codes:
+                if self.var_scale is None:
+                    self.var_scale = torch.empty(*self.lead[:-1], 1, self.slices, self.n_out, device=self.w.device)
+                self.var[..., c0:c1], self.var_scale[..., c0:c1] = encode_var(v, rows_dim=-3)  # per tile column
+            else:
+                self.var[..., c0:c1] = v
 
     def finish(self, scale: torch.Tensor) -> ReadMatrices:
         """The :class:`ReadMatrices` once every block is in; ``scale`` ``(S, T, out)``."""
@@ -269,7 +286,8 @@ class MatrixBuilder:
         T = self.lead[-2]
         post = (scale * per.out_unit).permute(1, 0, 2).reshape(T, 1, self.slices * self.n_out).contiguous()
         return ReadMatrices(lay, self.w.flatten(-2), None if self.var is None else self.var.flatten(-2),
-                            per.out_var_codes, post, per.adc_max)
+                            per.out_var_codes, post, per.adc_max,
+                            None if self.var_scale is None else self.var_scale.flatten(-2))
 
 
 def full_scale(chip: ChipSpec, input_range: float | None, name: str) -> float | None:
@@ -354,11 +372,11 @@ def _analog_pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, 
     plus ``bias``; without, in full-scale units (the caller multiplies)."""
     lay = rm.layout
     noisy = rm.var is not None and generator is not None
-    xt, sq, amax, scale = dac_prepass(x, scale, chip.dac.bits, lay.t_in, lay.rows, noisy)  # (T, B, R)
+    xt, sq, amax, scale = dac_prepass(x, scale, chip.dac.bits, lay.t_in, lay.rows_used, noisy)  # (T, B, R)
     if not bool(torch.isfinite(amax).all()):
         return None, None, scale
     y = weight_matmul(xt, rm.w)  # (T, B, S*out), output codes
-    var = variance_matmul(sq, rm.var) if noisy and sq is not None and rm.var is not None else None  # (T, B, S*out)
+    var = variance_matmul(sq, rm.var, rm.var_scale) if noisy and sq is not None and rm.var is not None else None
     if not fold:
         return (*finish_read(y, var, rm, chip, generator), scale)
     return (*finish_read(y, var, rm, chip, generator, scale, out_scale, bias), scale)

@@ -20,7 +20,7 @@ row; a row moved to a spare row keeps the spare columns' cells of its old row: a
 second-order approximation). With
 ``prune`` a column whose faulty weights are further from the targets than zero is
 (``sum |w_f - w| > sum |w|``) is switched off: both devices of every pair open, weight
-exactly 0 (the digital side drops the column). Padding rows carry no weight and no fault.
+exactly 0 (the digital side drops the column). Padding rows and the empty rows below a tile's used ones carry no weight and no fault.
 
 :func:`apply_faults` puts the codes on programmed devices; :func:`aimc.tiles.program_tiles`
 calls it when given ``faults`` (every read then sees them: drift, IR drop, noise).
@@ -121,17 +121,17 @@ def fault_values(code: torch.Tensor, g_uS: torch.Tensor, chip: ChipSpec) -> torc
 
 
 def apply_faults(state: DeviceState, codes: torch.Tensor, chip: ChipSpec) -> DeviceState:
-    """Programmed devices ``(S, 2, T, rows, out)`` with fault ``codes`` of the same shape
+    """Programmed devices ``(S, 2, T, rows_used, out)`` with fault ``codes`` of the same shape
     applied; a faulty device keeps its value (no drift, drift state 0)."""
     if codes.shape != state.g_uS.shape:
         raise ValueError(f"faults: codes of shape {tuple(codes.shape)} do not match the programmed devices "
-                         f"{tuple(state.g_uS.shape)} (slices, 2, tiles_in, rows, out)")
+                         f"{tuple(state.g_uS.shape)} (slices, 2, tiles_in, rows_used, out)")
     codes = codes.to(state.g_uS.device)
     return DeviceState(fault_values(codes, state.g_uS, chip), state.drift.masked_fill(codes != FAULT_OK, 0.0))
 
 
 def _physical(a: torch.Tensor, layout: TileLayout) -> torch.Tensor:
-    """``(S, 2, T, rows, out)`` -> ``(T, t_out, rows, cw, S, 2)`` (out zero-padded; ``cw``:
+    """``(S, 2, T, R, out)`` -> ``(T, t_out, R, cw, S, 2)`` (out zero-padded; ``cw``:
     :func:`used_cols`)."""
     cw = used_cols(layout)
     a = F.pad(a, (0, layout.t_out * cw - layout.out_features))
@@ -170,7 +170,7 @@ def repair(raw: torch.Tensor, g_target_uS: torch.Tensor, used: torch.Tensor, lay
            chip: ChipSpec, spare_cols: int, prune: bool = False, spare_rows: int = 0) -> torch.Tensor:
     """Fault-aware mapping (module doc): raw codes ``(D, T, t_out, rows + spare_rows,
     cols_w + spare_w, S, 2)`` -> the codes each die's programmed devices end up with,
-    ``(D, S, 2, T, rows, out)``.
+    ``(D, S, 2, T, rows_used, out)`` (the used rows are the top ``rows_used`` of each tile; faults in its empty rows below touch no weight).
 
     Args:
         raw: codes from :func:`draw_faults`.
@@ -180,8 +180,8 @@ def repair(raw: torch.Tensor, g_target_uS: torch.Tensor, used: torch.Tensor, lay
         prune: switch off columns whose faults do more harm than a zero weight.
     """
     sw = spare_weight_cols(spare_cols, layout)
-    cw, R = used_cols(layout), layout.rows
-    want = (layout.t_in, layout.t_out, R + spare_rows, cw + sw, layout.slices, 2)
+    cw, R, phys = used_cols(layout), layout.rows_used, layout.rows  # used rows on top; the rest empty
+    want = (layout.t_in, layout.t_out, phys + spare_rows, cw + sw, layout.slices, 2)
     if spare_rows < 0 or raw.dim() != 7 or tuple(raw.shape[1:]) != want:
         raise ValueError(f"repair: raw codes of shape {tuple(raw.shape)} do not fit the layout with "
                          f"spare_cols={spare_cols}, spare_rows={spare_rows}: expected (dies, {', '.join(map(str, want))})")
@@ -191,7 +191,7 @@ def repair(raw: torch.Tensor, g_target_uS: torch.Tensor, used: torch.Tensor, lay
     main = torch.where(rows_used, raw[..., :R, :, :, :], torch.zeros((), dtype=raw.dtype))  # padding rows: no fault
     codes = main[..., :cw, :, :]
     if spare_rows > 0:  # rows first (columns cannot mend a dead row); the spare rows' cells in the used columns
-        codes = _remap(codes.transpose(-4, -3), raw[..., R:, :cw, :, :].transpose(-4, -3),
+        codes = _remap(codes.transpose(-4, -3), raw[..., phys:, :cw, :, :].transpose(-4, -3),
                        target.transpose(-4, -3), sig, chip).transpose(-4, -3)
     if sw > 0:
         codes = _remap(codes, main[..., cw:, :, :], target, sig, chip)

@@ -58,7 +58,7 @@ from aimc import cpp
 from aimc.physics.periphery import adc_codes_, dac_codes, max_code
 
 __all__ = ["dac_prepass", "fallback_dac_prepass", "fused_noise_adc", "available", "fallback_noise_adc",
-           "variance_matmul", "weight_matmul", "SMALL_BATCH"]
+           "variance_matmul", "weight_matmul", "SMALL_BATCH", "encode_var", "decode_var"]
 
 
 def available() -> bool:
@@ -135,9 +135,51 @@ def weight_matmul(codes: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.bmm(codes, w.float())
 
 
-def variance_matmul(sq: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+_VAR_EXP = 112  # float32 exponent field of a variance code's e = 0 (2^-15 of its column's scale)
+
+
+def encode_var(var: torch.Tensor, rows_dim: int = -2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read-noise variances ``var`` (..., R, N) >= 0 -> one byte each: ``(codes`` uint8
+    (..., R, N), ``scale`` float32 (..., 1, N)), ``var ~= scale * v(code)`` with ``scale``
+    each column's largest variance and ``v`` an unsigned float of 4 exponent and 4
+    mantissa bits, ``v(16 e + m) = 2^(e - 15) (1 + m / 16)`` (``v(0) = 0``), rounded to
+    nearest: at most 2^-5 (3.1 %) of a variance off (1.6 % of its noise std) down to 2^-15
+    of its column's largest; below that a variance reads as 0 or as the smallest code
+    (33/32 2^-15 of the largest).
+
+    A tile column's output-noise variance is the sum over its rows of ``x^2 var``
+    (:func:`variance_matmul`), so these independent roundings of its devices average out
+    to a fraction of a per cent of the column's; the device models' own variance
+    (e.g. PCM's 1/f read noise, fitted to measurements, Nandakumar et al. 2019) is known
+    far less precisely. Half the bytes of bfloat16: the form in which lean layers
+    (:mod:`aimc.tiles.seeded`) keep their variances.
+
+    Example:
+        >>> codes, scale = encode_var(torch.tensor([[4.0], [1.0], [0.3], [0.0]]))
+        >>> codes.flatten().tolist(), scale.flatten().tolist()
+        ([240, 208, 179, 0], [4.0])
+        >>> decode_var(codes, scale, torch.float32).flatten().tolist()  # 0.3 -> 0.296875
+        [4.0, 1.0, 0.296875, 0.0]
+    """
+    v = var.float()
+    scale = v.amax(dim=rows_dim, keepdim=True)  # each column's largest (rows along ``rows_dim``)
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    bits = (v / scale).contiguous().view(torch.int32)
+    codes = ((bits + (1 << 18)) >> 19) - (_VAR_EXP << 4)  # mantissa rounded to 4 bits, exponent rebased
+    return codes.clamp_(0, 255).to(torch.uint8), scale
+
+
+def decode_var(codes: torch.Tensor, scale: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
+    """The variances ``scale * v(codes)`` of :func:`encode_var`, in ``dtype``."""
+    k = codes.to(torch.int32)
+    v = ((k << 19) + (_VAR_EXP << 23)).view(torch.float32)
+    return (torch.where(k > 0, v, 0.0) * scale).to(dtype)
+
+
+def variance_matmul(sq: torch.Tensor, var: torch.Tensor, var_scale: torch.Tensor | None = None) -> torch.Tensor:
     """Read-noise variances of the tile outputs, ``sq`` (T, B, R) @ ``var`` (T, R, N), both
-    bfloat16, accumulated in float32: bfloat16 (torch's batched matmul) for many input
+    bfloat16 (or ``var`` the uint8 codes of :func:`encode_var` with their ``var_scale``
+    (T, 1, N)), accumulated in float32: bfloat16 (torch's batched matmul) for many input
     vectors, float32 from the compiled small-batch kernel for up to :data:`SMALL_BATCH`
     (token-by-token decoding, where torch's bfloat16 matmul has no fast path on most CPUs
     and took twice as long as the float32 weight matmul; the kernel streams ``var`` once
@@ -148,11 +190,15 @@ def variance_matmul(sq: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
         >>> variance_matmul(sq, torch.full((1, 3, 4), 0.5, dtype=torch.bfloat16)).float().tolist()
         [[[1.5, 1.5, 1.5, 1.5], [1.5, 1.5, 1.5, 1.5]]]
     """
+    if var.dtype == torch.uint8 and var_scale is None:
+        raise ValueError("variance_matmul: uint8 variance codes need their var_scale")
+    scale = var_scale if var.dtype == torch.uint8 else None
     if sq.shape[1] <= SMALL_BATCH and sq.device.type == "cpu":
         mod = cpp.load()
         if mod is not None:
-            return mod.small_bmm(sq, var)
-    return torch.bmm(sq, var)
+            out = mod.small_bmm(sq, var)
+            return out if scale is None else out.mul_(scale)
+    return torch.bmm(sq, var if scale is None else decode_var(var, scale))
 
 
 def fallback_noise_adc(y: torch.Tensor, var: torch.Tensor | None, out_var: float, post: torch.Tensor,

@@ -7,7 +7,15 @@ column ``c * S + s`` of a tile holds slice ``s`` of its ``c``-th weight column, 
 puts a 16-bit weight on 8 adjacent 2-bit cells, Shafiee et al., ISCA 2016), so a tile
 holds ``cols_w = cols // S`` weight columns. A matrix larger than one tile is split into
 ``t_in = ceil(in / rows)`` tiles along the input and ``t_out = ceil(out / cols_w)`` along
-the output; the last tile's unused rows hold no weight (zero conductance, inputs zero).
+the output. The inputs are split evenly over the input tiles: each holds ``rows_used =
+ceil(in / t_in)`` rows from the top (the last one up to ``t_in - 1`` fewer, as padding rows
+that hold no weight: zero conductance, inputs zero); the physical rows below them, down to
+the column sinks, are empty. An even split needs the same tiles as filling each tile in
+turn (256 + 256 + 64 rows for 576 inputs on 256-row tiles) and balances the tiles' column
+currents, and it lets every tensor of a layer (targets, device state, read matrices) hold
+``t_in * rows_used`` rows, fewer than ``t_in`` of them padding, instead of ``t_in * rows``
+(a third of them padding in that example): the tiles' empty rows are physics
+(:mod:`aimc.tiles.irdrop` adds their wire in closed form), not storage.
 
 This is the one geometry of the package: the tile read (:mod:`aimc.tiles.crossbar`),
 IR drop (:mod:`aimc.tiles.irdrop`), hardware-aware training and the cost model take it
@@ -16,10 +24,10 @@ from here.
 Example:
     >>> import torch
     >>> lay = TileLayout(in_features=300, out_features=20, rows=256, cols=256, slices=1)
-    >>> lay.t_in, lay.t_out, lay.n_tiles, lay.pad_in
-    (2, 1, 2, 212)
-    >>> lay.split_in(torch.ones(4, 300)).shape  # (T, B, rows)
-    torch.Size([2, 4, 256])
+    >>> lay.t_in, lay.t_out, lay.n_tiles, lay.rows_used, lay.pad_in
+    (2, 1, 2, 150, 0)
+    >>> lay.split_in(torch.ones(4, 300)).shape  # (T, B, rows_used)
+    torch.Size([2, 4, 150])
 """
 from __future__ import annotations
 
@@ -76,9 +84,15 @@ class TileLayout:
         return self.t_in * self.t_out
 
     @property
+    def rows_used(self) -> int:
+        """Rows each input tile holds (the last one up to ``t_in - 1`` fewer): ``ceil(in /
+        t_in)``, at most ``rows``; the rows of every per-row tensor of the layer."""
+        return -(-self.in_features // self.t_in)
+
+    @property
     def pad_in(self) -> int:
-        """Unused rows of the last input tile."""
-        return self.t_in * self.rows - self.in_features
+        """Padding rows (no weight) of the last input tile, ``t_in * rows_used - in``."""
+        return self.t_in * self.rows_used - self.in_features
 
     @property
     def utilisation(self) -> float:
@@ -92,19 +106,19 @@ class TileLayout:
         return cls(int(in_f), int(out_f), chip.rows, chip.cols, chip.mapping.slices)
 
     def split_in(self, a: torch.Tensor) -> torch.Tensor:
-        """``(..., in)`` -> ``(T, ..., rows)``: the part of each row that each input tile
-        holds, zero-padded in the last tile."""
+        """``(..., in)`` -> ``(T, ..., rows_used)``: the part of each row that each input
+        tile holds, zero-padded in the last tile."""
         if a.shape[-1] != self.in_features:
             raise ValueError(f"split_in: last dim must be in_features={self.in_features}, got shape {tuple(a.shape)}")
         if self.pad_in:
             a = F.pad(a, (0, self.pad_in))
-        return a.unflatten(-1, (self.t_in, self.rows)).movedim(-2, 0)
+        return a.unflatten(-1, (self.t_in, self.rows_used)).movedim(-2, 0)
 
     def used_rows(self, device=None) -> torch.Tensor:
-        """``(T, rows)`` bool: True where a row holds a weight."""
-        used = torch.zeros(self.t_in * self.rows, dtype=torch.bool, device=device)
+        """``(T, rows_used)`` bool: True where a row holds a weight."""
+        used = torch.zeros(self.t_in * self.rows_used, dtype=torch.bool, device=device)
         used[: self.in_features] = True
-        return used.view(self.t_in, self.rows)
+        return used.view(self.t_in, self.rows_used)
 
 
 def significance(chip) -> list[float]:

@@ -16,13 +16,10 @@ management):
   (:func:`~aimc.tiles.crossbar.encode`), so all chips share them;
 * **read matrices**: :func:`~aimc.tiles.crossbar.read_matrices` of the stacked state
   (drift, IR drop, read-noise variances for all chips at once), laid out as
-  ``(T, C, R', S*out)`` for the batched matmul. ``R'`` is ``rows``, or ``in_features``
-  when the matrix fits one tile: rows that hold no weight have zero conductance and zero
-  input, so leaving them out changes no sum (only the float summation order), and their
-  physics is skipped (IR drop counts their wire segments in closed form);
+  ``(T, C, R, S*out)`` for the batched matmul (``R`` the layout's ``rows_used``);
 * **the read**: inputs are chip-major rows ``(C*B, in)`` (rows ``c*B .. c*B+B-1`` are
   chip ``c``'s), one DAC pre-pass over all rows, one batched matmul
-  ``(T, C, B, R') @ (T, C, R', N)`` (and one more for the noise variances), and one fused
+  ``(T, C, B, R) @ (T, C, R, N)`` (and one more for the noise variances), and one fused
   noise/ADC/sum pass over ``(T, C*B, N)`` (:func:`~aimc.tiles.crossbar.finish_read`) with
   a per-row scale that carries each chip's gain (drift compensation). A convolution on
   CPU goes through the compiled patch read of a group of chips per call, with the noise,
@@ -78,10 +75,10 @@ class ChipsRead:
 
     Attributes:
         n_chips: chips ``C``.
-        rows: rows ``R'`` per tile in the batched matmul.
-        rm: ``w`` ``(T, C, R', N)``, ``var`` the same in bfloat16 (or None); ``post``,
+        rows: rows ``R`` per tile in the batched matmul (the layout's ``rows_used``).
+        rm: ``w`` ``(T, C, R, N)``, ``var`` the same in bfloat16 (or None); ``post``,
             ``out_var`` and ``code_max`` as for one chip.
-        full: the single-chip layout ``w`` ``(C, T, rows, N)`` (bound management re-reads
+        full: the single-chip layout ``w`` ``(C, T, R, N)`` (bound management re-reads
             a chip's saturated vectors through :func:`aimc.tiles.crossbar.bound_manage_`).
     """
 
@@ -91,14 +88,9 @@ class ChipsRead:
     full: ReadMatrices
 
     def chip(self, c: int) -> ReadMatrices:
-        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.crossbar.read_matrices` gives one chip
-        (the padding rows a one-tile layer's read leaves out put back as zeros)."""
+        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.crossbar.read_matrices` gives one chip."""
         f = self.full
-        pad = (0, 0, 0, f.layout.rows - f.w.shape[-2])
-        w, var = f.w[c], None if f.var is None else f.var[c]
-        if pad[-1]:
-            w, var = F.pad(w, pad), None if var is None else F.pad(var, pad)
-        return ReadMatrices(f.layout, w, var, f.out_var, f.post, f.code_max)
+        return ReadMatrices(f.layout, f.w[c], None if f.var is None else f.var[c], f.out_var, f.post, f.code_max)
 
 
 def stack_tiles(tiles: Sequence[ProgrammedTiles]) -> ProgrammedTiles:
@@ -137,25 +129,16 @@ def program_tiles_chips(enc: Encoded, chip: ChipSpec, generators: Sequence[torch
 
 
 def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ChipsRead:
-    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout.
-
-    A layer on one input tile is read through its ``in_features`` used rows only: the
-    padding rows below them hold no device (0 S, no drift, no read noise), so their
-    physics is skipped; they still lengthen the column wires, which IR drop adds in closed
-    form (:func:`aimc.tiles.irdrop.apply_ir_drop` of fewer rows than the tile's)."""
+    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout."""
     lay = tiles.layout
-    r = lay.rows if lay.t_in > 1 else lay.in_features
-    if r < tiles.state.g_uS.shape[-2]:
-        st = tiles.state
-        tiles = ProgrammedTiles(lay, DeviceState(st.g_uS[..., :r, :], st.drift[..., :r, :]), tiles.scale)
     full = read_matrices(tiles, chip, t_s)  # w (C, T, R, N)
 
-    def batched(a: torch.Tensor) -> torch.Tensor:  # (C, T, R, N) -> (T, C, R', N)
-        return a[:, :, :r].transpose(0, 1).contiguous()
+    def batched(a: torch.Tensor) -> torch.Tensor:  # (C, T, R, N) -> (T, C, R, N)
+        return a.transpose(0, 1).contiguous()
 
     rm = ReadMatrices(lay, batched(full.w), None if full.var is None else batched(full.var), full.out_var,
                       full.post, full.code_max)
-    return ChipsRead(int(full.w.shape[0]), r, rm, full)
+    return ChipsRead(int(full.w.shape[0]), lay.rows_used, rm, full)
 
 
 #: DAC codes and partial sums (elements) per group of chips read together: the pass's
@@ -173,12 +156,12 @@ def _pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int,
           generator: torch.Generator | None, row_scale: torch.Tensor | None, out_scale: torch.Tensor | None,
           bias: torch.Tensor | None, out: torch.Tensor | None = None):
     """Chip-major rows ``x`` (g*B, in) of ``g`` chips whose matrices ``rm.w`` are
-    ``(T, g, R', N)`` -> (outputs (g*B, out) or None on NaN/Inf, the ADC saturation mask or
+    ``(T, g, R, N)`` -> (outputs (g*B, out) or None on NaN/Inf, the ADC saturation mask or
     None, the full scales used (g*B,)). ``row_scale`` multiplies each row's output with its
     full scale (the fused pass's row scale); ``out``: where the outputs are written."""
     lay = rm.layout
     noisy = rm.var is not None and generator is not None
-    codes, sq, amax, used = dac_prepass(x, scale, chip.dac.bits, lay.t_in, rows, noisy)  # (T, g*B, R')
+    codes, sq, amax, used = dac_prepass(x, scale, chip.dac.bits, lay.t_in, rows, noisy)  # (T, g*B, R)
     if not bool(torch.isfinite(amax).all()):
         return None, None, used
     T, GB, R = codes.shape

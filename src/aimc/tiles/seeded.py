@@ -72,9 +72,10 @@ def seeded_block(enc: Encoded, chip: ChipSpec, seed: int, c0: int, c1: int) -> D
     return st
 
 
-def _builder(enc: Encoded, chip: ChipSpec, t_s: float, w_dtype: torch.dtype | None = None) -> MatrixBuilder:
+def _builder(enc: Encoded, chip: ChipSpec, t_s: float, w_dtype: torch.dtype | None = None,
+             var_codes: bool = False) -> MatrixBuilder:
     g = enc.g_target_uS
-    return MatrixBuilder(enc.layout, chip, t_s, tuple(g.shape), g.dtype, g.device, w_dtype)
+    return MatrixBuilder(enc.layout, chip, t_s, tuple(g.shape), g.dtype, g.device, w_dtype, var_codes)
 
 
 def seeded_state(enc: Encoded, chip: ChipSpec, seed: int) -> DeviceState:
@@ -88,7 +89,8 @@ def seeded_state(enc: Encoded, chip: ChipSpec, seed: int) -> DeviceState:
 
 
 def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float, signs: bool = False,
-                         w_dtype: torch.dtype | None = None) -> tuple[ReadMatrices, torch.Tensor | None]:
+                         w_dtype: torch.dtype | None = None, var_codes: bool = False
+                         ) -> tuple[ReadMatrices, torch.Tensor | None]:
     """The read matrices at ``t_s`` of the layer programmed with ``seed``, drawing each
     block's state, using it and dropping it (no whole-layer state is held); equal, bit
     for bit, to :func:`~aimc.tiles.crossbar.read_matrices` of :func:`seeded_state`.
@@ -97,17 +99,19 @@ def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float, si
     t0, slices combined with their digital scales), which global drift compensation
     weighs its calibration reads with (:mod:`aimc.physics.drift`); else None.
     ``w_dtype``: of the effective weights (default: the targets'; a lean layer on a
-    noisy chip asks for bfloat16, :mod:`aimc.nn.base`).
+    noisy chip asks for bfloat16, :mod:`aimc.nn.base`). ``var_codes``: the read-noise
+    variances as one-byte codes (:func:`~aimc.tiles.fused.encode_var`; lean layers).
     """
-    rms, sgn = seeded_read_matrices_at(enc, chip, seed, (t_s,), signs, w_dtype)
+    rms, sgn = seeded_read_matrices_at(enc, chip, seed, (t_s,), signs, w_dtype, var_codes)
     return rms[0], sgn
 
 
 def seeded_read_matrices_at(enc: Encoded, chip: ChipSpec, seed: int, times: Sequence[float], signs: bool = False,
-                            w_dtype: torch.dtype | None = None) -> tuple[list[ReadMatrices], torch.Tensor | None]:
+                            w_dtype: torch.dtype | None = None, var_codes: bool = False
+                            ) -> tuple[list[ReadMatrices], torch.Tensor | None]:
     """:func:`seeded_read_matrices` at each of ``times`` from one draw of the devices (the
     reference of drift compensation at t = 0 and the matrices of now, in one pass)."""
-    outs = [_builder(enc, chip, float(t), w_dtype) for t in times]
+    outs = [_builder(enc, chip, float(t), w_dtype, var_codes) for t in times]
     lay = enc.layout
     sgn = torch.empty(enc.g_target_uS.shape[2:], dtype=torch.int8, device=enc.g_target_uS.device) if signs else None
     for c0, c1 in outs[0].blocks():

@@ -190,12 +190,12 @@ class HATForward:
     def _tile_weights(self, layer, t_s: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Noisy normalised weights ``(U, out, R)`` of the ``U = S * T`` slice tiles (slice
         ``s``, input tile ``t`` at ``u = s * T + t``) and the digital multiplier of each
-        column ``(U, out, 1)`` (slice significance x column scale) at time ``t_s``; ``R`` is
-        the tile height, or just ``in_features`` when one tile holds them all."""
+        column ``(U, out, 1)`` (slice significance x column scale) at time ``t_s``; ``R`` the
+        layout's ``rows_used``."""
         cfg, chip, lay = self.cfg, layer.chip, layer.layout
         check_chip(chip)
         w = layer.analog_weight()  # (out, in)
-        wt = w[None] if lay.t_in == 1 else lay.split_in(w)  # (T, out, R): no padding rows for one tile
+        wt = lay.split_in(w)  # (T, out, R)
         if chip.mapping.weight_scaling == "per_tensor":
             scale = wt.detach().abs().amax().clamp(min=1e-12).expand(wt.shape[0], wt.shape[1], 1)
         else:
@@ -339,7 +339,7 @@ class HATForward:
 
         def run(f: float):
             xn = self._dac(chip, x / (amax * f))
-            xt = xn[None] if lay.t_in == 1 else lay.split_in(xn)  # (T, B, R)
+            xt = lay.split_in(xn)  # (T, B, R)
             xt = xt.repeat(S, 1, 1) if S > 1 else xt  # (U, B, R)
             y, sat = self._adc(chip, torch.bmm(xt, wn.transpose(1, 2)))  # (U, B, out), device units
             sat = sat.any(dim=2).any(dim=0)[:, None] if sat.dim() else sat

@@ -64,7 +64,7 @@ class Static(NamedTuple):
         if conv:
             geometry = dict(pads=tuple(layer._reversed_padding_repeated_twice), stride=tuple(layer.stride),
                             dilation=tuple(layer.dilation))
-        return cls(T=lay.t_in, R=lay.rows if lay.t_in > 1 else lay.in_features, noise_scale=float(cfg.noise_scale),
+        return cls(T=lay.t_in, R=lay.rows_used, noise_scale=float(cfg.noise_scale),
                    sd_const=1.0, dac=-1 if per.dac_max is None else int(per.dac_max), bound=per.adc_bound,
                    lsb=per.adc_lsb or 0.0, out_sd=per.out_noise if cfg.out_noise is None else cfg.out_noise, quant=bool(cfg.quantize_io),
                    r_static=0.0 if per.abs_max else per.dac_bound, ir=_ir_settings(layer), **geometry)
@@ -94,7 +94,7 @@ def clean_weights(layer, st: Static, mean_tab: torch.Tensor | None) -> torch.Ten
     w = layer.analog_weight()
     wn, _, dfac = cpp.load().hat_weights(w.detach().contiguous(), st.T, st.R, mean_tab, None, 0.0, 1.0, 0)
     lay = layer.layout
-    wt = w[None] if st.T == 1 else lay.split_in(w)  # (T, out, R)
+    wt = lay.split_in(w)  # (T, out, R)
     return wn + (wt - wt.detach()) * dfac
 
 
