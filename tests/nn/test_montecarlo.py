@@ -4,7 +4,11 @@
   digital scales of ``aimc.program(model, seeds[c])`` (same random streams);
 * without read and output noise the batched read of chip c equals the single chip's read
   (drift, IR drop, DAC/ADC, GDC) up to float summation order: an ADC code may round the
-  other way, so outputs agree to one ADC step of the column's digital scale;
+  other way, so outputs agree to one ADC step of the column's digital scale (the chips'
+  effective weights in float32, as the single chip's: ``float32_weights``). On a noisy chip
+  a chip batch keeps them in bfloat16 by default (``lean_w_dtype``); its read differs from a
+  float32 read of the same devices only by the weights' rounding, at most 2^-9 of each
+  product, and float summation order (tested against that bound);
 * with noise, the spread over chips of an output (programming + read noise) matches the
   single-chip path's: a ratio of two sample variances of n = 64 chips lies inside the
   F(63, 63) 0.1 % / 99.9 % quantiles (0.46, 2.19) with probability 0.998.
@@ -57,7 +61,7 @@ def test_noise_free_batched_read_equals_single_chip(t_s, make):
     spec = make()
     analog = aimc.convert(cnn(), spec)
     x = torch.rand(5, 1, 6, 6)
-    chips = ChipBatch(analog, SEEDS)
+    chips = ChipBatch(analog, SEEDS, float32_weights=True)
     chips.drift(t_s)
     chips.compensate()
     y = chips(x)
@@ -92,10 +96,14 @@ def test_tile_read_of_chip_c_equals_its_single_read_exactly_for_one_tile():
         assert (y[c] == ref).float().mean() > 0.9  # most outputs bit-identical
 
 
-def test_spread_over_chips_matches_the_single_chip_path():
+@pytest.mark.parametrize("conv", [False, True])
+def test_spread_over_chips_matches_the_single_chip_path(conv):
+    """The chip batch (bfloat16 weights, the chips' kernels) against separately programmed
+    single chips (float32 weights), a linear layer and the CNN (its convolutions)."""
     torch.manual_seed(0)
-    net = aimc.convert(nn.Linear(32, 4), "pcm-hermes")
-    x = torch.randn(1, 32, generator=torch.Generator().manual_seed(2))
+    net = aimc.convert(cnn() if conv else nn.Linear(32, 4), "pcm-hermes")
+    x = torch.rand(1, 1, 6, 6, generator=torch.Generator().manual_seed(2)) if conv else \
+        torch.randn(1, 32, generator=torch.Generator().manual_seed(2))
     seeds = list(range(64))
     chips = ChipBatch(net, seeds)
     chips.drift(86400.0)
@@ -213,3 +221,108 @@ def test_fused_chips_conv_read_equals_patch_read_then_finish_read(bm):
             cr.rm.code_max, seed, gain, scale, bias, torch.empty(C * B * L, 12))
         assert torch.equal(out, ref) and torch.equal(s_f, s) and sat is not None and torch.equal(sat_f, sat)
         assert bool(sat.any()) and not bool(sat.all())
+
+
+def _unquantised():
+    """HERMES without read/output noise and without ADC rounding (8-bit DAC codes kept): a
+    read is then a plain sum of products, so its float error can be bounded."""
+    spec = quiet()
+    return spec.replace(adc=spec.adc.replace(bits=None))
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_bfloat16_chip_read_equals_the_float32_read_within_the_weights_rounding(conv):
+    """The chips' read with bfloat16 effective weights (lean_w_dtype: what ChipBatch uses
+    on a noisy chip) against the same chips' float32 read. Each product c*w changes by at
+    most |c*w| 2^-9 (bfloat16 keeps 8 significant bits: relative rounding <= 2^-9) and the
+    float32 sums of n terms add at most n 2^-24 sum|c*w| each, so per output
+    |y_bf16 - y_f32| <= (2^-9 + 2n 2^-24) * sum_k |c_k w_k| * post (the digital scale),
+    with sum_k |c_k w_k| computed from |codes| @ |w|. The bound is tight enough to fail
+    on a real error (one wrong weight or code moves an output by a whole product)."""
+    from aimc.nn.chipstate import lean_w_dtype
+    from aimc.physics.periphery import dac_codes
+    from aimc.tiles.conv import ConvGeometry, im2col
+    from aimc.tiles.multichip import conv_mvm_chips
+    chip = _unquantised()
+    assert lean_w_dtype(chip) == torch.bfloat16
+    gen = torch.Generator().manual_seed(0)
+    if conv:
+        layer = nn.Conv2d(5, 12, 3, padding=1)
+        w = layer.weight.detach().reshape(12, -1)
+        x = torch.randn(len(SEEDS) * 2, 5, 6, 6, generator=gen)
+    else:
+        w = torch.randn(9, 40, generator=gen)
+        x = torch.randn(len(SEEDS) * 4, 40, generator=gen)
+    enc = encode(w, chip)
+    stacked = stack_tiles([program_tiles(enc, chip, torch.Generator().manual_seed(s)) for s in SEEDS])
+    reads = {}
+    for dt in (torch.bfloat16, None):
+        cr = chips_read_matrices(stacked, chip, 3600.0, dt)
+        if conv:
+            geo = ConvGeometry.of(layer)
+            reads[dt] = conv_mvm_chips(x, cr, chip, geo).movedim(1, -1).reshape(-1, 12)
+        else:
+            reads[dt] = mvm_chips(x, cr, chip)
+    cr32 = chips_read_matrices(stacked, chip, 3600.0)
+    assert cr32.full.w.dtype == torch.float32 and chips_read_matrices(stacked, chip, 0.0, torch.bfloat16).full.w.dtype \
+        == torch.bfloat16
+    rows = im2col(x, ConvGeometry.of(layer)) if conv else x  # (C*P, in): each chip's input vectors
+    codes = dac_codes(rows / rows.abs().amax(dim=1, keepdim=True), chip.dac.bits)  # abs-max noise management
+    C, n = len(SEEDS), codes.shape[1]
+    w_abs = cr32.full.w.abs()[:, 0, :n]  # (C, in, N): one input tile
+    mag = torch.bmm(codes.abs().view(C, -1, n), w_abs).reshape(-1, w_abs.shape[-1])
+    post = cr32.rm.post.reshape(-1) * rows.abs().amax(dim=1, keepdim=True)
+    bound = (2.0**-9 + 2 * n * 2.0**-24) * mag * post
+    diff = (reads[torch.bfloat16] - reads[None]).abs()
+    assert (diff <= bound).all(), (diff / bound).max()
+    assert diff.max() > 0  # the bfloat16 weights were really used
+
+
+@pytest.mark.parametrize("var", [False, True])
+def test_bfloat16_weights_take_exact_bfloat16_dot_products_in_the_conv_kernels(var):
+    """bfloat16 weights with 8-bit DAC codes (integers, exact in bfloat16): the partial sums
+    taken two rows per bfloat16 dot product equal the float32 kernel's on the same weight
+    values bit for bit where every sum is exact (weights multiples of 2^-6 in [-1, 1],
+    codes |c| <= 127, 45 rows: every partial sum is a multiple of 2^-6 below 2^13, exact in
+    float32 in any order), and the chips' kernel equals the single-chip kernel bit for bit."""
+    from aimc import cpp
+    if cpp.load() is None:
+        pytest.skip("the compiled kernels are unavailable (AIMC_NO_CPP or no compiler)")
+    C, B, Cin = 3, 2, 5
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(C * B, Cin, 6, 7, generator=gen)
+    w = (torch.randint(-64, 65, (C, 1, Cin * 9, 10), generator=gen) / 64.0).bfloat16()
+    vw = torch.rand(C, 1, Cin * 9, 10, generator=gen).bfloat16() if var else None
+    args = ([3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 127, 0.0)
+    y16, v16, s16 = cpp.load().conv_patch_read_chips(x, w, vw, *args)
+    y32, v32, s32 = cpp.load().conv_patch_read_chips(x, w.float(), vw, *args)
+    assert torch.equal(y16, y32) and torch.equal(s16, s32)
+    if var:
+        assert torch.equal(v16, v32)
+    P = y16.shape[1] // C
+    for c in range(C):
+        yc, vc, _ = cpp.load().conv_patch_read(x[c * B:(c + 1) * B], w[c], None if vw is None else vw[c], *args)
+        assert torch.equal(y16[:, c * P:(c + 1) * P], yc)
+        if var:
+            assert torch.equal(v16[:, c * P:(c + 1) * P], vc)
+
+
+def test_same_seeds_give_the_same_chips_at_one_and_two_threads():
+    """Chip c's outputs and accuracy depend on the seeds only, not on the thread count: the
+    compiled reads split work by (chip, segment) and draw noise by linear index."""
+    from aimc.sweep.montecarlo import chip_accuracies
+    analog = aimc.convert(cnn(), "pcm-hermes")
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.rand(40, 1, 6, 6, generator=gen), torch.randint(0, 5, (40,), generator=gen)
+    old, outs, accs = torch.get_num_threads(), [], []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            chips = ChipBatch(analog, SEEDS)
+            chips.drift(86400.0)
+            chips.compensate()
+            outs.append(chips(x))
+            accs.append(chip_accuracies(analog, x, y, range(5), 86400.0, chips_per_pass=3, batch_size=16))
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(accs[0], accs[1])

@@ -21,7 +21,12 @@ the vector lanes, 8 output columns per register block (fused multiply-adds: the 
 float rounding may differ from a matmul's). Where the CPU has AVX512-BF16 and ``vw`` is
 bfloat16 (as :class:`aimc.tiles.ReadMatrices` stores it) the variances take two rows per
 ``vdpbf16ps`` on squared codes rounded to bfloat16 with float32 sums, as the row read's
-bfloat16 matmul does; elsewhere in float32. Returns ``{y (T, P, N), var (T, P, N) f32 or
+bfloat16 matmul does; elsewhere in float32. Where ``w`` is bfloat16 too (the read matrices
+of a noisy chip, :func:`aimc.nn.chipstate.lean_w_dtype`: its programming noise is at least
+ten times bfloat16's rounding) and the DAC codes are integers of at most 8 bits
+(``0 < levels <= 256``: exact in bfloat16), the partial sums take two rows per
+``vdpbf16ps`` as well: exact products of the codes and the bfloat16 weights with float32
+sums, the float32 arithmetic on the same values up to the order of the sums. Returns ``{y (T, P, N), var (T, P, N) f32 or
 undefined, s (P,)}``; noise, ADC and the digital sum over tiles follow in
 :mod:`aimc.cpp.tile`.
 """
@@ -72,30 +77,33 @@ inline void tile_block(const float* __restrict q, int64_t len, const float* __re
 
 #if defined(__AVX512BF16__) && defined(__AVX512BW__)
 #define AIMC_CONV_BF16 1
-// Read-noise variances of PX pixels over a tile's rows, two rows per instruction in bf16
-// (as the row read's bf16 matmul): q2 (npairs, 16 x uint32), each lane the bf16 pair
-// (c[2m]^2, c[2m+1]^2) of one pixel; vp (npairs, Np) the bf16 pairs of the variance
-// weights; sums in float32 -> av (NB, PX) for columns n0..n0+NB.
-inline void var_block_bf16(const uint32_t* __restrict q2, int64_t npairs, const uint32_t* __restrict vp, int64_t Np,
-                           int64_t n0, float* __restrict av) {
+// Dot products of PX pixels over a tile's rows, two rows per instruction in bf16 with
+// float32 sums: q2 (npairs, 16 x uint32), each lane the bf16 pair (a[2m], a[2m+1]) of one
+// pixel (its codes, or its squared codes); wp (npairs, Np) the bf16 pairs of the weights
+// (or variances) -> o (NB, PX) for columns n0..n0+NB.
+inline void pair_block_bf16(const uint32_t* __restrict q2, int64_t npairs, const uint32_t* __restrict wp, int64_t Np,
+                            int64_t n0, float* __restrict o) {
   __m512 acc[NB];
   for (int64_t n = 0; n < NB; ++n) acc[n] = _mm512_setzero_ps();
   for (int64_t m = 0; m < npairs; ++m) {
     const __m512bh a = (__m512bh)_mm512_loadu_si512(q2 + m * PX);
-    const uint32_t* __restrict vk = vp + m * Np + n0;
-    for (int64_t n = 0; n < NB; ++n) acc[n] = _mm512_dpbf16_ps(acc[n], a, (__m512bh)_mm512_set1_epi32((int)vk[n]));
+    const uint32_t* __restrict wk = wp + m * Np + n0;
+    for (int64_t n = 0; n < NB; ++n) acc[n] = _mm512_dpbf16_ps(acc[n], a, (__m512bh)_mm512_set1_epi32((int)wk[n]));
   }
-  for (int64_t n = 0; n < NB; ++n) _mm512_storeu_ps(av + n * PX, acc[n]);
+  for (int64_t n = 0; n < NB; ++n) _mm512_storeu_ps(o + n * PX, acc[n]);
 }
 
-// q2 of a tile (module doc of var_block_bf16) from its codes q (len, PX), RNE to bf16.
-inline void square_pairs_bf16(const float* __restrict q, int64_t len, uint32_t* __restrict q2) {
+// q2 of a tile (module doc of pair_block_bf16) from its codes q (len, PX): the codes
+// themselves (exact: integers of at most 8 bits) or, with SQUARE, their squares (RNE to bf16).
+template <bool SQUARE>
+inline void code_pairs_bf16(const float* __restrict q, int64_t len, uint32_t* __restrict q2) {
   const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5,
                                        20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   for (int64_t m = 0; 2 * m < len; ++m) {
-    const __m512 a = _mm512_loadu_ps(q + 2 * m * PX);
-    const __m512 b = 2 * m + 1 < len ? _mm512_loadu_ps(q + (2 * m + 1) * PX) : _mm512_setzero_ps();
-    const __m512i pk = (__m512i)_mm512_cvtne2ps_pbh(_mm512_mul_ps(b, b), _mm512_mul_ps(a, a));  // a^2 low, b^2 high
+    __m512 a = _mm512_loadu_ps(q + 2 * m * PX);
+    __m512 b = 2 * m + 1 < len ? _mm512_loadu_ps(q + (2 * m + 1) * PX) : _mm512_setzero_ps();
+    if (SQUARE) { a = _mm512_mul_ps(a, a); b = _mm512_mul_ps(b, b); }
+    const __m512i pk = (__m512i)_mm512_cvtne2ps_pbh(b, a);  // a low, b high
     _mm512_storeu_si512(q2 + m * PX, _mm512_permutexvar_epi16(idx, pk));
   }
 }
@@ -135,63 +143,83 @@ inline void store_block(const float* __restrict a, int64_t nl, int64_t nc, float
     for (int64_t n = 0; n < nc; ++n) o[l * ld + n] = a[n * PX + l];
 }
 
-// The partial sums of PX pixels' codes q (I, PX) on each of the T tiles (R rows each) of
-// weights w (T, R, Np) (variances: vw float32 or the bf16 pairs vpair (T, R2, Np)) -> rows
-// p0 .. p0+nl-1 of y and var (T, Ptot, N); q2, ay, av are scratch.
-inline void segment_sums(const float* q, uint32_t* q2, int64_t I, int64_t T, int64_t R, int64_t N, int64_t Np,
-                         bool has_var, bool bf16, const float* w, const float* vw, const uint32_t* vpair, float* yp,
-                         float* vap, int64_t Ptot, int64_t p0, int64_t nl, float* ay, float* av) {
-  const int64_t R2 = (R + 1) / 2;
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t k0 = t * R, len = std::min<int64_t>(R, I - k0);
+// The tiles' weights as the kernels read them, for weights w (..., R, N) (the leading
+// dimensions: chips and tiles) and variances vw: w float32 padded to Np columns (whole
+// register blocks), the variances vw float32 likewise or, where the CPU has AVX512-BF16 and
+// vw is bfloat16, as bf16 row pairs vpair (..., R2, Np). Where w is bfloat16 too (the read
+// matrices of a noisy chip, aimc.nn.chipstate.lean_w_dtype), the codes are exact in bfloat16
+// (integers of at most 8 bits: 0 < levels <= 256) and the variances are absent or bf16
+// pairs, w is kept as bf16 row pairs wpair: the partial sums then take two rows per
+// vdpbf16ps (exact products, float32 sums), the same products as float32 arithmetic on
+// the bfloat16 weights. Otherwise w is read in float32.
+struct TileWeights {
+  int64_t Np, R2;
+  bool bf16, wbf16;
+  at::Tensor wp, vp;
+  std::vector<uint32_t> vpair, wpair;
+  static void pairs(const torch::Tensor& a, int64_t lead, int64_t R, int64_t N, int64_t Np, std::vector<uint32_t>& out) {
+    const int64_t R2 = (R + 1) / 2;
+    out.assign(lead * R2 * Np, 0u);  // bf16 bits of rows 2m | 2m+1 << 16
+    auto ac = a.contiguous();
+    const uint16_t* ab = reinterpret_cast<const uint16_t*>(ac.data_ptr<at::BFloat16>());
+    for (int64_t t = 0; t < lead; ++t)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t n = 0; n < N; ++n)
+          out[(t * R2 + r / 2) * Np + n] |= (uint32_t)ab[(t * R + r) * N + n] << (16 * (r % 2));
+  }
+  TileWeights(const torch::Tensor& w, const c10::optional<torch::Tensor>& vw, bool has_var, int64_t levels) {
+    const int64_t R = w.size(-2), N = w.size(-1), lead = w.numel() / std::max<int64_t>(R * N, 1);
+    R2 = (R + 1) / 2;
+    Np = (N + NB - 1) / NB * NB;
 #ifdef AIMC_CONV_BF16
-    if (bf16) square_pairs_bf16(q + k0 * PX, len, q2);
+    bf16 = has_var && vw->scalar_type() == at::kBFloat16;
+    wbf16 = w.scalar_type() == at::kBFloat16 && levels > 0 && levels <= 256 && (!has_var || bf16);
+#else
+    bf16 = wbf16 = false;
+#endif
+    if (wbf16) pairs(w, lead, R, N, Np, wpair);
+    else wp = at::constant_pad_nd(w.to(at::kFloat), {0, Np - N}).contiguous();
+    if (has_var && !bf16) vp = at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous();
+    if (bf16) pairs(*vw, lead, R, N, Np, vpair);
+  }
+  // scratch of segment_sums: the code pairs and the squared-code pairs of a tile
+  int64_t scratch() const { return (bf16 || wbf16) ? 2 * R2 * PX : 0; }
+};
+
+// The partial sums of PX pixels' codes q (I, PX) on each of the T tiles (R rows each) of
+// the weights tw, tiles t0 .. t0+T-1 of its leading dimension (chip c's tiles: t0 = c*T)
+// -> rows p0 .. p0+nl-1 of y and var (T, Ptot, N); q2 (tw.scratch()), ay, av are scratch.
+inline void segment_sums(const float* q, uint32_t* q2, int64_t I, int64_t T, int64_t R, int64_t N,
+                         const TileWeights& tw, int64_t t0, bool has_var, float* yp, float* vap, int64_t Ptot,
+                         int64_t p0, int64_t nl, float* ay, float* av) {
+  const int64_t Np = tw.Np, R2 = tw.R2;
+  const bool bf16 = tw.bf16, wbf16 = tw.wbf16;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t k0 = t * R, len = std::min<int64_t>(R, I - k0), tt = t0 + t;
+#ifdef AIMC_CONV_BF16
+    if (wbf16) code_pairs_bf16<false>(q + k0 * PX, len, q2 + R2 * PX);
+    if (bf16) code_pairs_bf16<true>(q + k0 * PX, len, q2);
 #endif
     for (int64_t n0 = 0; n0 < N; n0 += NB) {
       const int64_t nc = std::min<int64_t>(NB, N - n0);
-      if (has_var && !bf16) {
-        tile_block<true>(q + k0 * PX, len, w + t * R * Np, vw + t * R * Np, Np, n0, ay, av);
-      } else {
-        tile_block<false>(q + k0 * PX, len, w + t * R * Np, nullptr, Np, n0, ay, nullptr);
+      if (wbf16) {
 #ifdef AIMC_CONV_BF16
-        if (bf16) var_block_bf16(q2, (len + 1) / 2, vpair + t * R2 * Np, Np, n0, av);
+        pair_block_bf16(q2 + R2 * PX, (len + 1) / 2, tw.wpair.data() + tt * R2 * Np, Np, n0, ay);
 #endif
+      } else if (has_var && !bf16) {
+        tile_block<true>(q + k0 * PX, len, tw.wp.data_ptr<float>() + tt * R * Np, tw.vp.data_ptr<float>() + tt * R * Np,
+                         Np, n0, ay, av);
+      } else {
+        tile_block<false>(q + k0 * PX, len, tw.wp.data_ptr<float>() + tt * R * Np, nullptr, Np, n0, ay, nullptr);
       }
+#ifdef AIMC_CONV_BF16
+      if (bf16) pair_block_bf16(q2, (len + 1) / 2, tw.vpair.data() + tt * R2 * Np, Np, n0, av);
+#endif
       store_block(ay, nl, nc, yp + (t * Ptot + p0) * N + n0, N);
       if (has_var) store_block(av, nl, nc, vap + (t * Ptot + p0) * N + n0, N);
     }
   }
 }
-
-// The tiles' weights as the kernels read them: w (..., R, N) float32 padded to Np columns
-// (whole register blocks), the variances vw float32 likewise or, where the CPU has
-// AVX512-BF16 and vw is bfloat16, as bf16 row pairs vpair (..., R2, Np).
-struct TileWeights {
-  int64_t Np;
-  bool bf16;
-  at::Tensor wp, vp;
-  std::vector<uint32_t> vpair;
-  TileWeights(const torch::Tensor& w, const c10::optional<torch::Tensor>& vw, bool has_var) {
-    const int64_t R = w.size(-2), N = w.size(-1), lead = w.numel() / std::max<int64_t>(R * N, 1), R2 = (R + 1) / 2;
-    Np = (N + NB - 1) / NB * NB;
-    wp = at::constant_pad_nd(w.to(at::kFloat), {0, Np - N}).contiguous();
-#ifdef AIMC_CONV_BF16
-    bf16 = has_var && vw->scalar_type() == at::kBFloat16;
-#else
-    bf16 = false;
-#endif
-    if (has_var && !bf16) vp = at::constant_pad_nd(vw->to(at::kFloat), {0, Np - N}).contiguous();
-    vpair.assign(bf16 ? lead * R2 * Np : 0, 0u);  // bf16 bits of rows 2m | 2m+1 << 16
-    if (bf16) {
-      auto vc = vw->contiguous();
-      const uint16_t* vb = reinterpret_cast<const uint16_t*>(vc.data_ptr<at::BFloat16>());
-      for (int64_t t = 0; t < lead; ++t)
-        for (int64_t r = 0; r < R; ++r)
-          for (int64_t n = 0; n < N; ++n)
-            vpair[(t * R2 + r / 2) * Np + n] |= (uint32_t)vb[(t * R + r) * N + n] << (16 * (r % 2));
-    }
-  }
-};
 
 }  // namespace
 
@@ -217,16 +245,11 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   const int64_t K = kh * kw, I = C * K, P = B * Ho * Wo;
   const int64_t T = w.size(0), R = w.size(1), N = w.size(2);
   TORCH_CHECK(T * R >= I && T * R - R < I, "w's tiles (", T, " x ", R, " rows) do not hold ", I, " patch elements");
-  const TileWeights tw(w, vw, has_var);
-  const int64_t Np = tw.Np, R2 = (R + 1) / 2;
-  const bool bf16 = tw.bf16;
-  const std::vector<uint32_t>& vpair = tw.vpair;
+  const TileWeights tw(w, vw, has_var, levels);
   auto y = at::empty({T, P, N}, x.options());
   at::Tensor var = has_var ? at::empty({T, P, N}, x.options()) : at::Tensor();
   auto s_out = at::empty({P}, x.options());
   const float* xp = x.data_ptr<float>();
-  const float* wpp = tw.wp.data_ptr<float>();
-  const float* vpp = has_var && !bf16 ? tw.vp.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   float* vap = has_var ? var.data_ptr<float>() : nullptr;
   float* sp = s_out.data_ptr<float>();
@@ -235,7 +258,7 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
   const int64_t BW = Wp + PX * sw;  // band row: padded input row + slack for the last vector
   at::parallel_for(0, B * Ho, 1, [&](int64_t row0, int64_t row1) {  // one output row (b, oh) at a time
     std::vector<float> colmax(Wp), srow(Wo + PX), q(I * PX), ay(NB * PX), av(NB * PX), band(C * kh * BW);
-    std::vector<uint32_t> q2(bf16 ? R2 * PX : 0);
+    std::vector<uint32_t> q2(tw.scratch());
     for (int64_t row = row0; row < row1; ++row) {
       const int64_t b = row / Ho, oh = row % Ho, h0 = oh * sh - pt;
       const float* __restrict xb = xp + b * xsb;
@@ -295,8 +318,8 @@ std::vector<torch::Tensor> conv_patch_read(torch::Tensor x, torch::Tensor w, c10
               if (levels > 0) v = round_even(v * lv);
               std::memcpy(q.data() + ((c * kh + i) * kw + j) * PX, &v, sizeof(v16));
             }
-        segment_sums(q.data(), q2.data(), I, T, R, N, Np, has_var, bf16, wpp, vpp, vpair.data(), yp, vap, P,
-                     prow + ow0, nl, ay.data(), av.data());
+        segment_sums(q.data(), q2.data(), I, T, R, N, tw, 0, has_var, yp, vap, P, prow + ow0, nl, ay.data(),
+                     av.data());
       }
     }
   });

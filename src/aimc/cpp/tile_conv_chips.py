@@ -109,10 +109,7 @@ std::vector<torch::Tensor> patch_read_chips_impl(torch::Tensor x, torch::Tensor 
   TORCH_CHECK(Ho > 0 && Wo > 0, "the kernel does not fit the padded input");
   const int64_t K = kh * kw, I = C * K, HWo = Ho * Wo, P = Bi * HWo, PT = NC * P;
   TORCH_CHECK(T * R >= I && T * R - R < I, "w's tiles (", T, " x ", R, " rows) do not hold ", I, " patch elements");
-  const TileWeights tw(w, vw, has_var);  // (NC, T, R, Np)
-  const int64_t Np = tw.Np, R2 = (R + 1) / 2;
-  const bool bf16 = tw.bf16;
-  const std::vector<uint32_t>& vpair = tw.vpair;
+  const TileWeights tw(w, vw, has_var, levels);  // (NC, T, R, Np)
   // with fin, the partial sums of a segment stay in scratch and only the outputs are written
   auto y = fin == nullptr ? at::empty({T, PT, N}, x.options()) : at::Tensor();
   at::Tensor var = has_var && fin == nullptr ? at::empty({T, PT, N}, x.options()) : at::Tensor();
@@ -123,8 +120,6 @@ std::vector<torch::Tensor> patch_read_chips_impl(torch::Tensor x, torch::Tensor 
   const int64_t Hp = H + pt + pb, Wp = W + pl + pr;
   auto xpad = at::constant_pad_nd(x, {pl, pr, pt, pb}).contiguous();
   const float* xp = xpad.data_ptr<float>();
-  const float* wpp = tw.wp.data_ptr<float>();
-  const float* vpp = has_var && !bf16 ? tw.vp.data_ptr<float>() : nullptr;
   float* yp = fin == nullptr ? y.data_ptr<float>() : nullptr;
   float* vap = has_var && fin == nullptr ? var.data_ptr<float>() : nullptr;
   float* sp = s_out.data_ptr<float>();
@@ -137,14 +132,14 @@ std::vector<torch::Tensor> patch_read_chips_impl(torch::Tensor x, torch::Tensor 
       for (int64_t j = 0; j < kw; ++j) koff[(ci * kh + i) * kw + j] = (ci * Hp + i * dh) * Wp + j * dw;
   at::parallel_for(0, NC * nseg, 1, [&](int64_t i0, int64_t i1) {
     std::vector<float> q(I * PX), ay(NB * PX), av(NB * PX);
-    std::vector<uint32_t> q2(bf16 ? R2 * PX : 0);
+    std::vector<uint32_t> q2(tw.scratch());
     const int64_t fs = fin != nullptr ? PX * N : 0;  // scratch of the fused finish
     std::vector<float> ys(T * fs), vs(has_var ? T * fs : 0), acc(fs), zb(noisy ? fs + 16 : 0),
         zc(noisy ? fs / 2 + 8 : 0), zs(noisy ? fs / 2 + 8 : 0);
     int64_t base[PX];
     for (int64_t item = i0; item < i1; ++item) {
       const int64_t c = item / nseg, p0 = c * P + (item % nseg) * PX, nl = std::min<int64_t>(PX, c * P + P - p0);
-      {  // lanes past nl repeat the last pixel (computed, never stored); (b, oh, ow) stepped, not divided
+      {  // lanes past nl: the last pixel (or 0), computed, never stored; (b, oh, ow) stepped, not divided
         const int64_t pl0 = p0 - c * P;  // this chip's pixel of lane 0
         int64_t b = pl0 / HWo, oh = (pl0 % HWo) / Wo, ow = pl0 % Wo;
         for (int64_t l = 0; l < PX; ++l) {
@@ -156,11 +151,32 @@ std::vector<torch::Tensor> patch_read_chips_impl(torch::Tensor x, torch::Tensor 
         }
       }
       // raw patch elements, element-major q[k * PX + lane]
+#if defined(__AVX512F__)
+      {  // lanes at consecutive addresses form runs, each one masked vector load per element
+        __mmask16 rmask[PX];
+        int64_t roff[PX], nr = 0;
+        for (int64_t l = 0; l < nl;) {
+          int64_t e = l + 1;
+          while (e < nl && base[e] == base[e - 1] + 1) ++e;
+          rmask[nr] = (__mmask16)(((1u << (e - l)) - 1u) << l);
+          roff[nr++] = base[l] - l;  // lane j of the run reads xp[koff + roff + j]
+          l = e;
+        }
+        for (int64_t k = 0; k < I; ++k) {  // lanes past nl stay 0 (never stored); runs are disjoint: OR of the bits
+          const float* src = xp + koff[k];
+          __m512i v = _mm512_castps_si512(_mm512_maskz_loadu_ps(rmask[0], src + roff[0]));
+          for (int64_t r = 1; r < nr; ++r)
+            v = _mm512_or_si512(v, _mm512_castps_si512(_mm512_maskz_loadu_ps(rmask[r], src + roff[r])));
+          _mm512_storeu_si512(q.data() + k * PX, v);
+        }
+      }
+#else
       for (int64_t k = 0; k < I; ++k) {
         const float* __restrict src = xp + koff[k];
         float* __restrict qk = q.data() + k * PX;
         for (int64_t l = 0; l < PX; ++l) qk[l] = src[base[l]];
       }
+#endif
       v16 sv;
       if (fixed > 0.f) {
         sv = v16{} + fixed;
@@ -186,16 +202,12 @@ std::vector<torch::Tensor> patch_read_chips_impl(torch::Tensor x, torch::Tensor 
         if (levels > 0) v = round_even(v * lv);
         std::memcpy(q.data() + k * PX, &v, sizeof(v16));
       }
-      const float* wc = wpp + c * T * R * Np;
-      const float* vc = vpp == nullptr ? nullptr : vpp + c * T * R * Np;
-      const uint32_t* vpc = vpair.data() + (bf16 ? c * T * R2 * Np : 0);
       if (fin == nullptr) {
-        segment_sums(q.data(), q2.data(), I, T, R, N, Np, has_var, bf16, wc, vc, vpc, yp, vap, PT, p0, nl, ay.data(),
-                     av.data());
+        segment_sums(q.data(), q2.data(), I, T, R, N, tw, c * T, has_var, yp, vap, PT, p0, nl, ay.data(), av.data());
         continue;
       }
-      segment_sums(q.data(), q2.data(), I, T, R, N, Np, has_var, bf16, wc, vc, vpc, ys.data(),
-                   has_var ? vs.data() : nullptr, PX, 0, nl, ay.data(), av.data());
+      segment_sums(q.data(), q2.data(), I, T, R, N, tw, c * T, has_var, ys.data(), has_var ? vs.data() : nullptr, PX, 0,
+                   nl, ay.data(), av.data());
       float* a = acc.data();
       float *z = zb.data(), *z1 = zc.data(), *z2 = zs.data();
       const float* v = has_var ? vs.data() : nullptr;

@@ -5,7 +5,8 @@
   programmed with;
 * :func:`resolve_ref`: a lean layer's drift-compensation reference, deferred from
   programming to its first compensation;
-* :func:`lean_w_dtype`: the dtype a lean layer keeps its effective weights in;
+* :func:`lean_w_dtype`: the dtype a lean layer and a Monte Carlo chip batch keep their
+  effective weights in;
 * :func:`one_chip_read`: one chip's read matrices in the layout of
   :mod:`aimc.tiles.multichip`, whose one-hot read the drift calibration uses.
 
@@ -32,12 +33,19 @@ __all__ = ["redraw", "resolve_ref", "lean_w_dtype", "one_chip_read"]
 
 
 def lean_w_dtype(chip: ChipSpec) -> torch.dtype | None:
-    """bfloat16 effective weights for a lean layer whose devices' programming noise is at
-    least ten times the rounding: 8 mantissa bits move a weight by at most 2^-9 of itself
-    (0.2 %), where PCM's programming noise is 4-5 % of g at g_max (HERMES: 1.09 µS of
-    20.7) and more below, RRAM's lognormal spread 4 %
+    """bfloat16 effective weights for a lean layer (and the chips of an
+    :class:`aimc.nn.montecarlo.ChipBatch`) whose devices' programming noise is at least ten
+    times the rounding: 8 mantissa bits move a weight by at most 2^-9 of itself (0.2 %),
+    where PCM's programming noise is 4-5 % of g at g_max (HERMES: 1.09 µS of 20.7) and more
+    below, RRAM's lognormal spread 4 %
     (:meth:`~aimc.physics.devices.DeviceModel.prog_noise_rel_min`); None (the targets'
-    float32) otherwise (``ideal``, equal to FP; SRAM's exact levels; ECRAM's 0.05 %)."""
+    float32) otherwise (``ideal``, equal to FP; SRAM's exact levels; ECRAM's 0.05 %).
+    A read multiplies the DAC codes by these weights exactly (float32 products, or
+    bfloat16 dot products with float32 sums where the codes are integers of at most 8
+    bits, :mod:`aimc.cpp.tile_conv`), so a read differs from one of float32 weights only by
+    the weights' rounding, at most 2^-9 of each product. (A layer programmed with
+    ``store="full"`` keeps float32: its stored devices may be overwritten, e.g. put at
+    their targets by an ablation, where the argument no longer holds.)"""
     return torch.bfloat16 if chip.device.prog_noise_rel_min() >= 10 * 2.0**-9 else None
 
 

@@ -8,7 +8,12 @@ runs the model on all of them at once: the input batch is repeated chip-major
 (``C*B`` rows), digital layers see a larger batch, and every analog layer reads each
 chip's rows with that chip's conductances in one batched pass. Drift, global drift
 compensation (one-hot calibration reads of every row, :mod:`aimc.physics.drift`, per
-chip) and the time since programming work as for one chip.
+chip) and the time since programming work as for one chip. On a chip whose programming
+noise is at least ten times bfloat16's rounding the chips keep their effective weights in
+bfloat16, as a lean layer does (:func:`aimc.nn.chipstate.lean_w_dtype`): their reads
+multiply them exactly (the convolutions two rows per bfloat16 dot product, the DAC codes
+being exact in bfloat16), so a chip's read differs from a float32 one by the weights'
+rounding (at most 2^-9 of each product) and float summation order only.
 
 The model's own buffers are left alone (its layers keep whatever single chip they hold);
 the chips live in the :class:`ChipBatch`. Its layers must take batch-first inputs (the
@@ -33,6 +38,7 @@ import torch
 from torch import nn
 
 from aimc.nn.base import check_time_s
+from aimc.nn.chipstate import lean_w_dtype
 from aimc.nn.convert import program_generators
 from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles.conv import ConvGeometry
@@ -48,9 +54,10 @@ _GDC_CHUNK = 4096  # one-hot calibration vectors per chip per read (as one chip'
 class _LayerChips:
     """The ``C`` chips of one analog layer: stacked tiles, read seeds, drift compensation."""
 
-    def __init__(self, layer: Any, tiles: ProgrammedTiles, read_seeds: list[int]) -> None:
+    def __init__(self, layer: Any, tiles: ProgrammedTiles, read_seeds: list[int], float32_weights: bool) -> None:
         self.layer = layer
         self.tiles = tiles  # state (S, 2, C, T, R, out)
+        self.w_dtype = None if float32_weights else lean_w_dtype(layer.chip)
         self.n_chips = len(read_seeds)
         seed = 0
         for s in read_seeds:  # one read stream for the batch, from every chip's read seed
@@ -69,7 +76,7 @@ class _LayerChips:
 
     def read(self) -> ChipsRead:
         if self._read is None:
-            self._read = chips_read_matrices(self.tiles, self.layer.chip, self.t_s)
+            self._read = chips_read_matrices(self.tiles, self.layer.chip, self.t_s, self.w_dtype)
         return self._read
 
     def generator(self, device: torch.device) -> torch.Generator:
@@ -124,12 +131,16 @@ class ChipBatch:
     Args:
         model: a model converted by :func:`aimc.convert` (its weights are programmed).
         seeds: one programming seed per chip; chip ``c`` equals ``aimc.program(model, seeds[c])``.
+        float32_weights: keep the effective weights in float32 on every chip, as a layer
+            programmed with ``store="full"`` does; by default a chip whose programming
+            noise is at least ten times bfloat16's rounding keeps them in bfloat16
+            (:func:`aimc.nn.chipstate.lean_w_dtype`), which its reads multiply exactly.
 
     Raises:
         ValueError: no seeds, no analog layers, or a sequence-first attention layer.
     """
 
-    def __init__(self, model: nn.Module, seeds: Sequence[int]) -> None:
+    def __init__(self, model: nn.Module, seeds: Sequence[int], float32_weights: bool = False) -> None:
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError("ChipBatch: give at least one seed")
@@ -147,7 +158,7 @@ class ChipBatch:
             with torch.no_grad():
                 tiles = program_tiles_chips(encode(layer.analog_weight(), layer.chip), layer.chip, gens)
             read_seeds = [int(torch.randint(0, 2**62, (1,), generator=g, device=g.device)) for g in gens]
-            self.layers.append(_LayerChips(layer, tiles, read_seeds))
+            self.layers.append(_LayerChips(layer, tiles, read_seeds, float32_weights))
         self.t_s = 0.0
 
     @property

@@ -44,7 +44,7 @@ from pydantic import Field, field_validator, model_validator
 
 from aimc.chips import ChipSpec, load
 from aimc.config import BaseConfig, ConfigError, load_yaml
-from aimc.sweep.montecarlo import DEFAULT_CHIPS_PER_PASS
+from aimc.sweep.montecarlo import DEFAULT_BATCH_SIZE, DEFAULT_CHIPS_PER_PASS
 
 __all__ = ["METRICS", "MODELS", "SweepError", "SweepSpec", "RandomSpec", "Point", "expand", "load_sweep"]
 
@@ -109,7 +109,7 @@ class SweepSpec(BaseConfig):
     seeds: int | list[int] = 1
     metrics: list[Metric] = Field(default_factory=lambda: list[Metric](["accuracy"]), min_length=1)
     chips_per_pass: int = Field(DEFAULT_CHIPS_PER_PASS, ge=1, le=100_000)
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1)
     threads: int = Field(1, ge=1, le=1024)
 
     @field_validator("grid")

@@ -28,7 +28,7 @@ from torch import nn
 
 import aimc
 from aimc.chips import ChipSpec
-from aimc.sweep.montecarlo import DEFAULT_CHIPS_PER_PASS, chip_metrics
+from aimc.sweep.montecarlo import DEFAULT_BATCH_SIZE, DEFAULT_CHIPS_PER_PASS, chip_metrics
 from aimc.workloads.data import load_dataset
 
 __all__ = ["make_task", "run_point", "eval_set"]
@@ -39,7 +39,7 @@ _COST_INPUTS = 64  # test images whose activations set the cost model's input st
 
 def make_task(point_id: int, params: dict[str, Any], chip: ChipSpec, model: nn.Module, dataset: str,
               seeds: Sequence[int], metrics: Sequence[str], gdc: bool = True, max_test: int | None = None,
-              data_seed: int = 0, chips_per_pass: int = DEFAULT_CHIPS_PER_PASS, batch_size: int = 128,
+              data_seed: int = 0, chips_per_pass: int = DEFAULT_CHIPS_PER_PASS, batch_size: int = DEFAULT_BATCH_SIZE,
               threads: int = 1) -> dict[str, Any]:
     """The task of one point: everything :func:`run_point` needs, picklable."""
     return dict(point_id=int(point_id), params=dict(params), chip=chip.to_dict(), model=model, dataset=dataset,

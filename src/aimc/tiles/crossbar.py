@@ -206,7 +206,8 @@ def _program_blocks(g_target_uS: torch.Tensor, chip: ChipSpec, generator: torch.
     return DeviceState(g.view_as(g_target_uS), d.view_as(g_target_uS))
 
 
-def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMatrices:
+def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float,
+                  w_dtype: torch.dtype | None = None) -> ReadMatrices:
     """Precompute the effective weights and read-noise variances at time ``t_s``.
 
     Drift (or retention), IR drop and the read-noise statistics change only with time,
@@ -215,10 +216,11 @@ def read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ReadMat
     tile), written into the two result matrices, with the same arithmetic per element as
     one pass over the layer. Tiles of ``C`` chips stacked by
     :func:`aimc.tiles.multichip.stack_tiles` (state ``(S, 2, C, T, R, out)``) give ``w``
-    and ``var`` with a leading chip dimension, ``(C, T, R, S*out)``.
+    and ``var`` with a leading chip dimension, ``(C, T, R, S*out)``. ``w_dtype``: of the
+    effective weights (default: the conductances'; :class:`MatrixBuilder`).
     """
     gs = tiles.state.g_uS
-    out = MatrixBuilder(tiles.layout, chip, t_s, tuple(gs.shape), gs.dtype, gs.device)
+    out = MatrixBuilder(tiles.layout, chip, t_s, tuple(gs.shape), gs.dtype, gs.device, w_dtype)
     for c0, c1 in out.blocks():
         out.add(c0, c1, DeviceState(gs[..., c0:c1], tiles.state.drift[..., c0:c1]))
     return out.finish(tiles.scale)
@@ -234,8 +236,8 @@ class MatrixBuilder:
         lay: the layer's tile layout. chip: its chip. t_s: seconds since programming.
         shape: of the layer's programmed state, ``(S, 2, [C,] T, R, out)``.
         dtype, device: of the conductances.
-        w_dtype: of the effective weights ``w`` (default ``dtype``; bfloat16 for the lean
-            layers of noisy chips, :mod:`aimc.tiles.seeded`).
+        w_dtype: of the effective weights ``w`` (default ``dtype``; bfloat16 for the
+            lean layers and Monte Carlo chips of noisy chips, :func:`aimc.nn.chipstate.lean_w_dtype`).
         var_codes: keep the read-noise variances as one-byte codes
             (:func:`~aimc.tiles.fused.encode_var`; lean layers) instead of bfloat16.
     """

@@ -128,10 +128,13 @@ def program_tiles_chips(enc: Encoded, chip: ChipSpec, generators: Sequence[torch
     return ProgrammedTiles(enc.layout, DeviceState(g, d), enc.scale)
 
 
-def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float) -> ChipsRead:
-    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout."""
+def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float,
+                        w_dtype: torch.dtype | None = None) -> ChipsRead:
+    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout,
+    the effective weights in ``w_dtype`` (default: the conductances' float32; bfloat16 for
+    a noisy chip, :func:`aimc.nn.chipstate.lean_w_dtype`, as a lean layer keeps them)."""
     lay = tiles.layout
-    full = read_matrices(tiles, chip, t_s)  # w (C, T, R, N)
+    full = read_matrices(tiles, chip, t_s, w_dtype)  # w (C, T, R, N)
 
     def batched(a: torch.Tensor) -> torch.Tensor:  # (C, T, R, N) -> (T, C, R, N)
         return a.transpose(0, 1).contiguous()
@@ -165,7 +168,7 @@ def _pass(x: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices, g: int,
     if not bool(torch.isfinite(amax).all()):
         return None, None, used
     T, GB, R = codes.shape
-    y = torch.matmul(codes.view(T, g, GB // g, R), rm.w).view(T, GB, -1)  # (T, g*B, S*out)
+    y = torch.matmul(codes.view(T, g, GB // g, R), rm.w.float()).view(T, GB, -1)  # (T, g*B, S*out); as weight_matmul
     var = None
     if rm.var is not None and sq is not None:
         var = torch.matmul(sq.view(T, g, GB // g, R), rm.var).view(T, GB, -1)
@@ -188,16 +191,16 @@ def _onehot_pass(idx: torch.Tensor, scale: torch.Tensor | None, rm: ReadMatrices
     codes, sq, _, used = dac_prepass(one, None if scale is None else scale[:1], chip.dac.bits, lay.t_in, rows, noisy)
     t_of, r_of, ar = idx // rows, idx % rows, torch.arange(k, device=idx.device)
     T, N = rm.w.shape[0], rm.w.shape[-1]
-    if T == 1:  # one tile: each chip's rows of w, already chip-major (scaled, then gathered: same products)
-        y1 = (codes[0, 0, 0] * rm.w[0]).index_select(1, idx).view(1, g * k, N)
+    if T == 1:  # one tile: each chip's rows of w, already chip-major (gathered, then scaled: same products)
+        y1 = (codes[0, 0, 0] * rm.w[0].index_select(1, idx).float()).view(1, g * k, N)
         var1 = None
         if rm.var is not None and sq is not None:
             var1 = (sq[0, 0, 0].float() * rm.var[0].float()).to(rm.var.dtype).index_select(1, idx).view(1, g * k, N)
         rs = used.expand(g * k) if row_scale is None else used * row_scale
         o, sat = finish_read(y1, var1, rm, chip, generator, rs, out=out)
         return o, sat, used.expand(g * k)
-    y = rm.w.new_zeros(T, k, g, N)
-    y[t_of, ar] = codes[0, 0, 0] * rm.w[t_of, :, r_of]  # (k, g, N)
+    y = rm.w.new_zeros(T, k, g, N, dtype=torch.float32)
+    y[t_of, ar] = codes[0, 0, 0] * rm.w[t_of, :, r_of].float()  # (k, g, N)
     var = None
     if rm.var is not None and sq is not None:
         var = rm.var.new_zeros(T, k, g, N)
