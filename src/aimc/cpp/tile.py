@@ -107,9 +107,23 @@ void dispatch_noise(bool noisy, bool adc, const float* y, const VT* var, float o
 void tile_dac_row(const float* __restrict xr, int64_t K, int64_t T, int64_t R, int64_t ts, const float* given,
                   float levels, bool round, float* __restrict amax, float* __restrict used, float* __restrict c,
                   at::BFloat16* __restrict q) {
+  // abs-max in 16 lanes (GCC vectorises them; a max is exact, so any order gives the same m)
+  float mv[16] = {};
+  int32_t bv[16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16)
+    for (int64_t l = 0; l < 16; ++l) {
+      const float a = std::fabs(xr[k + l]);
+      bv[l] |= (int32_t)!(a <= std::numeric_limits<float>::max());
+      mv[l] = a > mv[l] ? a : mv[l];
+    }
   float m = 0.0f;
   int32_t bad = 0;
-  for (int64_t k = 0; k < K; ++k) {
+  for (int64_t l = 0; l < 16; ++l) {
+    bad |= bv[l];
+    m = mv[l] > m ? mv[l] : m;
+  }
+  for (; k < K; ++k) {
     const float a = std::fabs(xr[k]);
     bad |= (int32_t)!(a <= std::numeric_limits<float>::max());
     m = a > m ? a : m;
