@@ -192,7 +192,7 @@ def conv_mvm(x: torch.Tensor, rm: ReadMatrices, chip: ChipSpec, geo: ConvGeometr
     vw = rm.dense_var() if noisy else None  # bf16: read in bf16 pairs where the CPU has them, else in float32
     xin = xin.detach()  # NCHW or channels-last: the kernel reads either
     # a few images at a time: the partial sums stay small (allocations reused, not faulted in)
-    w = rm.w if rm.w.dtype == torch.float32 else rm.w.float()  # bfloat16 matrices of a lean layer: read in float32
+    w = rm.w  # bfloat16 matrices of a lean layer: exact bf16 dot products where the codes allow (aimc.cpp.tile_conv)
     per_image = w.shape[0] * w.shape[2] * prod(out_sp)
     step = max(1, _CHUNK_ELEMENTS // per_image)
     outs, sats, scales = [], [], []
