@@ -159,13 +159,20 @@ struct TileWeights {
   std::vector<uint32_t> vpair, wpair;
   static void pairs(const torch::Tensor& a, int64_t lead, int64_t R, int64_t N, int64_t Np, std::vector<uint32_t>& out) {
     const int64_t R2 = (R + 1) / 2;
-    out.assign(lead * R2 * Np, 0u);  // bf16 bits of rows 2m | 2m+1 << 16
+    out.assign(lead * R2 * Np, 0u);  // bf16 bits of rows 2m | 2m+1 << 16 (0 past R and N)
     auto ac = a.contiguous();
     const uint16_t* ab = reinterpret_cast<const uint16_t*>(ac.data_ptr<at::BFloat16>());
     for (int64_t t = 0; t < lead; ++t)
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t n = 0; n < N; ++n)
-          out[(t * R2 + r / 2) * Np + n] |= (uint32_t)ab[(t * R + r) * N + n] << (16 * (r % 2));
+      for (int64_t m = 0; m < R2; ++m) {
+        const uint16_t* __restrict lo = ab + (t * R + 2 * m) * N;
+        uint32_t* __restrict o = out.data() + (t * R2 + m) * Np;
+        if (2 * m + 1 < R) {
+          const uint16_t* __restrict hi = lo + N;
+          for (int64_t n = 0; n < N; ++n) o[n] = (uint32_t)lo[n] | ((uint32_t)hi[n] << 16);
+        } else {
+          for (int64_t n = 0; n < N; ++n) o[n] = (uint32_t)lo[n];
+        }
+      }
   }
   TileWeights(const torch::Tensor& w, const c10::optional<torch::Tensor>& vw, bool has_var, int64_t levels) {
     const int64_t R = w.size(-2), N = w.size(-1), lead = w.numel() / std::max<int64_t>(R * N, 1);
