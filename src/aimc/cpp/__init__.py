@@ -6,7 +6,8 @@ generator; :mod:`aimc.cpp.tile`, the tile read's DAC pre-pass and noise + ADC ke
 the same for many Monte Carlo chips at once;
 :mod:`aimc.cpp.hat`, :mod:`aimc.cpp.hat_linear` and :mod:`aimc.cpp.hat_conv`, the fused
 hardware-aware-training read (and :mod:`aimc.cpp.hat_irdrop`, its IR-drop correction),
-and :mod:`aimc.cpp.hat_autograd`, its autograd nodes). :func:`load` compiles them together
+and :mod:`aimc.cpp.hat_autograd`, its autograd nodes; :mod:`aimc.cpp.program`, the fused
+programming and read-matrix pass of PCM devices). :func:`load` compiles them together
 with ``torch.utils.cpp_extension.load_inline`` (needs a C++ compiler and ``ninja``).
 
 The build is cached under ``$TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``)
@@ -42,7 +43,7 @@ import threading
 import time
 import warnings
 
-from aimc.cpp import hat, hat_autograd, hat_conv, hat_irdrop, hat_linear, rng, tile, tile_conv, tile_conv_chips
+from aimc.cpp import hat, hat_autograd, hat_conv, hat_irdrop, hat_linear, program, rng, tile, tile_conv, tile_conv_chips
 
 __all__ = ["load", "available", "build_key", "build_directory", "is_built", "CFLAGS", "LDFLAGS"]
 
@@ -54,7 +55,7 @@ CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp
 #: No -fopenmp at link time: the OpenMP symbols resolve to torch's own runtime (see above).
 LDFLAGS: list[str] = []
 
-_PARTS = (tile, tile_conv, tile_conv_chips, hat, hat_linear, hat_conv, hat_irdrop, hat_autograd)
+_PARTS = (tile, tile_conv, tile_conv_chips, hat, hat_linear, hat_conv, hat_irdrop, hat_autograd, program)
 _lock = threading.Lock()
 _module = None
 _failed = False

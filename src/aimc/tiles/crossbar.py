@@ -46,6 +46,7 @@ from aimc.physics.devices import DeviceState
 from aimc.tiles.faults import apply_faults
 from aimc.tiles.fused import dac_prepass, decode_var, encode_var, fused_noise_adc, variance_matmul, weight_matmul
 from aimc.tiles.irdrop import apply_ir_drop
+from aimc.tiles import progfused
 from aimc.tiles.layout import TileLayout, significance, slice_parts
 from aimc.tiles.periphery import Periphery
 
@@ -262,10 +263,19 @@ class MatrixBuilder:
         return [(c0, min(self.n_out, c0 + step)) for c0 in range(0, self.n_out, step)]
 
     def add(self, c0: int, c1: int, st: DeviceState) -> None:
-        """Columns ``[c0, c1)`` from their programmed state ``(S, 2, [C,] T, R, c1 - c0)``."""
+        """Columns ``[c0, c1)`` from their programmed state ``(S, 2, [C,] T, R, c1 - c0)``
+        (one fused C++ pass for PCM, :mod:`aimc.tiles.progfused`; else the device model's
+        methods)."""
         chip, lay, dev = self.chip, self.lay, self.chip.device
         dg = dev.g_max_uS - dev.g_min_uS
         unit = self.per.codes_per_unit  # output codes per (weight unit x input code)
+        mod = progfused.fused_usable(chip, st.g_uS) if self.w.is_contiguous() else None
+        if mod is not None:
+            if progfused.reads_noisy(chip, self.t_s) and self.var is None:
+                self.var = torch.empty(self.w.shape, dtype=torch.bfloat16, device=self.w.device)
+            noisy = self.var if progfused.reads_noisy(chip, self.t_s) else None
+            progfused.read_block(mod, chip, st, self.t_s, lay.rows, lay.cols_w, unit, self.w, noisy, c0)
+            return
         g = dev.at_time(st, self.t_s)  # (S, 2, [C,] T, R, c1 - c0)
         ge = apply_ir_drop(g, TileLayout(lay.in_features, c1 - c0, lay.rows, lay.cols, lay.slices), chip)
         self.w[..., c0:c1] = ((ge[:, 0] - ge[:, 1]) * (unit / dg)).movedim(0, -2)  # ([C,] T, R, S, c)

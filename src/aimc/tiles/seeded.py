@@ -38,6 +38,7 @@ import torch
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
+from aimc.tiles import progfused
 from aimc.tiles.crossbar import Encoded, MatrixBuilder, ReadMatrices
 
 __all__ = ["block_seed", "seeded_block", "seeded_state", "seeded_read_matrices", "seeded_read_matrices_at"]
@@ -64,6 +65,8 @@ def seeded_block(enc: Encoded, chip: ChipSpec, seed: int, c0: int, c1: int) -> D
     model's :meth:`program` of their targets, drawn from the block's own generator; the
     padding rows at 0 S without drift."""
     g_t = enc.g_target_uS[..., c0:c1].contiguous()
+    if progfused.fused_usable(chip, g_t) is not None:  # PCM: one C++ pass, counter-based draws
+        return progfused.draw_block(g_t, enc.used, chip, block_seed(seed, c0))
     gen = torch.Generator(device=g_t.device).manual_seed(block_seed(seed, c0))
     st = chip.device.program(g_t, gen)
     unused = ~enc.used.view(1, 1, *enc.used.shape, 1)
