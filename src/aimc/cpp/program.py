@@ -23,6 +23,10 @@ rounding elsewhere.
 """
 
 _KERNEL = r"""
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace {
 
 // exp for float32 (Cephes expf): n = round(x log2 e), r = x - n ln2 (two parts), a degree-5
@@ -108,8 +112,8 @@ static inline uint16_t to_bf16(float f) {
 static inline void store(float* o, float v) { *o = v; }
 static inline void store(at::BFloat16* o, float v) { o->x = to_bf16(v); }
 
-void draw_rows(const float* __restrict gt, const bool* __restrict used, uint64_t key, int64_t SP, int64_t TT,
-               int64_t R, int64_t nb, const double* P, float* __restrict g, float* __restrict nu) {
+void draw_rows(const float* __restrict gt, const int64_t* st, const bool* __restrict used, uint64_t key, int64_t SP,
+               int64_t TT, int64_t R, int64_t nb, const double* P, float* __restrict g, float* __restrict nu) {
   const int64_t rows = SP * TT * R, nch = (nb + CK - 1) / CK;
   at::parallel_for(0, rows * nch, 16, [&](int64_t b0, int64_t b1) {
     alignas(64) float zc[CK], zs[CK], x[CK], lx[CK], sd[CK], mu[CK], tmp[CK];
@@ -124,7 +128,8 @@ void draw_rows(const float* __restrict gt, const bool* __restrict used, uint64_t
         for (int64_t i = 0; i < n; ++i) { go[i] = 0.0f; no[i] = 0.0f; }
         continue;
       }
-      const float* __restrict t = gt + i0;
+      const int64_t sp = row / (TT * R), tt = (row / R) % TT, r = row % R;  // (s, p) flat, tile, row
+      const float* __restrict t = gt + (sp / 2) * st[0] + (sp % 2) * st[1] + tt * st[2] + r * st[3] + j0;
       gen_normal_pairs(key, (uint64_t)i0, n, zc, zs);
       for (int64_t i = 0; i < n; ++i) x[i] = t[i] / gmax;
       horner(x, sd, n, P + P_PROG, (int)P[P_PROG_N]);
@@ -138,6 +143,43 @@ void draw_rows(const float* __restrict gt, const bool* __restrict used, uint64_t
       for (int64_t i = 0; i < n; ++i) no[i] = std::max(mu[i] + sd[i] * zs[i], 0.0f) * dscale;
     }
   });
+}
+
+// dst (nc x nr; row stride ds) = src (nr x nc; row stride ss)^T for nr, nc <= 16 (AVX-512 shuffles for a
+// full 16 x 16 block where available; pure data movement, so both paths give the same bits).
+static inline void transpose16(const float* __restrict src, int64_t ss, float* __restrict dst, int64_t ds, int64_t nr,
+                               int64_t nc) {
+#if defined(__AVX512F__)
+  if (nr == 16 && nc == 16) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+      const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+      const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+      r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+      r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+      r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+      r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 4; ++i) {
+        t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+        t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+      }
+    for (int i = 0; i < 8; ++i) {
+      r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+      r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+    }
+    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ds, r[i]);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < nr; ++i)
+    for (int64_t j = 0; j < nc; ++j) dst[j * ds + i] = src[i * ss + j];
 }
 
 // One physical tile of one polarity, row-major G (R x W): G <- G - s (D + K) (first-order IR drop,
@@ -168,18 +210,21 @@ void ir_tile(float* __restrict G, int64_t R, int64_t W, int64_t extra, float s, 
   constexpr int64_t SR = 16;
   for (int64_t r0 = 0; r0 < R; r0 += SR) {
     const int64_t nr = std::min<int64_t>(SR, R - r0);
-    for (int64_t r = 0; r < nr; ++r)
-      for (int64_t j = 0; j < W; ++j) strip[j * SR + r] = G[(r0 + r) * W + j];
+    for (int64_t j0 = 0; j0 < W; j0 += 16)  // strip (W x 16) = G[r0 : r0 + nr]^T
+      transpose16(G + r0 * W + j0, W, strip + j0 * SR, SR, nr, std::min<int64_t>(16, W - j0));
     double a[SR], b[SR];
     for (int64_t r = 0; r < SR; ++r) { a[r] = 0.0; b[r] = 0.0; }
     for (int64_t j = W - 1; j >= 0; --j)
       for (int64_t r = 0; r < SR; ++r) { a[r] += (double)strip[j * SR + r]; strip2[j * SR + r] = (float)a[r]; }
     for (int64_t j = 0; j < W; ++j)
       for (int64_t r = 0; r < SR; ++r) { b[r] += (double)strip2[j * SR + r]; strip2[j * SR + r] = strip[j * SR + r] * (float)b[r]; }
+    for (int64_t j0 = 0; j0 < W; j0 += 16)  // D back to rows, into strip (nr x W)
+      transpose16(strip2 + j0 * SR, SR, strip + j0, W, std::min<int64_t>(16, W - j0), nr);
     for (int64_t r = 0; r < nr; ++r) {
       float* __restrict gr = G + (r0 + r) * W;
       const float* __restrict kr = ch + (r0 + r) * W;
-      for (int64_t j = 0; j < W; ++j) gr[j] = gr[j] - s * (strip2[j * SR + r] + kr[j]);
+      const float* __restrict dr = strip + r * W;
+      for (int64_t j = 0; j < W; ++j) gr[j] = gr[j] - s * (dr[j] + kr[j]);
     }
   }
 }
@@ -261,18 +306,23 @@ void read_tiles(const float* __restrict g, const float* __restrict nu, int64_t S
 """
 
 _BINDINGS = r"""
-// The programmed state (g, nu) (S, 2, TT, R, nb) of targets g_target (same shape): see aimc.tiles.progfused.
+// The programmed state (g, nu) (S, 2, TT, R, nb) of targets g_target (same shape; any strides, the last
+// dimension contiguous) into out (2, S * 2 * TT * R * nb or more, contiguous): see aimc.tiles.progfused.
 std::vector<torch::Tensor> pcm_draw_block(torch::Tensor g_target, torch::Tensor used, int64_t seed,
-                                          std::vector<double> params) {
-  TORCH_CHECK(g_target.dim() == 5 && g_target.scalar_type() == at::kFloat && g_target.is_contiguous() &&
-              g_target.device().is_cpu(), "pcm_draw_block: contiguous float32 CPU targets (S, 2, TT, R, nb) expected");
+                                          std::vector<double> params, torch::Tensor out) {
+  TORCH_CHECK(g_target.dim() == 5 && g_target.scalar_type() == at::kFloat && g_target.stride(4) == 1 &&
+              g_target.device().is_cpu(), "pcm_draw_block: float32 CPU targets (S, 2, TT, R, nb), rows contiguous");
   TORCH_CHECK((int64_t)params.size() == P_LEN, "pcm_draw_block: wrong parameter count");
   const int64_t S = g_target.size(0), TT = g_target.size(2), R = g_target.size(3), nb = g_target.size(4);
   TORCH_CHECK(used.scalar_type() == at::kBool && used.is_contiguous() && used.numel() == TT * R,
               "pcm_draw_block: used must be a contiguous bool tensor of TT * R rows");
-  auto g = torch::empty_like(g_target), nu = torch::empty_like(g_target);
+  const int64_t n = g_target.numel();
+  TORCH_CHECK(out.scalar_type() == at::kFloat && out.is_contiguous() && out.dim() == 2 && out.size(0) == 2 &&
+              out.size(1) >= n, "pcm_draw_block: out must be contiguous float32 (2, >= numel)");
+  auto g = out[0].narrow(0, 0, n).view(g_target.sizes()), nu = out[1].narrow(0, 0, n).view(g_target.sizes());
+  const int64_t st[4] = {g_target.stride(0), g_target.stride(1), g_target.stride(2), g_target.stride(3)};
   const uint64_t key = mix64((uint64_t)seed ^ 0x3C6EF372FE94F82BULL);
-  draw_rows(g_target.data_ptr<float>(), used.data_ptr<bool>(), key, S * 2, TT, R, nb, params.data(),
+  draw_rows(g_target.data_ptr<float>(), st, used.data_ptr<bool>(), key, S * 2, TT, R, nb, params.data(),
             g.data_ptr<float>(), nu.data_ptr<float>());
   return {g, nu};
 }

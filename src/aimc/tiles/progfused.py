@@ -104,14 +104,18 @@ def reads_noisy(chip: ChipSpec, t_s: float) -> bool:
     return chip.noise.read_noise and dev.read_noise_scale != 0.0 and max(t_s, 0.0) > dev.t_read_s
 
 
-def draw_block(g_target_uS: torch.Tensor, used: torch.Tensor, chip: ChipSpec, seed: int) -> DeviceState:
-    """The programmed state of the targets ``(S, 2, T, R, c)`` (µS; ``used`` ``(T, R)``
-    False for padding rows: 0 S, no drift), drawn with the block's ``seed`` (module doc)."""
+def draw_block(g_target_uS: torch.Tensor, used: torch.Tensor, chip: ChipSpec, seed: int,
+               out: torch.Tensor | None = None) -> DeviceState:
+    """The programmed state of the targets ``(S, 2, T, R, c)`` (µS; a view with contiguous
+    rows will do; ``used`` ``(T, R)`` False for padding rows: 0 S, no drift), drawn with the
+    block's ``seed`` (module doc). ``out``: float32 ``(2, >= numel)`` scratch the state is
+    written to (its first elements, viewed), e.g. reused from block to block."""
     mod = fused_usable(chip, g_target_uS)
     if mod is None:
         raise RuntimeError("draw_block: the fused PCM kernel does not apply here (see fused_usable)")
-    params = kernel_params(chip.device)
-    g, nu = mod.pcm_draw_block(g_target_uS.contiguous(), used.contiguous(), _signed(seed), params)
+    g_t = g_target_uS if g_target_uS.stride(-1) == 1 else g_target_uS.contiguous()
+    out = torch.empty(2, g_t.numel(), dtype=torch.float32) if out is None else out
+    g, nu = mod.pcm_draw_block(g_t, used.contiguous(), _signed(seed), kernel_params(chip.device), out)
     return DeviceState(g, nu)
 
 

@@ -6,14 +6,18 @@ the random draws of programming (programming noise, drift exponents, ...). Store
 state takes two float32 numbers per device, four devices' worth per weight position (G+
 and G-, conductance and drift parameter): 16 bytes per position, twice the read matrices
 it is used to build. Here the draws of each block of whole output tiles (the blocks of
-:class:`~aimc.tiles.crossbar.MatrixBuilder`, a function of the layout alone) come from a
-``torch.Generator`` seeded with ``block_seed(seed, first column)``, so the state of any
-block can be drawn again, bit for bit, whenever the read matrices of another time are
-needed (:func:`seeded_read_matrices`): only the targets, the seed and the read matrices of
-the current time are kept. The device model's own :meth:`program` draws every block, so
-every device model works and the statistics are those of :func:`program_tiles`; only the
-order of the draws differs, so a seed gives another chip than ``program_tiles`` with a
-generator of that seed (the same chip every time with this seed).
+:class:`~aimc.tiles.crossbar.MatrixBuilder`, a function of the layout alone) come from the
+block's own seed ``block_seed(seed, first column)``, so the state of any block can be
+drawn again, bit for bit, whenever the read matrices of another time are needed
+(:func:`seeded_read_matrices`): only the targets, the seed and the read matrices of the
+current time are kept. PCM devices (:class:`~aimc.physics.pcm.PCM`, ``PCMHermes``) are
+drawn and turned into read matrices by one fused C++ pass per block
+(:mod:`aimc.tiles.progfused`: counter-based normals keyed by the block seed, the same
+formulas); every other device model's own :meth:`program` draws each block from a
+``torch.Generator`` seeded with the block seed, so every device model works. Either way
+the statistics are those of :func:`program_tiles`; only the draws differ, so a seed gives
+another chip than ``program_tiles`` with a generator of that seed (the same chip every
+time with this seed, whatever the number of threads).
 
 Padding rows are never programmed (0 S, no drift), as in ``program_tiles``. Fault maps
 are not supported (store the state, :func:`~aimc.tiles.crossbar.program_tiles`).
@@ -60,13 +64,16 @@ def block_seed(seed: int, c0: int) -> int:
     return (x ^ (x >> 31)) >> 1
 
 
-def seeded_block(enc: Encoded, chip: ChipSpec, seed: int, c0: int, c1: int) -> DeviceState:
+def seeded_block(enc: Encoded, chip: ChipSpec, seed: int, c0: int, c1: int,
+                 out: torch.Tensor | None = None) -> DeviceState:
     """The programmed state of columns ``[c0, c1)``, ``(S, 2, T, R, c1 - c0)``: the device
-    model's :meth:`program` of their targets, drawn from the block's own generator; the
-    padding rows at 0 S without drift."""
+    model's :meth:`program` of their targets, drawn from the block's own seed (PCM: the
+    fused kernel's counter-based draws, :mod:`aimc.tiles.progfused`, written into the
+    scratch ``out`` when given; else a ``torch.Generator``); the padding rows at 0 S
+    without drift."""
+    if progfused.fused_usable(chip, enc.g_target_uS) is not None:
+        return progfused.draw_block(enc.g_target_uS[..., c0:c1], enc.used, chip, block_seed(seed, c0), out)
     g_t = enc.g_target_uS[..., c0:c1].contiguous()
-    if progfused.fused_usable(chip, g_t) is not None:  # PCM: one C++ pass, counter-based draws
-        return progfused.draw_block(g_t, enc.used, chip, block_seed(seed, c0))
     gen = torch.Generator(device=g_t.device).manual_seed(block_seed(seed, c0))
     st = chip.device.program(g_t, gen)
     unused = ~enc.used.view(1, 1, *enc.used.shape, 1)
@@ -117,8 +124,10 @@ def seeded_read_matrices_at(enc: Encoded, chip: ChipSpec, seed: int, times: Sequ
     outs = [_builder(enc, chip, float(t), w_dtype, var_codes) for t in times]
     lay = enc.layout
     sgn = torch.empty(enc.g_target_uS.shape[2:], dtype=torch.int8, device=enc.g_target_uS.device) if signs else None
-    for c0, c1 in outs[0].blocks():
-        st = seeded_block(enc, chip, seed, c0, c1)
+    blocks = outs[0].blocks()
+    scratch = torch.empty(2, enc.g_target_uS[..., : blocks[0][1]].numel()) if blocks else None  # reused
+    for c0, c1 in blocks:
+        st = seeded_block(enc, chip, seed, c0, c1, scratch)
         for out in outs:
             out.add(c0, c1, st)
         if sgn is not None:
