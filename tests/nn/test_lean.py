@@ -82,9 +82,10 @@ def test_lean_layer_reads_the_redrawn_chip_with_bfloat16_weights_on_noisy_chips(
         a, b = lean._read_matrices(), full._read_matrices()
         assert a.w.dtype == torch.bfloat16 and torch.equal(a.w, b.w.to(torch.bfloat16))
         assert (a.var is None) == (b.var is None)
-        if a.var is not None:  # one-byte codes (encode_var): within 2^-5 of each variance (+ b's bf16 rounding)
+        if a.var is not None:  # one-byte codes (encode_var): within 2^-5 of each variance, + two bfloat16
+            # roundings of at most 2^-8 each (b's, and the decoded codes' of dense_var), + their cross terms
             assert a.var.dtype == torch.uint8 and a.var_scale is not None
-            tol = (2**-5 + 2**-8) * b.var.float() + float(a.var_scale.max()) * 2**-15
+            tol = (2**-5 + 2**-7 + 2**-10) * b.var.float() + float(a.var_scale.max()) * 2**-15
             assert bool(((a.dense_var().float() - b.var.float()).abs() <= tol).all())
     # the bfloat16 weights read as their float32 values: decoding kernel and batched matmul agree
     x = torch.randn(9, 300)

@@ -41,7 +41,8 @@ def _sparse_weights(n_out, n_in, seed=0):
 def test_fused_equals_the_pytorch_path_bit_for_bit_without_noise(monkeypatch, name, extra):
     """Targets written exactly and no drift: the state, and the read matrices (drift at
     t0 and later, first-order IR drop over several physical tiles, w in float32 and
-    bfloat16, read-noise variances) equal the device model's PyTorch path exactly."""
+    bfloat16, read-noise variances in bfloat16 and as one-byte codes with their scales)
+    equal the device model's PyTorch path exactly."""
     chip = _quiet(name)
     if "ir_drop" in extra:
         extra = {"ir_drop": chip.ir_drop.model_copy(update=extra["ir_drop"])}
@@ -54,7 +55,8 @@ def test_fused_equals_the_pytorch_path_bit_for_bit_without_noise(monkeypatch, na
     tiles = ProgrammedTiles(enc.layout, fused["state"], enc.scale)
     two = stack_tiles([tiles, tiles])  # a chip dimension (Monte Carlo): (S, 2, C, T, R, out)
     for t in (0.0, 3600.0):
-        fused[t] = (read_matrices(tiles, chip, t), seeded_read_matrices(enc, chip, 3, t, w_dtype=torch.bfloat16)[0],
+        fused[t] = (read_matrices(tiles, chip, t),
+                    seeded_read_matrices(enc, chip, 3, t, w_dtype=torch.bfloat16, var_codes=True)[0],
                     read_matrices(two, chip, t))
     assert fused[3600.0][0].var is not None or name == "pcm"
     _generic(monkeypatch)
@@ -62,11 +64,15 @@ def test_fused_equals_the_pytorch_path_bit_for_bit_without_noise(monkeypatch, na
     assert torch.equal(state.g_uS, fused["state"].g_uS) and torch.equal(state.drift, fused["state"].drift)
     assert torch.equal(state.g_uS, torch.where(enc.used[None, None, :, :, None], enc.g_target_uS, 0.0))
     for t in (0.0, 3600.0):
-        generic = (read_matrices(tiles, chip, t), seeded_read_matrices(enc, chip, 3, t, w_dtype=torch.bfloat16)[0],
+        generic = (read_matrices(tiles, chip, t),
+                   seeded_read_matrices(enc, chip, 3, t, w_dtype=torch.bfloat16, var_codes=True)[0],
                    read_matrices(two, chip, t))
         for a, b in zip(fused[t], generic):
             assert a.w.dtype == b.w.dtype and torch.equal(a.w, b.w)
             assert (a.var is None) == (b.var is None) and (a.var is None or torch.equal(a.var, b.var))
+            assert (a.var_scale is None) == (b.var_scale is None)
+            assert a.var_scale is None or torch.equal(a.var_scale, b.var_scale)
+    assert fused[3600.0][1].var_scale is not None or name == "pcm"
 
 
 def test_fused_equals_the_pytorch_path_with_slices(monkeypatch):

@@ -232,11 +232,13 @@ void ir_tile(float* __restrict G, int64_t R, int64_t W, int64_t extra, float s, 
 template <typename WT>
 void read_tiles(const float* __restrict g, const float* __restrict nu, int64_t S, int64_t TT, int64_t R, int64_t nb,
                 const double* P, float L, bool drift, float rd, float ir_s, int64_t cw, int64_t phys_rows, float u,
-                float u2, WT* __restrict w, at::BFloat16* __restrict var, int64_t n_out, int64_t c0) {
+                float u2, WT* __restrict w, at::BFloat16* __restrict var_bf, uint8_t* __restrict var_code,
+                float* __restrict var_scale, int64_t n_out, int64_t c0) {
   const int64_t t_out = (nb + cw - 1) / cw, WM = cw * S;
+  const bool var = var_bf != nullptr || var_code != nullptr;
   at::parallel_for(0, TT * t_out, 1, [&](int64_t b0, int64_t b1) {
     std::vector<float> G(2 * R * WM), V(var ? R * WM : 0), ch(ir_s != 0.0f ? R * WM : 0), strip(16 * WM),
-        strip2(16 * WM);
+        strip2(16 * WM), colmax(var_code ? WM : 0);
     std::vector<double> dacc(WM);
     alignas(64) float gt[CK], sq[CK], ag[CK], q[CK], x[CK], lx[CK], tmp[CK];
     for (int64_t unit = b0; unit < b1; ++unit) {
@@ -282,6 +284,16 @@ void read_tiles(const float* __restrict g, const float* __restrict nu, int64_t S
       if (ir_s != 0.0f)
         for (int64_t p = 0; p < 2; ++p)
           ir_tile(G.data() + p * R * W, R, W, phys_rows - R, ir_s, ch.data(), dacc.data(), strip.data(), strip2.data());
+      if (var_code) {  // each tile column's largest variance (aimc.tiles.fused.encode_var's scale)
+        for (int64_t j = 0; j < W; ++j) colmax[j] = -INFINITY;
+        for (int64_t r = 0; r < R; ++r) {
+          const float* __restrict vr = V.data() + r * W;
+          for (int64_t j = 0; j < W; ++j) colmax[j] = std::max(colmax[j], vr[j] * u2);
+        }
+        for (int64_t j = 0; j < W; ++j) colmax[j] = colmax[j] > 0.0f ? colmax[j] : 1.0f;
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t c = 0; c < wo; ++c) var_scale[(tt * S + s) * n_out + c0 + o0 + c] = colmax[c * S + s];
+      }
       for (int64_t r = 0; r < R; ++r) {
         const float* __restrict gp = G.data() + r * W;
         const float* __restrict gn = G.data() + R * W + r * W;
@@ -289,13 +301,14 @@ void read_tiles(const float* __restrict g, const float* __restrict nu, int64_t S
         for (int64_t s = 0; s < S; ++s) {
           const int64_t o = ((tt * R + r) * S + s) * n_out + c0 + o0;
           WT* __restrict wr = w + o;
-          if (S == 1) {
-            for (int64_t c = 0; c < wo; ++c) store(wr + c, (gp[c] - gn[c]) * u);
-            if (var) for (int64_t c = 0; c < wo; ++c) store(var + o + c, vr[c] * u2);
-          } else {
-            for (int64_t c = 0; c < wo; ++c) store(wr + c, (gp[c * S + s] - gn[c * S + s]) * u);
-            if (var) for (int64_t c = 0; c < wo; ++c) store(var + o + c, vr[c * S + s] * u2);
-          }
+          for (int64_t c = 0; c < wo; ++c) store(wr + c, (gp[c * S + s] - gn[c * S + s]) * u);
+          if (var_bf) for (int64_t c = 0; c < wo; ++c) store(var_bf + o + c, vr[c * S + s] * u2);
+          if (var_code)
+            for (int64_t c = 0; c < wo; ++c) {  // one-byte code of v / scale (encode_var)
+              const int32_t bits = (int32_t)as_bits((vr[c * S + s] * u2) / colmax[c * S + s]);
+              const int32_t k = ((bits + (1 << 18)) >> 19) - (112 << 4);
+              var_code[o + c] = (uint8_t)std::min(std::max(k, 0), 255);
+            }
         }
       }
     }
@@ -331,7 +344,8 @@ std::vector<torch::Tensor> pcm_draw_block(torch::Tensor g_target, torch::Tensor 
 // state (g, nu) (S, 2, TT, R, nb): see aimc.tiles.progfused.
 void pcm_read_block(torch::Tensor g, torch::Tensor nu, std::vector<double> params, double log_ratio, bool drift,
                     double read_factor, double ir_s, int64_t cols_w, int64_t phys_rows, double unit, double unit2,
-                    torch::Tensor w, c10::optional<torch::Tensor> var, int64_t c0) {
+                    torch::Tensor w, c10::optional<torch::Tensor> var, c10::optional<torch::Tensor> var_scale,
+                    int64_t c0) {
   TORCH_CHECK(g.dim() == 5 && g.scalar_type() == at::kFloat && g.is_contiguous() && nu.sizes() == g.sizes() &&
               nu.scalar_type() == at::kFloat && nu.is_contiguous(), "pcm_read_block: contiguous float32 state expected");
   TORCH_CHECK((int64_t)params.size() == P_LEN, "pcm_read_block: wrong parameter count");
@@ -339,21 +353,31 @@ void pcm_read_block(torch::Tensor g, torch::Tensor nu, std::vector<double> param
   TORCH_CHECK(w.is_contiguous() && w.dim() == 4 && w.size(0) == TT && w.size(1) == R && w.size(2) == S &&
               c0 >= 0 && c0 + nb <= w.size(3) && cols_w >= 1 && phys_rows >= R,
               "pcm_read_block: w (TT, R, S, n_out) does not match the state");
-  at::BFloat16* vp = nullptr;
+  at::BFloat16* vb = nullptr;
+  uint8_t* vc = nullptr;
+  float* vs = nullptr;
   if (var.has_value()) {
-    TORCH_CHECK(var->is_contiguous() && var->sizes() == w.sizes() && var->scalar_type() == at::kBFloat16,
-                "pcm_read_block: var must be bfloat16 shaped as w");
-    vp = var->data_ptr<at::BFloat16>();
+    TORCH_CHECK(var->is_contiguous() && var->sizes() == w.sizes() &&
+                (var->scalar_type() == at::kBFloat16 || var->scalar_type() == at::kByte),
+                "pcm_read_block: var must be bfloat16 or uint8 codes shaped as w");
+    if (var->scalar_type() == at::kBFloat16) {
+      vb = var->data_ptr<at::BFloat16>();
+    } else {
+      TORCH_CHECK(var_scale.has_value() && var_scale->is_contiguous() && var_scale->scalar_type() == at::kFloat &&
+                  var_scale->numel() == TT * S * w.size(3), "pcm_read_block: codes need their float32 scales");
+      vc = var->data_ptr<uint8_t>();
+      vs = var_scale->data_ptr<float>();
+    }
   }
   const int64_t n_out = w.size(3);
   if (w.scalar_type() == at::kFloat)
     read_tiles(g.data_ptr<float>(), nu.data_ptr<float>(), S, TT, R, nb, params.data(), (float)log_ratio, drift,
-               (float)read_factor, (float)ir_s, cols_w, phys_rows, (float)unit, (float)unit2, w.data_ptr<float>(), vp,
-               n_out, c0);
+               (float)read_factor, (float)ir_s, cols_w, phys_rows, (float)unit, (float)unit2, w.data_ptr<float>(), vb,
+               vc, vs, n_out, c0);
   else if (w.scalar_type() == at::kBFloat16)
     read_tiles(g.data_ptr<float>(), nu.data_ptr<float>(), S, TT, R, nb, params.data(), (float)log_ratio, drift,
                (float)read_factor, (float)ir_s, cols_w, phys_rows, (float)unit, (float)unit2,
-               w.data_ptr<at::BFloat16>(), vp, n_out, c0);
+               w.data_ptr<at::BFloat16>(), vb, vc, vs, n_out, c0);
   else
     TORCH_CHECK(false, "pcm_read_block: w must be float32 or bfloat16");
 }

@@ -271,26 +271,31 @@ class MatrixBuilder:
         unit = self.per.codes_per_unit  # output codes per (weight unit x input code)
         mod = progfused.fused_usable(chip, st.g_uS) if self.w.is_contiguous() else None
         if mod is not None:
-            if progfused.reads_noisy(chip, self.t_s) and self.var is None:
-                self.var = torch.empty(self.w.shape, dtype=torch.bfloat16, device=self.w.device)
-            noisy = self.var if progfused.reads_noisy(chip, self.t_s) else None
-            progfused.read_block(mod, chip, st, self.t_s, lay.rows, lay.cols_w, unit, self.w, noisy, c0)
+            if progfused.reads_noisy(chip, self.t_s):
+                self._alloc_var()
+            progfused.read_block(mod, chip, st, self.t_s, lay.rows, lay.cols_w, unit, self.w, self.var,
+                                 self.var_scale, c0)
             return
         g = dev.at_time(st, self.t_s)  # (S, 2, [C,] T, R, c1 - c0)
         ge = apply_ir_drop(g, TileLayout(lay.in_features, c1 - c0, lay.rows, lay.cols, lay.slices), chip)
         self.w[..., c0:c1] = ((ge[:, 0] - ge[:, 1]) * (unit / dg)).movedim(0, -2)  # ([C,] T, R, S, c)
         sd = dev.read_noise_std_uS(st, self.t_s, g) if chip.noise.read_noise else None  # 1/f: programmed state
         if sd is not None:
-            if self.var is None:
-                self.var = torch.empty(self.w.shape, dtype=torch.uint8 if self.var_codes else torch.bfloat16,
-                                       device=self.w.device)
+            self._alloc_var()
+            assert self.var is not None
             v = ((sd[:, 0] ** 2 + sd[:, 1] ** 2) * (unit / dg) ** 2).movedim(0, -2)  # ([C,] T, R, S, c)
-            if self.var_codes:
-                if self.var_scale is None:
-                    self.var_scale = torch.empty(*self.lead[:-1], 1, self.slices, self.n_out, device=self.w.device)
+            if self.var_scale is not None:
                 self.var[..., c0:c1], self.var_scale[..., c0:c1] = encode_var(v, rows_dim=-3)  # per tile column
             else:
                 self.var[..., c0:c1] = v
+
+    def _alloc_var(self) -> None:
+        """The read-noise variances (bfloat16, or one-byte codes and their scales), once."""
+        if self.var is None:
+            self.var = torch.empty(self.w.shape, dtype=torch.uint8 if self.var_codes else torch.bfloat16,
+                                   device=self.w.device)
+            if self.var_codes:
+                self.var_scale = torch.empty(*self.lead[:-1], 1, self.slices, self.n_out, device=self.w.device)
 
     def finish(self, scale: torch.Tensor) -> ReadMatrices:
         """The :class:`ReadMatrices` once every block is in; ``scale`` ``(S, T, out)``."""

@@ -120,12 +120,14 @@ def draw_block(g_target_uS: torch.Tensor, used: torch.Tensor, chip: ChipSpec, se
 
 
 def read_block(mod, chip: ChipSpec, st: DeviceState, t_s: float, phys_rows: int, cols_w: int, unit: float,
-               w: torch.Tensor, var: torch.Tensor | None, c0: int) -> None:
+               w: torch.Tensor, var: torch.Tensor | None, var_scale: torch.Tensor | None, c0: int) -> None:
     """Columns ``[c0, c0 + c)`` of ``w`` (and of ``var``, or None: noiseless reads), both
     ``(*lead, R, S, out)`` contiguous, from the state ``(S, 2, *lead, R, c)`` at ``t_s``:
-    what :meth:`aimc.tiles.crossbar.MatrixBuilder.add` computes (module doc). ``unit``:
-    output codes per weight unit and input code; ``phys_rows``, ``cols_w``: the tile's
-    rows and weight columns (IR drop)."""
+    what :meth:`aimc.tiles.crossbar.MatrixBuilder.add` computes (module doc). ``var``:
+    bfloat16, or uint8 codes with their float32 ``var_scale`` ``(*lead[:-1], 1, S, out)``
+    (:func:`~aimc.tiles.fused.encode_var` of each tile column); ``unit``: output codes per
+    weight unit and input code; ``phys_rows``, ``cols_w``: the tile's rows and weight
+    columns (IR drop)."""
     dev = chip.device
     assert isinstance(dev, PCM)
     if t_s < 0:
@@ -146,7 +148,7 @@ def read_block(mod, chip: ChipSpec, st: DeviceState, t_s: float, phys_rows: int,
     v4 = None if var is None else var.view(TT, R, S, var.shape[-1])
     ir_s = 1e-6 * chip.ir_drop.r_wire_ohm if ir_drop_active(chip) else 0.0
     mod.pcm_read_block(g5, nu5, kernel_params(dev), log_ratio, ratio != 1.0, read_factor, ir_s, cols_w, phys_rows,
-                       unit / dg, (unit / dg) ** 2, w4, v4, c0)
+                       unit / dg, (unit / dg) ** 2, w4, v4, var_scale, c0)
 
 
 def _signed(seed: int) -> int:
