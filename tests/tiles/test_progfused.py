@@ -114,7 +114,8 @@ def test_fused_draws_have_the_device_statistics(name):
     pick = torch.randint(0, 3, (256, 512), generator=torch.Generator().manual_seed(0))
     w = levels[pick] * torch.sign(torch.randn(256, 512, generator=torch.Generator().manual_seed(1)))
     w[0, 0] = 1.0  # per-tensor scale 1: targets at levels * g_max
-    enc = encode(w, chip.model_copy(update={"mapping": chip.mapping.model_copy(update={"weight_scaling": "per_tensor"})}))
+    per_tensor = chip.mapping.model_copy(update={"weight_scaling": "per_tensor"})
+    enc = encode(w, chip.model_copy(update={"mapping": per_tensor}))
     assert progfused.fused_usable(chip, enc.g_target_uS) is not None
     st = seeded_state(enc, chip, 5)
     on = (enc.g_target_uS > 0.1 * dev.g_max_uS) & (enc.g_target_uS < 0.9 * dev.g_max_uS)  # SET devices at the levels
@@ -159,8 +160,8 @@ def test_the_fused_pass_applies_only_where_it_implements_the_model():
     assert progfused.fused_usable(chip, g) is not None
     assert progfused.fused_usable(load("rram-1t1r"), g) is None
     assert progfused.fused_usable(chip, g.double()) is None
-    assert progfused.fused_usable(chip.model_copy(update={"ir_drop": chip.ir_drop.model_copy(update={"mode": "exact"})}),
-                                  g) is None
+    exact = chip.model_copy(update={"ir_drop": chip.ir_drop.model_copy(update={"mode": "exact"})})
+    assert progfused.fused_usable(exact, g) is None
 
     class Faster(PCMHermes):  # a changed formula: the kernel would not compute it
         def at_time(self, state: DeviceState, t_s: float) -> torch.Tensor:

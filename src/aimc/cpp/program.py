@@ -94,8 +94,8 @@ static inline void read_q(const float* __restrict g, float* __restrict q, float*
   if (P[P_QFORM] == 0.0) {  // PCM: min(q_s / max(x^e, qmin), qmax)
     const float qs = (float)P[P_QS], e = (float)P[P_QEXP], qmin = (float)P[P_QMIN], qmax = (float)P[P_QMAX];
     for (int64_t i = 0; i < n; ++i) {
-      const float pw = x[i] < 1e-30f ? (x[i] == 0.0f ? 0.0f : exp_approx(e * log_approx(1e-30f)))
-                                     : exp_approx(e * log_approx(x[i]));
+      // x^e as torch.pow: 0^e = 0 (1 for e = 0); below 1e-30, (1e-30)^e (then far below qmin)
+      const float pw = x[i] == 0.0f ? (e == 0.0f ? 1.0f : 0.0f) : exp_approx(e * log_approx(std::max(x[i], 1e-30f)));
       q[i] = std::min(qs / std::max(pw, qmin), qmax);
     }
   } else {
@@ -217,7 +217,10 @@ void ir_tile(float* __restrict G, int64_t R, int64_t W, int64_t extra, float s, 
     for (int64_t j = W - 1; j >= 0; --j)
       for (int64_t r = 0; r < SR; ++r) { a[r] += (double)strip[j * SR + r]; strip2[j * SR + r] = (float)a[r]; }
     for (int64_t j = 0; j < W; ++j)
-      for (int64_t r = 0; r < SR; ++r) { b[r] += (double)strip2[j * SR + r]; strip2[j * SR + r] = strip[j * SR + r] * (float)b[r]; }
+      for (int64_t r = 0; r < SR; ++r) {
+        b[r] += (double)strip2[j * SR + r];
+        strip2[j * SR + r] = strip[j * SR + r] * (float)b[r];
+      }
     for (int64_t j0 = 0; j0 < W; j0 += 16)  // D back to rows, into strip (nr x W)
       transpose16(strip2 + j0 * SR, SR, strip + j0, W, std::min<int64_t>(16, W - j0), nr);
     for (int64_t r = 0; r < nr; ++r) {
@@ -347,7 +350,8 @@ void pcm_read_block(torch::Tensor g, torch::Tensor nu, std::vector<double> param
                     torch::Tensor w, c10::optional<torch::Tensor> var, c10::optional<torch::Tensor> var_scale,
                     int64_t c0) {
   TORCH_CHECK(g.dim() == 5 && g.scalar_type() == at::kFloat && g.is_contiguous() && nu.sizes() == g.sizes() &&
-              nu.scalar_type() == at::kFloat && nu.is_contiguous(), "pcm_read_block: contiguous float32 state expected");
+              nu.scalar_type() == at::kFloat && nu.is_contiguous(),
+              "pcm_read_block: contiguous float32 state expected");
   TORCH_CHECK((int64_t)params.size() == P_LEN, "pcm_read_block: wrong parameter count");
   const int64_t S = g.size(0), TT = g.size(2), R = g.size(3), nb = g.size(4);
   TORCH_CHECK(w.is_contiguous() && w.dim() == 4 && w.size(0) == TT && w.size(1) == R && w.size(2) == S &&

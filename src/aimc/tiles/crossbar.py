@@ -269,7 +269,7 @@ class MatrixBuilder:
         chip, lay, dev = self.chip, self.lay, self.chip.device
         dg = dev.g_max_uS - dev.g_min_uS
         unit = self.per.codes_per_unit  # output codes per (weight unit x input code)
-        mod = progfused.fused_usable(chip, st.g_uS) if self.w.is_contiguous() else None
+        mod = progfused.fused_usable(chip, st.g_uS) if self.w.dtype in (torch.float32, torch.bfloat16) else None
         if mod is not None:
             if progfused.reads_noisy(chip, self.t_s):
                 self._alloc_var()
