@@ -20,7 +20,8 @@ from torch import nn
 import aimc
 from aimc.nn.montecarlo import ChipBatch
 from aimc.tiles import encode, program_tiles
-from aimc.tiles.crossbar import mvm, read_matrices
+from aimc.tiles.crossbar import mvm
+from aimc.tiles.matrices import read_matrices
 from aimc.tiles.multichip import chips_read_matrices, mvm_chips, stack_tiles
 
 SEEDS = [3, 11, 42]

@@ -4,7 +4,8 @@ import torch
 
 from aimc.chips import load
 from aimc.tiles import crossbar
-from aimc.tiles.crossbar import encode, program_tiles, read_matrices
+from aimc.tiles.crossbar import encode, program_tiles
+from aimc.tiles.matrices import read_matrices
 
 
 def test_read_matrices_in_blocks_equal_one_pass(monkeypatch):

@@ -14,7 +14,7 @@ management):
   :func:`stack_tiles` stacks separately programmed chips instead. The state is
   ``(S, 2, C, T, R, out)``; the digital scales come from the weights alone
   (:func:`~aimc.tiles.crossbar.encode`), so all chips share them;
-* **read matrices**: :func:`~aimc.tiles.crossbar.read_matrices` of the stacked state
+* **read matrices**: :func:`~aimc.tiles.matrices.read_matrices` of the stacked state
   (drift, IR drop, read-noise variances for all chips at once), laid out as
   ``(T, C, R, S*out)`` for the batched matmul (``R`` the layout's ``rows_used``);
 * **the read**: inputs are chip-major rows ``(C*B, in)`` (rows ``c*B .. c*B+B-1`` are
@@ -63,7 +63,8 @@ from aimc import cpp
 from aimc.physics.periphery import max_code
 from aimc.tiles.conv import ConvGeometry, _fused_usable, _pad, conv_out_shape, im2col
 from aimc.tiles.crossbar import (Encoded, ProgrammedTiles, ReadMatrices, bound_manage_, finish_read, full_scale,
-                                 noise_seed, read_matrices, wants_saturation)
+                                 noise_seed, wants_saturation)
+from aimc.tiles.matrices import read_matrices
 from aimc.tiles.fused import _signed64, dac_prepass
 
 __all__ = ["ChipsRead", "stack_tiles", "program_tiles_chips", "chips_read_matrices", "mvm_chips", "conv_mvm_chips"]
@@ -88,7 +89,7 @@ class ChipsRead:
     full: ReadMatrices
 
     def chip(self, c: int) -> ReadMatrices:
-        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.crossbar.read_matrices` gives one chip."""
+        """Chip ``c``'s read matrices, as :func:`~aimc.tiles.matrices.read_matrices` gives one chip."""
         f = self.full
         return ReadMatrices(f.layout, f.w[c], None if f.var is None else f.var[c], f.out_var, f.post, f.code_max)
 
@@ -130,7 +131,7 @@ def program_tiles_chips(enc: Encoded, chip: ChipSpec, generators: Sequence[torch
 
 def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float,
                         w_dtype: torch.dtype | None = None) -> ChipsRead:
-    """:func:`~aimc.tiles.crossbar.read_matrices` of stacked tiles, in the batched layout,
+    """:func:`~aimc.tiles.matrices.read_matrices` of stacked tiles, in the batched layout,
     the effective weights in ``w_dtype`` (default: the conductances' float32; bfloat16 for
     a noisy chip, :func:`aimc.nn.chipstate.lean_w_dtype`, as a lean layer keeps them)."""
     lay = tiles.layout

@@ -17,7 +17,7 @@ path's float operations in order, except log/exp (float32 polynomials within ~1 
   ``torch.Generator`` with that seed).
 * :func:`read_block`: drift to ``t_s``, first-order IR drop per physical tile, effective
   weights and read-noise variances of a block, written into the matrices of
-  :class:`~aimc.tiles.crossbar.MatrixBuilder`.
+  :class:`~aimc.tiles.matrices.MatrixBuilder`.
 
 Example:
     >>> import torch
@@ -123,7 +123,7 @@ def read_block(mod, chip: ChipSpec, st: DeviceState, t_s: float, phys_rows: int,
                w: torch.Tensor, var: torch.Tensor | None, var_scale: torch.Tensor | None, c0: int) -> None:
     """Columns ``[c0, c0 + c)`` of ``w`` (and of ``var``, or None: noiseless reads), both
     ``(*lead, R, S, out)`` contiguous, from the state ``(S, 2, *lead, R, c)`` at ``t_s``:
-    what :meth:`aimc.tiles.crossbar.MatrixBuilder.add` computes (module doc). ``var``:
+    what :meth:`aimc.tiles.matrices.MatrixBuilder.add` computes (module doc). ``var``:
     bfloat16, or uint8 codes with their float32 ``var_scale`` ``(*lead[:-1], 1, S, out)``
     (:func:`~aimc.tiles.fused.encode_var` of each tile column); ``unit``: output codes per
     weight unit and input code; ``phys_rows``, ``cols_w``: the tile's rows and weight

@@ -6,7 +6,7 @@ the random draws of programming (programming noise, drift exponents, ...). Store
 state takes two float32 numbers per device, four devices' worth per weight position (G+
 and G-, conductance and drift parameter): 16 bytes per position, twice the read matrices
 it is used to build. Here the draws of each block of whole output tiles (the blocks of
-:class:`~aimc.tiles.crossbar.MatrixBuilder`, a function of the layout alone) come from the
+:class:`~aimc.tiles.matrices.MatrixBuilder`, a function of the layout alone) come from the
 block's own seed ``block_seed(seed, first column)``, so the state of any block can be
 drawn again, bit for bit, whenever the read matrices of another time are needed
 (:func:`seeded_read_matrices`): only the targets, the seed and the read matrices of the
@@ -43,7 +43,8 @@ import torch
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
 from aimc.tiles import progfused
-from aimc.tiles.crossbar import Encoded, MatrixBuilder, ReadMatrices
+from aimc.tiles.crossbar import Encoded, ReadMatrices
+from aimc.tiles.matrices import MatrixBuilder
 
 __all__ = ["block_seed", "seeded_block", "seeded_state", "seeded_read_matrices", "seeded_read_matrices_at"]
 
@@ -103,7 +104,7 @@ def seeded_read_matrices(enc: Encoded, chip: ChipSpec, seed: int, t_s: float, si
                          ) -> tuple[ReadMatrices, torch.Tensor | None]:
     """The read matrices at ``t_s`` of the layer programmed with ``seed``, drawing each
     block's state, using it and dropping it (no whole-layer state is held); equal, bit
-    for bit, to :func:`~aimc.tiles.crossbar.read_matrices` of :func:`seeded_state`.
+    for bit, to :func:`~aimc.tiles.matrices.read_matrices` of :func:`seeded_state`.
 
     With ``signs``, also the signs ``(in, out)`` (int8) of the weights as programmed (at
     t0, slices combined with their digital scales), which global drift compensation
