@@ -106,7 +106,7 @@ def partition(work: Sequence[LayerWork], chip: ChipSpec, analog: Sequence[bool] 
     k = np.arange(layer.size, dtype=np.int64) - start[layer]
     ti, to = t_in[layer], t_out[layer]
     i_in, j_out, group = k % ti, (k // ti) % to, k // (ti * to)
-    ru = -(-K // np.maximum(t_in, 1))  # TileLayout.rows_used: the inputs split evenly over the input tiles
+    ru = np.array([lay.rows_used for lay in lays], dtype=np.int64)  # the inputs split evenly over the input tiles
     rows = np.minimum(ru[layer], K[layer] - i_in * ru[layer])
     cols_w = chip.cols // S
     cols = np.minimum(cols_w, N[layer] - j_out * cols_w) * S

@@ -39,6 +39,7 @@ from aimc import cpp
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceModel, DeviceState
 from aimc.physics.pcm import PCM, PCMHermes
+from aimc.tiles.fused import _signed64
 from aimc.tiles.irdrop import ir_drop_active
 
 __all__ = ["kernel_params", "fused_usable", "draw_block", "read_block", "reads_noisy"]
@@ -115,7 +116,7 @@ def draw_block(g_target_uS: torch.Tensor, used: torch.Tensor, chip: ChipSpec, se
         raise RuntimeError("draw_block: the fused PCM kernel does not apply here (see fused_usable)")
     g_t = g_target_uS if g_target_uS.stride(-1) == 1 else g_target_uS.contiguous()
     out = torch.empty(2, g_t.numel(), dtype=torch.float32) if out is None else out
-    g, nu = mod.pcm_draw_block(g_t, used.contiguous(), _signed(seed), kernel_params(chip.device), out)
+    g, nu = mod.pcm_draw_block(g_t, used.contiguous(), _signed64(seed), kernel_params(chip.device), out)
     return DeviceState(g, nu)
 
 
@@ -149,8 +150,3 @@ def read_block(mod, chip: ChipSpec, st: DeviceState, t_s: float, phys_rows: int,
     ir_s = 1e-6 * chip.ir_drop.r_wire_ohm if ir_drop_active(chip) else 0.0
     mod.pcm_read_block(g5, nu5, kernel_params(dev), log_ratio, ratio != 1.0, read_factor, ir_s, cols_w, phys_rows,
                        unit / dg, (unit / dg) ** 2, w4, v4, var_scale, c0)
-
-
-def _signed(seed: int) -> int:
-    seed = int(seed) & ((1 << 64) - 1)
-    return seed - (1 << 64) if seed >= 1 << 63 else seed
