@@ -100,4 +100,4 @@ def one_chip_read(rm: ReadMatrices) -> ChipsRead:
     multichip one-hot read: it gathers rows of ``w`` instead of multiplying unit vectors,
     the same read as :func:`~aimc.tiles.crossbar.mvm` of them."""
     f32 = ReadMatrices(rm.layout, rm.w.float(), rm.dense_var(), rm.out_var, rm.post, rm.code_max)
-    return ChipsRead(1, rm.layout.rows_used, _chip_dim(f32, 1), _chip_dim(f32, 0))
+    return ChipsRead(1, _chip_dim(f32, 1), _chip_dim(f32, 0))

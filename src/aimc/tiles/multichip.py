@@ -55,7 +55,6 @@ from math import prod
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceState
@@ -76,7 +75,6 @@ class ChipsRead:
 
     Attributes:
         n_chips: chips ``C``.
-        rows: rows ``R`` per tile in the batched matmul (the layout's ``rows_used``).
         rm: ``w`` ``(T, C, R, N)``, ``var`` the same in bfloat16 (or None); ``post``,
             ``out_var`` and ``code_max`` as for one chip.
         full: the single-chip layout ``w`` ``(C, T, R, N)`` (bound management re-reads
@@ -84,9 +82,13 @@ class ChipsRead:
     """
 
     n_chips: int
-    rows: int
     rm: ReadMatrices
     full: ReadMatrices
+
+    @property
+    def rows(self) -> int:
+        """Rows ``R`` per tile in the batched matmul (the layout's ``rows_used``)."""
+        return self.rm.layout.rows_used
 
     def chip(self, c: int) -> ReadMatrices:
         """Chip ``c``'s read matrices, as :func:`~aimc.tiles.matrices.read_matrices` gives one chip."""
@@ -142,7 +144,7 @@ def chips_read_matrices(tiles: ProgrammedTiles, chip: ChipSpec, t_s: float,
 
     rm = ReadMatrices(lay, batched(full.w), None if full.var is None else batched(full.var), full.out_var,
                       full.post, full.code_max)
-    return ChipsRead(int(full.w.shape[0]), lay.rows_used, rm, full)
+    return ChipsRead(int(full.w.shape[0]), rm, full)
 
 
 #: DAC codes and partial sums (elements) per group of chips read together: the pass's
