@@ -126,7 +126,8 @@ def seeded_read_matrices_at(enc: Encoded, chip: ChipSpec, seed: int, times: Sequ
     lay = enc.layout
     sgn = torch.empty(enc.g_target_uS.shape[2:], dtype=torch.int8, device=enc.g_target_uS.device) if signs else None
     blocks = outs[0].blocks()
-    scratch = torch.empty(2, enc.g_target_uS[..., : blocks[0][1]].numel()) if blocks else None  # reused
+    fused = bool(blocks) and progfused.fused_usable(chip, enc.g_target_uS) is not None
+    scratch = torch.empty(2, enc.g_target_uS[..., : blocks[0][1]].numel()) if fused else None  # reused
     for c0, c1 in blocks:
         st = seeded_block(enc, chip, seed, c0, c1, scratch)
         for out in outs:
