@@ -12,6 +12,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -31,11 +32,14 @@ def n_params(model: nn.Module) -> int:
 def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int = 30, lr: float = 3e-3,
                   batch_size: int = 64, seed: int = 0, progress: Progress | None = None, *,
                   weight_decay: float = 0.0, clip_norm: float | None = None, warmup_steps: int = 0,
-                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> nn.Module:
+                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                  schedule: str = "inverse_sqrt") -> nn.Module:
     """Train ``model`` in place with Adam and cross-entropy; deterministic for a seed.
 
-    Mini-batches are drawn from a private ``torch.Generator`` seeded with ``seed``, so the
-    global RNG is neither used nor changed.
+    Mini-batches are drawn from a private ``torch.Generator`` seeded with ``seed``; the
+    model's own random draws (dropout) come from the global generator, reseeded from
+    ``seed`` inside ``torch.random.fork_rng`` and restored afterwards: the caller's
+    RNG state is left as it was, and a model trains the same whatever ran before it.
 
     Args:
         model: the network (trained in place and returned, left in eval mode).
@@ -45,8 +49,13 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
         progress: optional ``progress(1, epochs, "training")`` called after each epoch.
         weight_decay: decoupled weight decay (AdamW, as fairseq's Adam); 0: plain Adam.
         clip_norm: clip the gradients' global norm at this value (None: no clipping).
-        warmup_steps: if > 0, fairseq's ``inverse_sqrt`` schedule: the learning rate rises
-            linearly to ``lr`` over this many steps, then falls as ``1/sqrt(step)``.
+        warmup_steps: the learning rate rises linearly to ``lr`` over this many steps, then
+            follows ``schedule`` (0 with ``inverse_sqrt``: a constant rate).
+        schedule: ``inverse_sqrt`` (fairseq's: after the warm-up the rate falls as
+            ``1/sqrt(step)``; only with ``warmup_steps > 0``) or ``cosine`` (after the warm-up
+            it falls as a half cosine to 0 at the last step, Loshchilov & Hutter, ICLR 2017),
+            which ends training on a settled model instead of one still moving at a
+            sizeable rate.
         betas, eps: Adam's.
 
     Example:
@@ -57,6 +66,8 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got epochs={epochs}, batch_size={batch_size}")
+    if schedule not in ("inverse_sqrt", "cosine"):
+        raise ValueError(f"schedule must be 'inverse_sqrt' or 'cosine', got {schedule!r}")
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}")
     gen = torch.Generator().manual_seed(int(seed))
@@ -64,24 +75,31 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
     opt = (torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay) if weight_decay > 0
            else torch.optim.Adam(params, lr=lr, betas=betas, eps=eps))
     sched = None
-    if warmup_steps > 0:
-        w = float(warmup_steps)
+    w = float(warmup_steps)
+    if schedule == "cosine":
+        decay = max(1.0, epochs * math.ceil(len(x) / batch_size) - w)  # steps after the warm-up
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: (s + 1) / w if s < w else 0.5 * (1.0 + math.cos(math.pi * min(1.0, (s - w) / decay))))
+    elif warmup_steps > 0:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / w, (w / (s + 1)) ** 0.5))
     loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        for i in range(0, len(x), batch_size):
-            idx = order[i: i + batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x[idx]), y[idx]).backward()
-            if clip_norm is not None:
-                nn.utils.clip_grad_norm_(params, clip_norm)
-            opt.step()
-            if sched is not None:
-                sched.step()
-        if progress is not None:
-            progress(1, epochs, "training")
+    cuda = sorted({p.device.index or 0 for p in params if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(int(seed) + 1)  # dropout's stream, apart from the shuffling's
+        model.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(x), generator=gen)
+            for i in range(0, len(x), batch_size):
+                idx = order[i: i + batch_size]
+                opt.zero_grad(set_to_none=True)
+                loss_fn(model(x[idx]), y[idx]).backward()
+                if clip_norm is not None:
+                    nn.utils.clip_grad_norm_(params, clip_norm)
+                opt.step()
+                if sched is not None:
+                    sched.step()
+            if progress is not None:
+                progress(1, epochs, "training")
     model.eval()
     return model
 
