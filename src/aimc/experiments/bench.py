@@ -30,6 +30,7 @@ from torch import nn
 import aimc
 from aimc import cpp
 from aimc.experiments.common import num_threads
+from aimc.seeding import seeded
 
 __all__ = ["DEFAULT_SHAPES", "TRAIN_ROWS", "CNN_ROWS", "bench_mvm", "bench_train", "bench_cnn", "parse_shape"]
 
@@ -234,8 +235,7 @@ CNN_ROWS = {"lenet5": (1, 32, 32), "fashion-cnn": (1, 28, 28)}
 def _lenet5(seed: int) -> nn.Sequential:
     """LeNet-5 (LeCun et al., Proc. IEEE 86, 2278 (1998)) on 1x32x32 inputs, with ReLU and
     max-pooling: conv 5x5 (6), pool, conv 5x5 (16), pool, 400-120-84-10 (61,706 params)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded(seed):
         return nn.Sequential(
             nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))

@@ -18,6 +18,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from aimc.seeding import seeded
+
 __all__ = ["train_digital", "accuracy", "correct", "n_params", "Progress"]
 
 #: ``progress(advance, total, description)``: ``advance`` units done since the last call.
@@ -38,7 +40,7 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
 
     Mini-batches are drawn from a private ``torch.Generator`` seeded with ``seed``; the
     model's own random draws (dropout) come from the global generator, reseeded from
-    ``seed`` inside ``torch.random.fork_rng`` and restored afterwards: the caller's
+    ``seed`` inside :func:`aimc.seeding.seeded` and restored afterwards: the caller's
     RNG state is left as it was, and a model trains the same whatever ran before it.
 
     Args:
@@ -84,8 +86,7 @@ def train_digital(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: in
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / w, (w / (s + 1)) ** 0.5))
     loss_fn = nn.CrossEntropyLoss()
     cuda = sorted({p.device.index or 0 for p in params if p.device.type == "cuda"})
-    with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(int(seed) + 1)  # dropout's stream, apart from the shuffling's
+    with seeded(int(seed) + 1, devices=cuda):  # dropout's stream, apart from the shuffling's
         model.train()
         for _ in range(epochs):
             order = torch.randperm(len(x), generator=gen)

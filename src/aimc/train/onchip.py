@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aimc import chips
+from aimc.seeding import seeded
 from aimc.train.onchip_model import METHODS, AnalogMLP, ChipLike, OnChipConfig, device_for
 
 __all__ = ["METHODS", "OnChipConfig", "AnalogMLP", "OnChipResult", "fit_onchip",
@@ -139,8 +140,7 @@ def fit_onchip(x: torch.Tensor, y: torch.Tensor, chip: ChipLike = "rram-1t1r", m
 
 def digital_mlp(n_in: int, n_out: int, hidden: tuple[int, ...] = (64,), seed: int = 0) -> nn.Sequential:
     """The digital twin of :class:`AnalogMLP`: Flatten, Linear/ReLU..., Linear (torch init)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded(seed):
         sizes = (n_in, *hidden, n_out)
         mods: list[nn.Module] = [nn.Flatten()]
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):

@@ -41,6 +41,7 @@ from torch import nn
 from aimc.chips import ChipSpec, load
 from aimc.graph.builders import extract_workload_io
 from aimc.graph.workload import LayerWork
+from aimc.seeding import seeded
 from aimc.train.digital import n_params, train_digital
 from aimc.workloads.models import digits_cnn, fashion_cnn
 from aimc.workloads.transformer_models import digits_transformer, encoder_classifier
@@ -124,8 +125,7 @@ def _trained(spec: str, seed: int, root: str | None) -> LoadedModel:
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)  # the float sums' order, hence the weights, depend on the thread count
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # dropout-free models: only the initialisation draws
+        with seeded(seed):  # dropout-free models: only the initialisation draws
             model = train_digital(build(seed=seed), *train, epochs=epochs, lr=lr, batch_size=bs, seed=seed)
     finally:
         torch.set_num_threads(threads)

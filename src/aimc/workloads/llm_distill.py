@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aimc.nn.convert import analog_layers
+from aimc.seeding import seeded
 from aimc.train.hat import HATConfig, enable_hat
 
 __all__ = ["self_generated_text", "distill", "distill_step", "trainable_student", "DISTILL_HAT"]
@@ -53,8 +54,7 @@ def self_generated_text(teacher: nn.Module, n_seq: int, length: int, seed: int =
     bos = cfg.bos_token_id if cfg.bos_token_id is not None else 0
     gen = torch.Generator().manual_seed(int(seed))
     out = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with seeded(seed):
         for i in range(0, n_seq, batch):
             b = min(batch, n_seq - i)
             start = torch.cat([torch.full((b, 1), bos, dtype=torch.long),

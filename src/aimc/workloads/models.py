@@ -8,24 +8,16 @@ Example:
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["digits_cnn", "fashion_cnn", "seeded", "LRATransformer"]
+from aimc.seeding import seeded
 
-@contextmanager
-def seeded(seed: int | None) -> Iterator[None]:
-    """Run the block with torch's global RNG seeded, restoring its state afterwards."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
+__all__ = ["digits_cnn", "fashion_cnn", "LRATransformer"]
+
 
 
 def digits_cnn(seed: int | None = None) -> nn.Sequential:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aimc.workloads.models import seeded
+from aimc.seeding import seeded
 
 __all__ = ["FeedForward", "MoEFeedForward", "TinyLM", "equal_active_width", "CharCorpus",
            "perplexity"]

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aimc.workloads.models import seeded
+from aimc.seeding import seeded
 
 __all__ = ["EncoderBlock", "EncoderClassifier", "digits_transformer", "encoder_classifier"]
 
