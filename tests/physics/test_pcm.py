@@ -69,8 +69,9 @@ def test_power_law_drift_exact():
     out = power_law_drift(g, nu, 3600.0, 20.0)
     assert torch.allclose(out, g * (3600.0 / 20.0) ** (-nu))
     assert torch.equal(power_law_drift(g, nu, 5.0, 20.0), g)  # before t0: as programmed
-    with pytest.raises(ValueError, match="t_s"):
-        power_law_drift(g, nu, -1.0, 20.0)
+    for bad in (-1.0, float("nan"), float("inf")):  # NaN used to slip through as g * nan
+        with pytest.raises(ValueError, match="t_s must be a finite time >= 0 seconds"):
+            power_law_drift(g, nu, bad, 20.0)
 
 
 def test_pcm_read_noise_golden_number():

@@ -41,13 +41,13 @@ import torch
 from aimc.chips import ChipSpec, load
 from aimc.nn.chipstate import one_chip_read, redraw, resolve_ref
 from aimc.physics.devices import DeviceState
-from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
+from aimc.physics.drift import check_time_s, gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles import ProgrammedTiles, ReadMatrices, TileLayout, encode, mvm, program_tiles, read_matrices
 from aimc.tiles.crossbar import Encoded, encode_scale
 from aimc.tiles.conv import ConvGeometry, conv_mvm
 from aimc.tiles.multichip import mvm_chips
 
-__all__ = ["AnalogLayerMixin", "check_time_s", "STORES"]
+__all__ = ["AnalogLayerMixin", "STORES"]
 
 #: How a programmed chip is held (module doc).
 STORES = ("full", "lean")
@@ -56,23 +56,6 @@ if TYPE_CHECKING:  # the mixin is only ever mixed into torch modules: type it as
     _ModuleBase = torch.nn.Module
 else:  # at run time a plain mixin, so the torch layer class supplies nn.Module
     _ModuleBase = object
-
-
-def check_time_s(t_s: Any) -> float:
-    """``t_s`` as a float of seconds, finite and >= 0; a clear error otherwise.
-
-    Example:
-        >>> check_time_s(86400)
-        86400.0
-    """
-    if isinstance(t_s, torch.Tensor) and t_s.numel() == 1:
-        t_s = t_s.item()
-    if isinstance(t_s, bool) or not isinstance(t_s, (int, float)) and not hasattr(t_s, "__float__"):
-        raise TypeError(f"t_s must be a number of seconds (e.g. 86400.0 for one day), got {type(t_s).__name__} {t_s!r}")
-    t = float(t_s)
-    if not (0.0 <= t < float("inf")):
-        raise ValueError(f"t_s must be a finite time >= 0 seconds, got {t_s!r}")
-    return t
 
 
 def _check_dtype(layer, args) -> None:

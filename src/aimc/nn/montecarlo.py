@@ -37,10 +37,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from aimc.nn.base import check_time_s
 from aimc.nn.chipstate import lean_w_dtype
 from aimc.nn.convert import program_generators
-from aimc.physics.drift import gdc_factor, gdc_repeats, gdc_statistic
+from aimc.physics.drift import check_time_s, gdc_factor, gdc_repeats, gdc_statistic
 from aimc.tiles.conv import ConvGeometry
 from aimc.tiles.crossbar import ProgrammedTiles, encode
 from aimc.tiles.multichip import ChipsRead, chips_read_matrices, conv_mvm_chips, mvm_chips, program_tiles_chips

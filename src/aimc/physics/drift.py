@@ -40,13 +40,31 @@ small weights more than typical outputs do, so there it over-compensates outputs
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-__all__ = ["power_law_drift", "gdc_factor", "gdc_repeats", "gdc_statistic", "GDC_MIN_SAMPLES"]
+__all__ = ["check_time_s", "power_law_drift", "gdc_factor", "gdc_repeats", "gdc_statistic", "GDC_MIN_SAMPLES"]
 
 #: Minimum number of averaged read elements ``R * in * out`` of one GDC calibration.
 GDC_MIN_SAMPLES = 32_768
+
+
+def check_time_s(t_s: Any) -> float:
+    """``t_s`` as a float of seconds, finite and >= 0; a clear error otherwise.
+
+    Example:
+        >>> check_time_s(86400)
+        86400.0
+    """
+    if isinstance(t_s, torch.Tensor) and t_s.numel() == 1:
+        t_s = t_s.item()
+    if isinstance(t_s, bool) or not isinstance(t_s, (int, float)) and not hasattr(t_s, "__float__"):
+        raise TypeError(f"t_s must be a number of seconds (e.g. 86400.0 for one day), got {type(t_s).__name__} {t_s!r}")
+    t = float(t_s)
+    if not (0.0 <= t < float("inf")):
+        raise ValueError(f"t_s must be a finite time >= 0 seconds, got {t_s!r}")
+    return t
 
 
 def power_law_drift(g_uS: torch.Tensor, nu: torch.Tensor, t_s: float, t0_s: float) -> torch.Tensor:
@@ -57,8 +75,7 @@ def power_law_drift(g_uS: torch.Tensor, nu: torch.Tensor, t_s: float, t0_s: floa
         >>> power_law_drift(torch.tensor([10.0]), torch.tensor([0.05]), 2000.0, 20.0)
         tensor([7.9433])
     """
-    if t_s < 0:
-        raise ValueError(f"t_s must be >= 0 seconds, got {t_s}")
+    t_s = check_time_s(t_s)
     ratio = max(t_s, t0_s) / t0_s
     if ratio == 1.0:
         return g_uS.clone()

@@ -38,6 +38,7 @@ import torch
 from aimc import cpp
 from aimc.chips.spec import ChipSpec
 from aimc.physics.devices import DeviceModel, DeviceState
+from aimc.physics.drift import check_time_s
 from aimc.physics.pcm import PCM, PCMHermes
 from aimc.tiles.fused import _signed64
 from aimc.tiles.irdrop import ir_drop_active
@@ -131,8 +132,7 @@ def read_block(mod, chip: ChipSpec, st: DeviceState, t_s: float, phys_rows: int,
     columns (IR drop)."""
     dev = chip.device
     assert isinstance(dev, PCM)
-    if t_s < 0:
-        raise ValueError(f"t_s must be >= 0 seconds, got {t_s}")
+    t_s = check_time_s(t_s)
     ratio = max(t_s, dev.t0_s) / dev.t0_s
     log_ratio = float(torch.log(torch.tensor(ratio, dtype=torch.float32)))  # as power_law_drift rounds it
     read_factor = 0.0
