@@ -21,11 +21,11 @@ from torch import nn
 
 from aimc.chips import ChipSpec, load
 from aimc.nn.base import STORES, AnalogLayerMixin
-from aimc.physics.drift import check_time_s
 from aimc.nn.kernel_attention import KernelAttentionConfig, use_kernel_attention
 from aimc.nn.moe import AnalogTopKRouter, moe_routers, router_problem
 from aimc.nn.report import ConversionReport, conversion_report
 from aimc.nn.table import CONVERSIONS, conversion_target
+from aimc.physics.drift import check_time_s
 
 __all__ = ["CONVERSIONS", "convert", "conversion_target", "program", "drift", "compensate", "analog_layers",
            "tile_capacity_note"]

@@ -19,7 +19,6 @@ from aimc.seeding import seeded
 __all__ = ["digits_cnn", "fashion_cnn", "LRATransformer"]
 
 
-
 def digits_cnn(seed: int | None = None) -> nn.Sequential:
     """CNN for 1x8x8 digits: two 3x3 conv blocks and a linear classifier (6,090 params).
 
